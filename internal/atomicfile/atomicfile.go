@@ -1,0 +1,176 @@
+// Package atomicfile is the one way skupperd writes files.
+//
+// WriteFile replaces a file so that a crash at any instant leaves either the
+// complete old content or the complete new content on disk, never a torn or
+// empty file: the data goes to a temporary file in the same directory, which is
+// written, chmod-ed, fsync-ed and renamed over the target, and then the
+// directory itself is fsync-ed so that the rename is durable.
+//
+// Temporary files are named ".<base>.tmp-<random>" so that directory watchers
+// and loaders, which ignore dot-files and "*.tmp", never pick them up.
+package atomicfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrNotRegular is returned when the target exists and is not a regular file
+// (a directory, symlink, device, socket or FIFO). Such a target is never
+// replaced.
+var ErrNotRegular = errors.New("target exists and is not a regular file")
+
+// WriteFile atomically replaces path with data and permission perm.
+// The parent directory must exist. It refuses to replace a non-regular file.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	if err := checkTarget(path); err != nil {
+		return err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tmp.Close()
+			_ = os.Remove(tmpName)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; set the wanted mode explicitly so the
+	// result does not depend on the umask.
+	if err := tmp.Chmod(perm.Perm()); err != nil {
+		return fmt.Errorf("write %s: chmod: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: fsync: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: close: %w", path, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("write %s: rename: %w", path, err)
+	}
+	committed = true
+	if err := SyncDir(dir); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteFileIfChanged writes data to path only when the file does not already
+// hold exactly data with permission perm. It reports whether it wrote. An
+// unchanged file is not touched at all, so its mtime is kept.
+func WriteFileIfChanged(path string, data []byte, perm fs.FileMode) (bool, error) {
+	if same, err := Same(path, data, perm); err != nil {
+		return false, err
+	} else if same {
+		return false, nil
+	}
+	if err := WriteFile(path, data, perm); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Same reports whether path is a regular file holding exactly data with
+// permission perm. A missing file is not an error: it is simply not the same.
+func Same(path string, data []byte, perm fs.FileMode) (bool, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return false, fmt.Errorf("write %s: %w", path, ErrNotRegular)
+	}
+	if fi.Mode().Perm() != perm.Perm() || fi.Size() != int64(len(data)) {
+		return false, nil
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return bytes.Equal(old, data), nil
+}
+
+// Remove deletes path if it exists and syncs its directory. A missing file is
+// not an error. It refuses to remove a directory.
+func Remove(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("remove %s: is a directory", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir fsyncs a directory so that renames and removals in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MkdirAll creates dir and any missing parents with permission perm, and
+// tightens dir itself to perm if it already exists with looser permissions.
+func MkdirAll(dir string, perm fs.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("create directory %s: not a directory", dir)
+	}
+	if fi.Mode().Perm()&^perm.Perm() != 0 {
+		if err := os.Chmod(dir, perm.Perm()); err != nil {
+			return fmt.Errorf("chmod directory %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func checkTarget(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("write %s: %w", path, ErrNotRegular)
+	}
+	return nil
+}
