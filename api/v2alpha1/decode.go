@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,23 +137,100 @@ func Decode(file string, data []byte) (docs []*Document, diags Diagnostics) {
 		}
 	}
 
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	chunks := splitDocuments(data)
+	results := make([]chunkResult, len(chunks))
+	decodeChunks(file, chunks, results)
 	var fileDiags Diagnostics
+	for _, r := range results {
+		if r.fatal != nil {
+			// A syntax error anywhere voids the whole file.
+			return nil, Diagnostics{*r.fatal}
+		}
+		for _, doc := range r.docs {
+			docs = append(docs, doc)
+			diags = append(diags, doc.Diags...)
+		}
+		fileDiags = append(fileDiags, r.diags...)
+	}
+	if len(docs) == 0 && len(fileDiags) == 0 {
+		fileDiags = append(fileDiags, Diagnostic{File: file, Line: 1, Message: "file holds no resources (only comments or empty documents)", Severity: SeverityWarning})
+	}
+	return docs, append(diags, fileDiags...)
+}
+
+// chunkResult is what decoding one chunk produced.
+type chunkResult struct {
+	docs  []*Document
+	diags Diagnostics // document-level problems that yield no document
+	fatal *Diagnostic // a syntax error: the file applies nothing
+}
+
+// parallelChunks is the number of chunks above which a file's documents
+// are parsed on all CPUs; batchChunks is how many chunks one task takes.
+const (
+	parallelChunks = 8
+	batchChunks    = 2
+	// docsPerChunk documents share one parser: few enough to stay clear
+	// of the parser's slowdown on long streams, enough to amortise its
+	// set-up cost.
+	docsPerChunk = 32
+)
+
+// decodeChunks fills results[i] for chunks[i], in parallel for large files.
+// Results keep file order whatever the scheduling.
+func decodeChunks(file string, chunks []chunk, results []chunkResult) {
+	workers := runtime.GOMAXPROCS(0)
+	if len(chunks) < parallelChunks || workers < 2 {
+		for i := range chunks {
+			results[i] = decodeChunk(file, chunks[i])
+		}
+		return
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for start := range next {
+				for i := start; i < start+batchChunks && i < len(chunks); i++ {
+					results[i] = decodeChunk(file, chunks[i])
+				}
+			}
+		}()
+	}
+	for start := 0; start < len(chunks); start += batchChunks {
+		next <- start
+	}
+	close(next)
+	wg.Wait()
+}
+
+// decodeChunk parses and decodes the documents of one chunk. It never
+// panics: a parser panic becomes a fatal diagnostic.
+func decodeChunk(file string, c chunk) (res chunkResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = chunkResult{fatal: &Diagnostic{File: file, Line: c.offset + 1, Message: fmt.Sprintf("internal error while parsing this file (please report it): %v", r)}}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(c.data))
 	for {
 		var root yaml.Node
 		err := dec.Decode(&root)
 		if errors.Is(err, io.EOF) {
-			break
+			return res
 		}
 		if err != nil {
 			line, msg := 0, err.Error()
 			if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 				line, _ = strconv.Atoi(m[1])
+				line += c.offset
 				msg = m[2]
 			} else {
 				msg = strings.TrimPrefix(msg, "yaml: ")
 			}
-			return fileErr(line, "invalid YAML: %s; nothing in this file is applied", msg)
+			return chunkResult{fatal: &Diagnostic{File: file, Line: line, Message: fmt.Sprintf("invalid YAML: %s; nothing in this file is applied", msg)}}
 		}
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 0 {
 			continue
@@ -164,17 +242,50 @@ func Decode(file string, data []byte) (docs []*Document, diags Diagnostics) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue // a document holding only comments or "~"
 		}
-		doc, ds := decodeDocument(file, n)
+		doc, ds := decodeDocument(file, n, c.offset)
 		if doc != nil {
-			docs = append(docs, doc)
-			diags = append(diags, doc.Diags...)
+			res.docs = append(res.docs, doc)
 		}
-		fileDiags = append(fileDiags, ds...)
+		res.diags = append(res.diags, ds...)
 	}
-	if len(docs) == 0 && len(fileDiags) == 0 {
-		fileDiags = append(fileDiags, Diagnostic{File: file, Line: 1, Message: "file holds no resources (only comments or empty documents)", Severity: SeverityWarning})
+}
+
+// chunk is a slice of a YAML stream holding one or more documents, starting
+// at line offset+1 of the file.
+type chunk struct {
+	data   []byte
+	offset int
+}
+
+// splitDocuments cuts a YAML stream before every docsPerChunk-th document start marker
+// ("---" at column 0 followed by a blank or the end of the line). The YAML
+// spec forbids such a line inside any scalar, so the cut never splits a
+// document. Parsing documents separately keeps decoding linear in the file
+// size: the YAML parser slows down quadratically on long multi-document
+// streams. Streams with directives ("%YAML") are not split.
+func splitDocuments(data []byte) []chunk {
+	if bytes.HasPrefix(data, []byte("%")) || bytes.Contains(data, []byte("\n%")) {
+		return []chunk{{data: data}}
 	}
-	return docs, append(diags, fileDiags...)
+	var out []chunk
+	start, startLine, line, docs := 0, 0, 0, 0
+	for i := 0; i < len(data); {
+		end := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = i + end + 1
+		}
+		l := data[i:next]
+		if i > start && bytes.HasPrefix(l, []byte("---")) && (len(l) == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\n' || l[3] == '\r') {
+			if docs++; docs%docsPerChunk == 0 {
+				out = append(out, chunk{data: data[start:i], offset: startLine})
+				start, startLine = i, line
+			}
+		}
+		line++
+		i = next
+	}
+	return append(out, chunk{data: data[start:], offset: startLine})
 }
 
 // checkSingleJSON verifies that data is exactly one JSON value.
@@ -248,9 +359,9 @@ func scalarString(n *yaml.Node) string {
 	return ""
 }
 
-func decodeDocument(file string, n *yaml.Node) (*Document, Diagnostics) {
+func decodeDocument(file string, n *yaml.Node, lineOffset int) (*Document, Diagnostics) {
 	if n.Kind != yaml.MappingNode {
-		return nil, Diagnostics{{File: file, Line: n.Line, Message: fmt.Sprintf("document is %s, not a resource; expected a mapping with apiVersion, kind and metadata", describeNode(n))}}
+		return nil, Diagnostics{{File: file, Line: n.Line + lineOffset, Message: fmt.Sprintf("document is %s, not a resource; expected a mapping with apiVersion, kind and metadata", describeNode(n))}}
 	}
 	avNode, avLine := mappingValue(n, "apiVersion")
 	kindNode, kindLine := mappingValue(n, "kind")
@@ -260,11 +371,11 @@ func decodeDocument(file string, n *yaml.Node) (*Document, Diagnostics) {
 		nn, _ := mappingValue(md, "name")
 		name = scalarString(nn)
 	}
-	base := Diagnostic{File: file, Line: n.Line, Kind: kind, Name: name}
+	base := Diagnostic{File: file, Line: n.Line + lineOffset, Kind: kind, Name: name}
 	fail := func(line int, field, format string, args ...any) (*Document, Diagnostics) {
 		d := base
 		if line > 0 {
-			d.Line = line
+			d.Line = line + lineOffset
 		}
 		d.Field = field
 		d.Message = fmt.Sprintf(format, args...)
@@ -288,8 +399,8 @@ func decodeDocument(file string, n *yaml.Node) (*Document, Diagnostics) {
 	}
 
 	obj, _ := New(kind)
-	doc := &Document{File: file, Line: n.Line, Object: obj, fields: make(map[string]int, 16)}
-	d := &nodeDecoder{doc: doc, budget: maxNodeVisits}
+	doc := &Document{File: file, Line: n.Line + lineOffset, Object: obj, fields: make(map[string]int, 16)}
+	d := &nodeDecoder{doc: doc, budget: maxNodeVisits, lineOffset: lineOffset}
 	d.decode(n, reflect.ValueOf(obj).Elem(), "")
 	if d.suppressed > 0 {
 		doc.addError("", "%d more problems in this document were not listed", d.suppressed)
@@ -307,12 +418,14 @@ func (d *Document) GetName() string { return d.Object.GetObjectMeta().Name }
 // tags, and records the line of every field it sets.
 type nodeDecoder struct {
 	doc        *Document
+	lineOffset int
 	budget     int
 	exhausted  bool
 	suppressed int
 }
 
 func (d *nodeDecoder) errorf(line int, field, format string, args ...any) {
+	line += d.lineOffset
 	if d.doc.badFields == nil {
 		d.doc.badFields = map[string]bool{}
 	}
@@ -356,7 +469,7 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		n = n.Alias
 	}
 	if _, ok := d.doc.fields[path]; !ok {
-		d.doc.fields[path] = line
+		d.doc.fields[path] = line + d.lineOffset
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // null leaves the zero value, as in JSON
@@ -436,13 +549,13 @@ func (d *nodeDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(k.Line, fp, "duplicate key %q (first given at line %d)", k.Value, first)
 			continue
 		}
-		seen[k.Value] = k.Line
+		seen[k.Value] = k.Line + d.lineOffset
 		idx, ok := fields[k.Value]
 		if !ok {
 			d.errorf(k.Line, fp, "unknown field %q%s", k.Value, suggest(k.Value, fields))
 			continue
 		}
-		d.doc.fields[fp] = k.Line
+		d.doc.fields[fp] = k.Line + d.lineOffset
 		d.decode(val, v.FieldByIndex(idx), fp)
 	}
 }
@@ -468,8 +581,8 @@ func (d *nodeDecoder) decodeStringMap(n *yaml.Node, v reflect.Value, path string
 			d.errorf(k.Line, fp, "duplicate key %q (first given at line %d)", k.Value, first)
 			continue
 		}
-		seen[k.Value] = k.Line
-		d.doc.fields[fp] = k.Line
+		seen[k.Value] = k.Line + d.lineOffset
+		d.doc.fields[fp] = k.Line + d.lineOffset
 		if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 			m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(""))
 			continue

@@ -713,15 +713,16 @@ func validateBindings(docs []*Document) {
 		}
 		return bs[i].doc.Line < bs[j].doc.Line
 	})
-	for i := range bs {
-		for j := 0; j < i; j++ {
-			a, b := bs[j], bs[i]
-			if a.port != b.port || a.doc == b.doc || !BindingsClash(a.host, b.host) {
+	byPort := map[int][]binding{}
+	for _, b := range bs {
+		for _, a := range byPort[b.port] {
+			if a.doc == b.doc || !BindingsClash(a.host, b.host) {
 				continue
 			}
 			b.doc.addError(b.field, "port %d on host %q clashes with %s (host %q, port %d) at %s; choose another port or host", b.port, displayHost(b.host), a.what, displayHost(a.host), a.port, where(a.doc))
 			break
 		}
+		byPort[b.port] = append(byPort[b.port], b)
 	}
 }
 
@@ -730,4 +731,44 @@ func displayHost(h string) string {
 		return "0.0.0.0"
 	}
 	return h
+}
+
+// ValidateAttachments checks the pairing of AttachedConnectorBindings in the
+// site namespace siteNS with the AttachedConnectors of other namespaces
+// (connectors maps a namespace to its documents). A binding and a connector
+// pair when they have the same name, the binding's connectorNamespace is the
+// connector's namespace and the connector's siteNamespace is siteNS. A
+// half-declared pair (one side missing) is not an error — the attachment is
+// simply pending — but two sides that name each other inconsistently are.
+// Diagnostics are attached to the binding documents of siteNS.
+func ValidateAttachments(siteNS string, bindings []*Document, connectors map[string][]*Document) Diagnostics {
+	var out Diagnostics
+	for _, bd := range bindings {
+		b, ok := bd.Object.(*AttachedConnectorBinding)
+		if !ok || !bd.Valid() {
+			continue
+		}
+		for _, cd := range connectors[b.Spec.ConnectorNamespace] {
+			c, ok := cd.Object.(*AttachedConnector)
+			if !ok || c.Name != b.Name || !cd.Valid() {
+				continue
+			}
+			if c.Spec.SiteNamespace != siteNS {
+				bd.addError("spec.connectorNamespace", "AttachedConnector/%s in namespace %q attaches to namespace %q, not to %q (at %s); make siteNamespace and connectorNamespace name each other", c.Name, b.Spec.ConnectorNamespace, c.Spec.SiteNamespace, siteNS, where(cd))
+				out = append(out, bd.Diags[len(bd.Diags)-1])
+			}
+		}
+	}
+	return out
+}
+
+// FindAttachment returns the AttachedConnector that pairs with binding b in
+// site namespace siteNS, or nil.
+func FindAttachment(siteNS string, b *AttachedConnectorBinding, connectors map[string][]*Document) *AttachedConnector {
+	for _, cd := range connectors[b.Spec.ConnectorNamespace] {
+		if c, ok := cd.Object.(*AttachedConnector); ok && cd.Valid() && c.Name == b.Name && c.Spec.SiteNamespace == siteNS {
+			return c
+		}
+	}
+	return nil
 }

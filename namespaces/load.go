@@ -1,0 +1,446 @@
+package namespaces
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+)
+
+// MaxInputFileSize is the largest input file Load reads. Resource files are
+// small; anything larger is a mistake (or an attack) and is refused with a
+// diagnostic rather than read into memory.
+const MaxInputFileSize = 4 << 20
+
+// Bundle is the PEM material of one directory under input/certs or
+// input/issuers. Missing files are nil.
+type Bundle struct {
+	Name string
+	Dir  string
+	CA   []byte // ca.crt
+	Cert []byte // tls.crt
+	Key  []byte // tls.key
+}
+
+// Snapshot is everything a reconcile needs from a namespace's input.
+type Snapshot struct {
+	Namespace Namespace
+	// Docs are all decoded documents, valid or not, in file order.
+	Docs []*v2alpha1.Document
+	// Diagnostics are every problem found (per file, per resource and
+	// namespace-wide), sorted by file and line.
+	Diagnostics v2alpha1.Diagnostics
+	// Certs and Issuers are the bundles of input/certs and input/issuers by
+	// directory name.
+	Certs   map[string]*Bundle
+	Issuers map[string]*Bundle
+	// Attached maps another namespace to its AttachedConnector documents
+	// that name this namespace as siteNamespace (read only when this
+	// namespace holds AttachedConnectorBindings).
+	Attached map[string][]*v2alpha1.Document
+	// InputHash is a SHA-256 over every input file's name and content
+	// (including attached connectors read from other namespaces); equal
+	// hashes mean equal input.
+	InputHash string
+}
+
+// Valid returns the documents that may be applied, in file order.
+func (s *Snapshot) Valid() []*v2alpha1.Document {
+	var out []*v2alpha1.Document
+	for _, d := range s.Docs {
+		if d.Valid() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Site returns the namespace's valid Site, or nil.
+func (s *Snapshot) Site() *v2alpha1.Site {
+	for _, d := range s.Docs {
+		if site, ok := d.Object.(*v2alpha1.Site); ok && d.Valid() {
+			return site
+		}
+	}
+	return nil
+}
+
+// SiteDocument returns the document of the namespace's Site (valid or not)
+// when there is exactly one, else nil.
+func (s *Snapshot) SiteDocument() *v2alpha1.Document {
+	var found *v2alpha1.Document
+	for _, d := range s.Docs {
+		if d.Key().Kind == v2alpha1.KindSite {
+			if found != nil {
+				return nil
+			}
+			found = d
+		}
+	}
+	return found
+}
+
+// IgnoredName reports whether a directory entry in input is ignored:
+// hidden files and editor or temporary files (".*", "*~", "*.swp", "*.tmp").
+func IgnoredName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".tmp")
+}
+
+// IsResourceFile reports whether name is read as a resource file.
+func IsResourceFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return !IgnoredName(name)
+	}
+	return false
+}
+
+// Load reads the namespace's input: every resource file of input/resources
+// (sorted by name, not recursive), and the bundles of input/certs and
+// input/issuers. It decodes and validates everything and returns a snapshot
+// with all diagnostics: one bad file never hides the good ones.
+//
+// Load tolerates files that vanish while it reads (they are skipped), refuses
+// symlinks that lead outside the namespace, and refuses files larger than
+// MaxInputFileSize. The returned error is reserved for problems that make
+// the whole namespace unreadable (its directory is missing or unreadable).
+func Load(ns Namespace) (*Snapshot, error) {
+	if fi, err := os.Stat(ns.Dir); err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("namespace %q: %s is not a directory", ns.Name, ns.Dir)
+	}
+	l := &loader{ns: ns, hash: sha256.New()}
+	realNS, err := filepath.EvalSymlinks(ns.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
+	}
+	l.realNS = realNS
+	snap := &Snapshot{Namespace: ns}
+	docs, err := l.loadResources()
+	if err != nil {
+		return nil, err
+	}
+	snap.Docs = docs
+	if snap.Certs, err = l.loadBundles(ns.InputCertsDir()); err != nil {
+		return nil, err
+	}
+	if snap.Issuers, err = l.loadBundles(ns.InputIssuersDir()); err != nil {
+		return nil, err
+	}
+	all := append(v2alpha1.Diagnostics(nil), l.diags...)
+	all = append(all, v2alpha1.Validate(ns.Name, docs)...)
+	var bindings []*v2alpha1.Document
+	for _, d := range docs {
+		if d.Key().Kind == v2alpha1.KindAttachedConnectorBinding {
+			bindings = append(bindings, d)
+		}
+	}
+	if len(bindings) > 0 {
+		if snap.Attached, err = l.loadAttached(); err != nil {
+			return nil, err
+		}
+		all = append(all, v2alpha1.ValidateAttachments(ns.Name, bindings, snap.Attached)...)
+	}
+	all = append(all, v2alpha1.CheckSitePresent(ns.Name, docs)...)
+	all = append(all, checkCredentials(snap)...)
+	snap.Diagnostics = all.Sort()
+	snap.InputHash = hex.EncodeToString(l.hash.Sum(nil))
+	return snap, nil
+}
+
+// testHookAfterList, when set by tests, runs after a resource directory has
+// been listed and before its files are read.
+var testHookAfterList func(dir string)
+
+type loader struct {
+	ns     Namespace
+	realNS string
+	diags  v2alpha1.Diagnostics
+	hash   interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func (l *loader) fileDiag(path string, sev v2alpha1.Severity, format string, args ...any) {
+	l.diags = append(l.diags, v2alpha1.Diagnostic{File: path, Message: fmt.Sprintf(format, args...), Severity: sev})
+}
+
+// hashEntry feeds a file's identity and content into the input hash.
+func (l *loader) hashEntry(path string, data []byte) {
+	rel, _ := filepath.Rel(l.ns.Home.Root, path)
+	fmt.Fprintf(l.hash, "%s\x00%d\x00", rel, len(data))
+	l.hash.Write(data)
+}
+
+// readDir lists a directory, sorted; a missing directory is empty.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return entries, nil
+}
+
+func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
+	dir := l.ns.InputResourcesDir()
+	entries, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if testHookAfterList != nil {
+		testHookAfterList(dir)
+	}
+	var docs []*v2alpha1.Document
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		if IgnoredName(name) {
+			continue
+		}
+		if e.IsDir() {
+			l.fileDiag(path, v2alpha1.SeverityWarning, "subdirectories of input/resources are not read; move its files up")
+			continue
+		}
+		if !IsResourceFile(name) {
+			l.fileDiag(path, v2alpha1.SeverityWarning, "ignored: resource files must end in .yaml, .yml or .json")
+			continue
+		}
+		data, ok := l.readFile(path)
+		if !ok {
+			continue
+		}
+		d, ds := v2alpha1.Decode(path, data)
+		docs = append(docs, d...)
+		// Decode lists the documents' own diagnostics first and the
+		// file-level ones last; the former stay with their documents.
+		attached := 0
+		for _, doc := range d {
+			attached += len(doc.Diags)
+		}
+		l.diags = append(l.diags, ds[attached:]...)
+	}
+	return docs, nil
+}
+
+// readFile reads one input file with the namespace's safety rules. It
+// returns ok=false when the file is to be skipped (a diagnostic has been
+// recorded where that is news to the user).
+func (l *loader) readFile(path string) ([]byte, bool) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false // removed while we listed: the next reconcile sees the truth
+	}
+	if err != nil {
+		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+		return nil, false
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			l.fileDiag(path, v2alpha1.SeverityError, "symlink target does not exist")
+			return nil, false
+		}
+		if err != nil {
+			l.fileDiag(path, v2alpha1.SeverityError, "cannot resolve symlink: %v", unwrapPathError(err))
+			return nil, false
+		}
+		if !within(l.realNS, target) {
+			l.fileDiag(path, v2alpha1.SeverityError, "symlink points outside the namespace (to %s); refusing to read it", target)
+			return nil, false
+		}
+		if fi, err = os.Stat(target); err != nil {
+			l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+			return nil, false
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		l.fileDiag(path, v2alpha1.SeverityError, "not a regular file")
+		return nil, false
+	}
+	if fi.Size() > MaxInputFileSize {
+		l.fileDiag(path, v2alpha1.SeverityError, "file is %d bytes; input files are limited to %d bytes (4 MiB)", fi.Size(), MaxInputFileSize)
+		return nil, false
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	if err != nil {
+		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+		return nil, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxInputFileSize+1))
+	if err != nil {
+		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+		return nil, false
+	}
+	if len(data) > MaxInputFileSize {
+		l.fileDiag(path, v2alpha1.SeverityError, "file grew beyond %d bytes (4 MiB) while being read", MaxInputFileSize)
+		return nil, false
+	}
+	l.hashEntry(path, data)
+	return data, true
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// within reports whether path is dir or below it.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// loadBundles reads every <dir>/<name>/{ca.crt,tls.crt,tls.key}.
+func (l *loader) loadBundles(dir string) (map[string]*Bundle, error) {
+	entries, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*Bundle{}
+	for _, e := range entries {
+		name := e.Name()
+		if IgnoredName(name) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil || !fi.IsDir() {
+			if err == nil {
+				l.fileDiag(path, v2alpha1.SeverityWarning, "ignored: bundles are directories holding ca.crt, tls.crt and tls.key")
+			} else {
+				l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+			}
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(path); err != nil || !within(l.realNS, real) {
+			l.fileDiag(path, v2alpha1.SeverityError, "symlink points outside the namespace; refusing to read this bundle")
+			continue
+		}
+		b := &Bundle{Name: name, Dir: path}
+		for _, f := range []struct {
+			file string
+			dst  *[]byte
+		}{{"ca.crt", &b.CA}, {"tls.crt", &b.Cert}, {"tls.key", &b.Key}} {
+			p := filepath.Join(path, f.file)
+			if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if data, ok := l.readFile(p); ok {
+				*f.dst = data
+			}
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
+// checkCredentials reports resources whose tlsCredentials name a bundle that
+// is neither in input/certs nor (for Links) a Secret in input/resources.
+// Listeners without a bundle get a generated certificate, and RouterAccess
+// credentials are generated, so only Links and Connectors need one.
+func checkCredentials(s *Snapshot) v2alpha1.Diagnostics {
+	secrets := map[string]bool{}
+	for _, d := range s.Docs {
+		if sec, ok := d.Object.(*v2alpha1.Secret); ok && d.Valid() {
+			secrets[sec.Name] = true
+		}
+	}
+	var out v2alpha1.Diagnostics
+	for _, d := range s.Docs {
+		if !d.Valid() {
+			continue
+		}
+		switch o := d.Object.(type) {
+		case *v2alpha1.Link:
+			name := o.Spec.TLSCredentials
+			if name == "" {
+				name = o.Name
+			}
+			if !secrets[name] && s.Certs[name] == nil {
+				diag := v2alpha1.Diagnostic{File: d.File, Line: d.LineOf("spec.tlsCredentials"), Kind: o.Kind, Name: o.Name, Field: "spec.tlsCredentials",
+					Message: fmt.Sprintf("link credentials %q not found: add a Secret named %q to input/resources (skupper link generate emits one) or a bundle in input/certs/%s/", name, name, name)}
+				d.Diags = append(d.Diags, diag)
+				out = append(out, diag)
+			}
+		case *v2alpha1.Connector:
+			if name := o.Spec.TLSCredentials; name != "" && s.Certs[name] == nil {
+				diag := v2alpha1.Diagnostic{File: d.File, Line: d.LineOf("spec.tlsCredentials"), Kind: o.Kind, Name: o.Name, Field: "spec.tlsCredentials",
+					Message: fmt.Sprintf("bundle %q not found: put the CA of your server in input/certs/%s/ca.crt (and tls.crt, tls.key for useClientCert)", name, name)}
+				d.Diags = append(d.Diags, diag)
+				out = append(out, diag)
+			}
+		}
+	}
+	return out
+}
+
+// SortedNames returns the keys of a bundle map in order.
+func SortedNames(m map[string]*Bundle) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadAttached reads the AttachedConnectors of every other namespace that
+// name this namespace as their site namespace. Problems in other namespaces
+// are reported by their own reconciles, not here.
+func (l *loader) loadAttached() (map[string][]*v2alpha1.Document, error) {
+	names, err := l.ns.Home.List()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*v2alpha1.Document{}
+	for _, other := range names {
+		if other == l.ns.Name {
+			continue
+		}
+		sub := &loader{ns: l.ns.Home.Namespace(other), hash: l.hash}
+		real, err := filepath.EvalSymlinks(sub.ns.Dir)
+		if err != nil {
+			continue
+		}
+		sub.realNS = real
+		docs, err := sub.loadResources()
+		if err != nil {
+			continue
+		}
+		var mine []*v2alpha1.Document
+		for _, d := range docs {
+			if ac, ok := d.Object.(*v2alpha1.AttachedConnector); ok && ac.Spec.SiteNamespace == l.ns.Name {
+				mine = append(mine, d)
+			}
+		}
+		if len(mine) > 0 {
+			v2alpha1.Validate(other, mine)
+			out[other] = mine
+		}
+	}
+	return out, nil
+}
