@@ -9,7 +9,7 @@ FUZZTIME    ?= 30s
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/skupperd/skupperd/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-short lint fmt vet staticcheck fuzz bench clean tools
+.PHONY: all build run test test-short lint fmt vet staticcheck fuzz bench clean tools
 
 all: build
 
@@ -17,6 +17,11 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/skrouterd-standin ./internal/standin/skrouterd
+
+## run: the main job — build and check the hello-world example (scripts/demo.sh)
+run:
+	./scripts/demo.sh
 
 ## test: the whole suite — lint, race-enabled tests, and the decoder fuzz run
 test: lint

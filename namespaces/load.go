@@ -444,3 +444,48 @@ func (l *loader) loadAttached() (map[string][]*v2alpha1.Document, error) {
 	}
 	return out, nil
 }
+
+// LoadPaths decodes and validates loose files as the input of one namespace
+// (for `skupperd validate PATH...`). A directory contributes its resource
+// files (not recursive). Namespace-wide rules that need the whole input (a
+// Site must be present, credentials must exist) are not applied. The error
+// is returned when a path does not exist or cannot be listed.
+func LoadPaths(namespace string, paths []string) ([]*v2alpha1.Document, v2alpha1.Diagnostics, error) {
+	l := &loader{hash: sha256.New(), realNS: "/"}
+	var docs []*v2alpha1.Document
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p, unwrapPathError(err))
+		}
+		files := []string{p}
+		if fi.IsDir() {
+			entries, err := readDir(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			files = files[:0]
+			for _, e := range entries {
+				if !e.IsDir() && IsResourceFile(e.Name()) {
+					files = append(files, filepath.Join(p, e.Name()))
+				}
+			}
+		}
+		for _, f := range files {
+			data, ok := l.readFile(f)
+			if !ok {
+				continue
+			}
+			d, ds := v2alpha1.Decode(f, data)
+			docs = append(docs, d...)
+			attached := 0
+			for _, doc := range d {
+				attached += len(doc.Diags)
+			}
+			l.diags = append(l.diags, ds[attached:]...)
+		}
+	}
+	all := append(v2alpha1.Diagnostics(nil), l.diags...)
+	all = append(all, v2alpha1.Validate(namespace, docs)...)
+	return docs, all.Sort(), nil
+}
