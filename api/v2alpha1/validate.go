@@ -205,12 +205,20 @@ func validateDocument(namespace string, d *Document) {
 	}
 }
 
+// ReservedCredentialPrefix starts the names of the credentials skupperd
+// makes for itself (skupper-local-ca, skupper-local-server, ...).
+const ReservedCredentialPrefix = "skupper-local"
+
 func checkPathElement(d *Document, field, v string, optional bool) {
 	if v == "" && optional {
 		return
 	}
 	if msg := ValidatePathElement(v); msg != "" {
 		d.addError(field, "%s: %s (it names a directory under input/certs/ or input/issuers/)", field[strings.LastIndex(field, ".")+1:], msg)
+		return
+	}
+	if strings.HasSuffix(field, "tlsCredentials") && strings.HasPrefix(v, ReservedCredentialPrefix) {
+		d.addError(field, "tlsCredentials %q: names starting with %q are reserved for skupperd's own credentials", v, ReservedCredentialPrefix)
 	}
 }
 

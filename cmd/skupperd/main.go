@@ -86,6 +86,6 @@ for root and $XDG_DATA_HOME/skupper (~/.local/share/skupper) for other users.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
-	root.AddCommand(newValidateCommand(opts), newVersionCommand())
+	root.AddCommand(newValidateCommand(opts), newReconcileCommand(opts), newVersionCommand())
 	return root
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/ports"
+	"github.com/skupperd/skupperd/internal/version"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/reconcile"
+)
+
+func newReconcileCommand(g *globalOptions) *cobra.Command {
+	var namespace string
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Reconcile namespaces once and exit",
+		Long: `Load, validate and apply the input of a namespace (-n) or of every namespace:
+allocate ports, create issuers and certificates, write the router configuration
+(runtime/router/skrouterd.json), static links (runtime/links) and a status file
+per resource (runtime/resources), then exit. Nothing is started.
+
+A namespace without a valid Site keeps its previous runtime configuration.
+Diagnostics are printed on stderr as file:line: Kind/name: field: message.
+
+Exit status: 0 when every namespace that needs a Site had it applied, 1
+otherwise, 2 for invalid usage.`,
+		Example: `  skupperd reconcile -n west
+  skupperd reconcile --data-home /srv/skupper`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := namespaces.ResolveDataHome(g.dataHome)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			home := namespaces.NewHome(root)
+			names := []string{namespace}
+			if namespace == "" {
+				if names, err = home.List(); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+				if len(names) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "No namespaces under %s\n", home.NamespacesDir())
+					return nil
+				}
+			} else if msg := v2alpha1.ValidateName(namespace); msg != "" {
+				return usageError("invalid namespace: %s", msg)
+			} else if !home.Namespace(namespace).Exists() {
+				return &exitError{code: 1, err: fmt.Errorf("namespace %q does not exist (no directory %s)", namespace, home.Namespace(namespace).Dir)}
+			}
+			alloc := ports.New(home)
+			failed := false
+			for _, name := range names {
+				ns := home.Namespace(name)
+				res, err := reconcile.Namespace(cmd.Context(), ns, reconcile.Options{
+					Version: version.String(),
+					Ports:   alloc,
+					Router:  reconcile.RouterState{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
+				})
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+					failed = true
+					continue
+				}
+				for _, d := range res.Diagnostics {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.Error())
+				}
+				out := cmd.OutOrStdout()
+				switch res.Outcome {
+				case reconcile.Applied:
+					fmt.Fprintf(out, "Namespace %q: site applied; router config %s\n", name, filepath.Join(ns.Dir, "runtime", "router", "skrouterd.json"))
+				case reconcile.NoSiteNeeded:
+					fmt.Fprintf(out, "Namespace %q: no site needed (attached connectors only)\n", name)
+				default:
+					fmt.Fprintf(out, "Namespace %q: not applied (no valid Site); the previous runtime configuration is kept\n", name)
+					failed = true
+				}
+			}
+			if failed {
+				return errProblemsFound
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace to reconcile (default: all)")
+	return cmd
+}

@@ -1,0 +1,261 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/render"
+)
+
+// Names of the CAs skupperd generates per namespace.
+const (
+	SiteCA    = v2alpha1.DefaultSiteIssuer // signs link-access server and link client certificates
+	LocalCA   = "skupper-local-ca"         // signs skupperd's own mTLS connection to its router
+	ServiceCA = "skupper-service-ca"       // signs generated Listener server certificates
+)
+
+// credentials ensures issuers and certificates for one reconcile. It
+// records which runtime/certs directories the router config uses, so that
+// stale ones can be removed, and problems per resource.
+type credentials struct {
+	ns      namespaces.Namespace
+	snap    *namespaces.Snapshot
+	now     time.Time
+	hosts   []string
+	issuers map[string]certs.Bundle
+	used    map[string]bool // runtime/certs dirs in use
+	changed bool            // any runtime certificate written
+	// problems maps a resource to the credential problem that keeps it
+	// out of the config.
+	problems map[v2alpha1.Key]string
+	mutual   map[string]bool // Listener bundles with a client CA
+}
+
+func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time.Time, hosts []string) *credentials {
+	return &credentials{
+		ns: ns, snap: snap, now: now, hosts: hosts,
+		issuers:  map[string]certs.Bundle{},
+		used:     map[string]bool{},
+		problems: map[v2alpha1.Key]string{},
+		mutual:   map[string]bool{},
+	}
+}
+
+// issuer returns CA name: the user's bundle from input/issuers/<name> when
+// present (checked), else the generated one in runtime/issuers/<name>,
+// created on first use and kept across reconciles.
+func (c *credentials) issuer(name string) (certs.Bundle, error) {
+	if b, ok := c.issuers[name]; ok {
+		return b, nil
+	}
+	if ub := c.snap.Issuers[name]; ub != nil {
+		b := certs.Bundle{CA: ub.CA, Cert: ub.Cert, Key: ub.Key}
+		if len(b.CA) == 0 {
+			b.CA = b.Cert
+		}
+		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, IsCA: true}, c.now); err != nil {
+			return certs.Bundle{}, fmt.Errorf("issuer bundle input/issuers/%s: %v", name, err)
+		}
+		c.issuers[name] = b
+		return b, nil
+	}
+	dir := c.ns.RuntimeIssuerDir(name)
+	b, err := certs.ReadDir(dir)
+	if err == nil && certs.Check(b, certs.CheckOptions{RequireKey: true, IsCA: true}, c.now) == nil {
+		if due, _ := certs.RenewalDue(b.Cert, c.now); !due {
+			c.issuers[name] = b
+			return b, nil
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return certs.Bundle{}, fmt.Errorf("issuer %s: %w", name, err)
+	}
+	b, err = certs.NewCA(name, certs.DefaultCAValidity, c.now)
+	if err != nil {
+		return certs.Bundle{}, fmt.Errorf("issuer %s: %w", name, err)
+	}
+	if _, err := certs.WriteDir(dir, b); err != nil {
+		return certs.Bundle{}, err
+	}
+	c.changed = true
+	c.issuers[name] = b
+	return b, nil
+}
+
+// leaf keeps runtime/certs/<dir> holding a certificate for req signed by
+// issuer, reusing the existing one while it is valid and matches.
+func (c *credentials) leaf(dir, issuer string, req certs.Request) error {
+	ca, err := c.issuer(issuer)
+	if err != nil {
+		return err
+	}
+	path := c.ns.RuntimeCertDir(dir)
+	c.used[dir] = true
+	if old, err := certs.ReadDir(path); err == nil {
+		if ok, _ := certs.Reusable(old, ca, req, c.now); ok {
+			return nil
+		}
+	}
+	b, err := certs.Issue(ca, req, c.now)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", dir, err)
+	}
+	changed, err := certs.WriteDir(path, b)
+	c.changed = c.changed || changed
+	return err
+}
+
+// copyBundle installs b into runtime/certs/<dir> (only the parts given).
+func (c *credentials) copyBundle(dir string, b certs.Bundle) error {
+	c.used[dir] = true
+	changed, err := certs.WriteDir(c.ns.RuntimeCertDir(dir), b)
+	c.changed = c.changed || changed
+	return err
+}
+
+func userBundle(b *namespaces.Bundle) certs.Bundle {
+	return certs.Bundle{CA: b.CA, Cert: b.Cert, Key: b.Key}
+}
+
+// local ensures skupperd's own router credentials.
+func (c *credentials) local() error {
+	if err := c.leaf(render.LocalServerCreds, LocalCA, certs.Request{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1", "localhost"}, Usage: certs.ServerAuth}); err != nil {
+		return err
+	}
+	return c.leaf(render.LocalClientCreds, LocalCA, certs.Request{CommonName: "skupperd", Usage: certs.ClientAuth})
+}
+
+// routerAccess ensures a RouterAccess server certificate: the user's bundle
+// from input/certs/<tls> when present, else one signed by its issuer for
+// the host's names and addresses, bindHost and subjectAlternativeNames.
+func (c *credentials) routerAccess(ra *v2alpha1.RouterAccess) error {
+	dir := render.RouterAccessCreds(ra)
+	if ub := c.snap.Certs[ra.Spec.TLSCredentials]; ub != nil {
+		b := userBundle(ub)
+		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
+			return fmt.Errorf("bundle input/certs/%s: %v", ra.Spec.TLSCredentials, err)
+		}
+		return c.copyBundle(dir, b)
+	}
+	return c.leaf(dir, ra.Spec.Issuer, certs.Request{CommonName: ra.Name, Hosts: accessHosts(ra, c.hosts), Usage: certs.ServerAuth})
+}
+
+// accessHosts are the names a RouterAccess certificate covers.
+func accessHosts(ra *v2alpha1.RouterAccess, hosts []string) []string {
+	set := map[string]bool{}
+	for _, h := range hosts {
+		set[h] = true
+	}
+	if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
+		set[h] = true
+	}
+	for _, h := range ra.Spec.SubjectAlternativeNames {
+		set[h] = true
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// link installs a Link's client credentials from its Secret (in
+// input/resources) or its bundle in input/certs.
+func (c *credentials) link(l *v2alpha1.Link) error {
+	name := l.Spec.TLSCredentials
+	var b certs.Bundle
+	var from string
+	if ub := c.snap.Certs[name]; ub != nil {
+		b, from = userBundle(ub), "bundle input/certs/"+name
+	} else if sec := c.secret(name); sec != nil {
+		b.CA, _ = sec.SecretValue(v2alpha1.SecretKeyCA)
+		b.Cert, _ = sec.SecretValue(v2alpha1.SecretKeyCert)
+		b.Key, _ = sec.SecretValue(v2alpha1.SecretKeyKey)
+		from = "Secret/" + name
+	} else {
+		return fmt.Errorf("link credentials %q not found", name)
+	}
+	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
+		return fmt.Errorf("%s: %v", from, err)
+	}
+	return c.copyBundle(render.LinkCreds(l), b)
+}
+
+func (c *credentials) secret(name string) *v2alpha1.Secret {
+	for _, d := range c.snap.Docs {
+		if s, ok := d.Object.(*v2alpha1.Secret); ok && d.Valid() && s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// listener installs a Listener's server credentials: the user's bundle
+// (tls.crt and tls.key; a ca.crt turns on client verification) or a
+// certificate from the service CA for the listener host.
+func (c *credentials) listener(l *v2alpha1.Listener) error {
+	tls := l.Spec.TLSCredentials
+	dir := render.ListenerCreds(tls)
+	if ub := c.snap.Certs[tls]; ub != nil {
+		b := userBundle(ub)
+		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true}, c.now); err != nil {
+			return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
+		}
+		c.mutual[tls] = len(b.CA) > 0
+		return c.copyBundle(dir, b)
+	}
+	hosts := []string{l.Spec.Host}
+	if v2alpha1.IsWildcardHost(l.Spec.Host) {
+		hosts = append([]string{"localhost", "127.0.0.1"}, c.hosts...)
+	}
+	return c.leaf(dir, ServiceCA, certs.Request{CommonName: l.Spec.Host, Hosts: hosts, Usage: certs.ServerAuth})
+}
+
+// connector installs a Connector's bundle: the CA of the user's server, and
+// with useClientCert the client certificate and key.
+func (c *credentials) connector(tls string, useClientCert bool, bundle *namespaces.Bundle, dir string) error {
+	if bundle == nil {
+		return fmt.Errorf("bundle %q not found in input/certs", tls)
+	}
+	b := userBundle(bundle)
+	opts := certs.CheckOptions{RequireCA: true}
+	if useClientCert {
+		opts.RequireCert, opts.RequireKey = true, true
+	} else {
+		b.Cert, b.Key = nil, nil
+	}
+	if err := certs.Check(b, opts, c.now); err != nil {
+		return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
+	}
+	return c.copyBundle(dir, b)
+}
+
+// prune removes runtime/certs directories no longer referenced.
+func (c *credentials) prune() error {
+	entries, err := os.ReadDir(c.ns.RuntimeCertsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("prune certificates: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || c.used[e.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(c.ns.RuntimeCertsDir(), e.Name())); err != nil {
+			return fmt.Errorf("prune certificates: %w", err)
+		}
+		c.changed = true
+	}
+	return nil
+}

@@ -1,0 +1,571 @@
+// Package reconcile performs one level-triggered reconcile of one
+// namespace: it loads and validates the input, allocates ports, ensures
+// issuers and certificates, renders the router configuration and static
+// links, and writes everything plus a status file per resource.
+//
+// A reconcile is idempotent: run twice on the same input, the second run
+// writes nothing (every runtime file keeps its bytes and mtime). When the
+// namespace has no valid Site the runtime configuration is left exactly as
+// it was (keep-last-good) and the status files say why.
+//
+// `skupperd reconcile` runs it once per namespace; the daemon runs it from
+// its per-namespace workers.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/hostinfo"
+	"github.com/skupperd/skupperd/internal/ports"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/render"
+)
+
+// RouterState is what the caller observed of the namespace's router.
+type RouterState struct {
+	// Running is true only when a live router process was observed.
+	Running bool
+	// Message explains the state, e.g. "skrouterd is not installed".
+	Message string
+}
+
+// Options configure a reconcile. Zero values select the defaults.
+type Options struct {
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// Hosts returns the names and addresses remote sites can reach this
+	// host by (default hostinfo.Hosts).
+	Hosts func() []string
+	// Version is recorded in the router metadata.
+	Version string
+	// Ports allocates router ports across the data home (default: a new
+	// allocator over the namespace's data home).
+	Ports *ports.Allocator
+	// Router is the observed router state, reflected in the Site status.
+	Router RouterState
+}
+
+// Outcome of a reconcile.
+type Outcome string
+
+// Outcomes.
+const (
+	// Applied: a valid Site was applied; runtime files are current.
+	Applied Outcome = "Applied"
+	// NotApplied: no valid Site; the runtime config was left as it was.
+	NotApplied Outcome = "NotApplied"
+	// NoSiteNeeded: the namespace holds no resources that need a Site
+	// (e.g. only AttachedConnectors for another namespace's site).
+	NoSiteNeeded Outcome = "NoSiteNeeded"
+)
+
+// Result reports what a reconcile did.
+type Result struct {
+	Namespace string
+	Outcome   Outcome
+	SiteID    string
+	// ConfigChanged is true when skrouterd.json was (re)written.
+	ConfigChanged bool
+	// CertsChanged is true when a certificate the router uses changed.
+	CertsChanged bool
+	// Diagnostics holds every input problem plus those found while
+	// applying (credentials, ports), sorted.
+	Diagnostics v2alpha1.Diagnostics
+	InputHash   string
+	Duration    time.Duration
+}
+
+// Namespace reconciles one namespace. The error is for failures that stop
+// the reconcile itself (I/O errors writing runtime files); problems in the
+// input are reported in the result's diagnostics and status files.
+func Namespace(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Hosts == nil {
+		opts.Hosts = hostinfo.Hosts
+	}
+	if opts.Ports == nil {
+		opts.Ports = ports.New(ns.Home)
+	}
+	start := opts.Now()
+	snap, err := namespaces.Load(ns)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{
+		ctx: ctx, ns: ns, snap: snap, opts: opts, now: start,
+		res:      &Result{Namespace: ns.Name, InputHash: snap.InputHash},
+		problems: map[v2alpha1.Key]string{},
+		notes:    map[v2alpha1.Key]string{},
+	}
+	if err := r.do(); err != nil {
+		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
+	}
+	r.res.Duration = opts.Now().Sub(start)
+	if err := r.writeSummary(); err != nil {
+		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
+	}
+	return r.res, nil
+}
+
+// run is the state of one reconcile.
+type run struct {
+	ctx  context.Context
+	ns   namespaces.Namespace
+	snap *namespaces.Snapshot
+	opts Options
+	now  time.Time
+	res  *Result
+
+	site     *v2alpha1.Site
+	siteID   string
+	accesses []*v2alpha1.RouterAccess
+	ports    render.Ports
+	creds    *credentials
+	// problems keeps a valid resource out of the config (credentials,
+	// port conflicts); notes explain partial application.
+	problems map[v2alpha1.Key]string
+	notes    map[v2alpha1.Key]string
+	applied  bool
+}
+
+func (r *run) diag(k v2alpha1.Key, field, msg string) {
+	d := v2alpha1.Diagnostic{Kind: k.Kind, Name: k.Name, Field: field, Message: msg}
+	for _, doc := range r.snap.Docs {
+		if doc.Key() == k {
+			d.File, d.Line = doc.File, doc.LineOf(field)
+			break
+		}
+	}
+	r.res.Diagnostics = append(r.res.Diagnostics, d)
+}
+
+func (r *run) fail(k v2alpha1.Key, field, msg string) {
+	if _, done := r.problems[k]; !done {
+		r.problems[k] = msg
+		r.diag(k, field, msg)
+	}
+}
+
+func (r *run) usable(d *v2alpha1.Document) bool {
+	_, bad := r.problems[d.Key()]
+	return d.Valid() && !bad
+}
+
+func (r *run) do() error {
+	r.res.Diagnostics = append(r.res.Diagnostics, r.snap.Diagnostics...)
+	r.site = r.snap.Site()
+	if r.site == nil {
+		r.res.Outcome = NotApplied
+		if !needsSite(r.snap) {
+			r.res.Outcome = NoSiteNeeded
+		}
+		return r.writeStatuses()
+	}
+	if err := r.ns.EnsureRuntime(); err != nil {
+		return err
+	}
+	for _, d := range r.snap.Valid() {
+		v2alpha1.SetDefaults(d.Object, r.site)
+	}
+	var err error
+	if r.siteID, err = r.loadSiteID(); err != nil {
+		return err
+	}
+	r.res.SiteID = r.siteID
+	r.accesses = r.routerAccesses()
+	if err := r.allocatePorts(); err != nil {
+		return err
+	}
+	if err := r.ensureCredentials(); err != nil {
+		return err
+	}
+	if err := r.renderConfig(); err != nil {
+		return err
+	}
+	if err := r.writeStaticLinks(); err != nil {
+		return err
+	}
+	if err := r.creds.prune(); err != nil {
+		return err
+	}
+	r.res.CertsChanged = r.creds.changed
+	r.res.Outcome = Applied
+	r.applied = true
+	return r.writeStatuses()
+}
+
+func needsSite(s *namespaces.Snapshot) bool {
+	for _, d := range s.Docs {
+		switch d.Key().Kind {
+		case v2alpha1.KindAttachedConnector, v2alpha1.KindSecret:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// loadSiteID returns the Site's metadata.uid when set, else the id
+// persisted in internal/site-id, generating and persisting one on first use.
+func (r *run) loadSiteID() (string, error) {
+	if uid := r.site.UID; uid != "" {
+		return uid, nil
+	}
+	path := filepath.Join(r.ns.InternalDir(), "site-id")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if id := strings.TrimSpace(string(data)); uuid.Validate(id) == nil {
+			return id, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read site id: %w", err)
+	}
+	id := uuid.NewString()
+	if err := atomicfile.WriteFile(path, []byte(id+"\n"), namespaces.FilePerm); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// routerAccesses returns the valid RouterAccesses plus the one implied by
+// Site.spec.linkAccess (named after the site, unless one of that name
+// exists). Edge sites have none.
+func (r *run) routerAccesses() []*v2alpha1.RouterAccess {
+	if r.site.Spec.Edge {
+		return nil
+	}
+	var out []*v2alpha1.RouterAccess
+	names := map[string]bool{}
+	for _, d := range r.snap.Valid() {
+		if ra, ok := d.Object.(*v2alpha1.RouterAccess); ok {
+			out = append(out, ra)
+			names[ra.Name] = true
+		}
+	}
+	if r.site.Spec.LinkAccessEnabled() && !names[r.site.Name] {
+		ra := &v2alpha1.RouterAccess{
+			TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.GroupVersion, Kind: v2alpha1.KindRouterAccess},
+			ObjectMeta: v2alpha1.ObjectMeta{Name: r.site.Name},
+			Spec: v2alpha1.RouterAccessSpec{Roles: []v2alpha1.RouterAccessRole{
+				{Name: v2alpha1.RoleInterRouter}, {Name: v2alpha1.RoleEdge},
+			}},
+		}
+		v2alpha1.SetDefaults(ra, r.site)
+		out = append(out, ra)
+	}
+	return out
+}
+
+// allocatePorts claims the local port, every RouterAccess role port and
+// every Listener port across the data home. A resource whose fixed port
+// clashes with another namespace is kept out of the config, and the
+// remaining claims are assigned again.
+func (r *run) allocatePorts() error {
+	type owner struct {
+		key   v2alpha1.Key
+		field string
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		claims := []ports.Claim{{Key: "router/normal", Role: ports.RoleNormal, Host: "127.0.0.1", What: "router local port"}}
+		owners := map[string]owner{}
+		for _, ra := range r.accesses {
+			k := v2alpha1.KeyOf(ra)
+			if _, bad := r.problems[k]; bad {
+				continue
+			}
+			for i, role := range ra.Spec.Roles {
+				key := "routeraccess/" + ra.Name + "/" + role.Name
+				claims = append(claims, ports.Claim{Key: key, Role: role.Name, Port: role.Port, Host: ra.Spec.BindHost, What: fmt.Sprintf("RouterAccess/%s role %s", ra.Name, role.Name)})
+				owners[key] = owner{k, fmt.Sprintf("spec.roles[%d].port", i)}
+			}
+		}
+		for _, d := range r.snap.Valid() {
+			if l, ok := d.Object.(*v2alpha1.Listener); ok && r.usable(d) {
+				key := "listener/" + l.Name
+				claims = append(claims, ports.Claim{Key: key, Port: l.Spec.Port, Host: l.Spec.Host, What: "Listener/" + l.Name})
+				owners[key] = owner{d.Key(), "spec.port"}
+			}
+		}
+		got, err := r.opts.Ports.Assign(r.ctx, r.ns.Name, claims)
+		if err == nil {
+			r.ports = render.Ports{Local: got["router/normal"], Roles: map[string]map[string]int{}}
+			for _, ra := range r.accesses {
+				for _, role := range ra.Spec.Roles {
+					if p := got["routeraccess/"+ra.Name+"/"+role.Name]; p != 0 {
+						if r.ports.Roles[ra.Name] == nil {
+							r.ports.Roles[ra.Name] = map[string]int{}
+						}
+						r.ports.Roles[ra.Name][role.Name] = p
+					}
+				}
+			}
+			return nil
+		}
+		var conflicts []*ports.ConflictError
+		for _, e := range unwrapAll(err) {
+			var ce *ports.ConflictError
+			if errors.As(e, &ce) {
+				conflicts = append(conflicts, ce)
+			}
+		}
+		if len(conflicts) == 0 {
+			return fmt.Errorf("allocate ports: %w", err)
+		}
+		for _, ce := range conflicts {
+			o, ok := owners[ce.Claim.Key]
+			if !ok {
+				return fmt.Errorf("allocate ports: %w", err)
+			}
+			r.fail(o.key, o.field, ce.Error())
+		}
+	}
+	return errors.New("allocate ports: conflicts remain after excluding the resources involved")
+}
+
+// unwrapAll flattens joined errors.
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapAll(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func (r *run) ensureCredentials() error {
+	r.creds = newCredentials(r.ns, r.snap, r.now, r.opts.Hosts())
+	if err := r.creds.local(); err != nil {
+		return err
+	}
+	// The site CA is made even without link access: grants and static
+	// links are signed by it, and keeping it stable keeps issued links valid.
+	if _, err := r.creds.issuer(r.siteIssuer()); err != nil {
+		r.fail(v2alpha1.KeyOf(r.site), "spec.defaultIssuer", err.Error())
+	}
+	for _, ra := range r.accesses {
+		if err := r.creds.routerAccess(ra); err != nil {
+			r.fail(v2alpha1.KeyOf(ra), "spec.tlsCredentials", err.Error())
+		}
+	}
+	for _, d := range r.snap.Valid() {
+		if !r.usable(d) {
+			continue
+		}
+		var err error
+		field := "spec.tlsCredentials"
+		switch o := d.Object.(type) {
+		case *v2alpha1.Link:
+			err = r.creds.link(o)
+		case *v2alpha1.Listener:
+			if o.Spec.TLSCredentials != "" {
+				err = r.creds.listener(o)
+			}
+		case *v2alpha1.Connector:
+			if tls := o.Spec.TLSCredentials; tls != "" && o.Spec.Host != "" {
+				err = r.creds.connector(tls, o.Spec.UseClientCert, r.snap.Certs[tls], render.ConnectorCreds(tls, o.Spec.UseClientCert))
+			}
+		case *v2alpha1.AttachedConnectorBinding:
+			if a := r.attachment(o); a != nil && a.Connector.Spec.TLSCredentials != "" && a.Connector.Spec.Host != "" {
+				err = r.attachedCredentials(a)
+			}
+		}
+		if err != nil {
+			r.fail(d.Key(), field, err.Error())
+		}
+	}
+	return nil
+}
+
+func (r *run) siteIssuer() string {
+	if r.site.Spec.DefaultIssuer != "" {
+		return r.site.Spec.DefaultIssuer
+	}
+	return SiteCA
+}
+
+// attachment pairs a binding with its AttachedConnector.
+func (r *run) attachment(b *v2alpha1.AttachedConnectorBinding) *render.Attached {
+	c := v2alpha1.FindAttachment(r.ns.Name, b, r.snap.Attached)
+	if c == nil {
+		return nil
+	}
+	return &render.Attached{ConnectorNamespace: b.Spec.ConnectorNamespace, Binding: b, Connector: c}
+}
+
+// attachedCredentials installs an attached connector's bundle, read from
+// its own namespace's input/certs.
+func (r *run) attachedCredentials(a *render.Attached) error {
+	cns := r.ns.Home.Namespace(a.ConnectorNamespace)
+	tls := a.Connector.Spec.TLSCredentials
+	b, err := certs.ReadDir(cns.InputCertDir(tls))
+	if err != nil {
+		return fmt.Errorf("bundle %q of AttachedConnector/%s in namespace %q: %v", tls, a.Connector.Name, a.ConnectorNamespace, err)
+	}
+	nb := &namespaces.Bundle{Name: tls, CA: b.CA, Cert: b.Cert, Key: b.Key}
+	return r.creds.connector(tls, a.Connector.Spec.UseClientCert, nb, render.AttachedCreds(a.ConnectorNamespace, tls, a.Connector.Spec.UseClientCert))
+}
+
+func (r *run) renderConfig() error {
+	in := render.Input{
+		Namespace:          r.ns.Name,
+		SiteID:             r.siteID,
+		Version:            r.opts.Version,
+		Site:               r.site,
+		Ports:              r.ports,
+		CertsDir:           r.ns.RuntimeCertsDir(),
+		MutualTLSListeners: r.creds.mutual,
+	}
+	for _, ra := range r.accesses {
+		if _, bad := r.problems[v2alpha1.KeyOf(ra)]; !bad {
+			in.RouterAccesses = append(in.RouterAccesses, ra)
+		}
+	}
+	for _, d := range r.snap.Valid() {
+		if !r.usable(d) {
+			continue
+		}
+		switch o := d.Object.(type) {
+		case *v2alpha1.Link:
+			in.Links = append(in.Links, o)
+		case *v2alpha1.Listener:
+			in.Listeners = append(in.Listeners, o)
+		case *v2alpha1.Connector:
+			in.Connectors = append(in.Connectors, o)
+		case *v2alpha1.AttachedConnectorBinding:
+			if a := r.attachment(o); a != nil {
+				in.Attached = append(in.Attached, *a)
+			} else {
+				r.notes[d.Key()] = fmt.Sprintf("No AttachedConnector named %q in namespace %q attaches to this namespace", o.Name, o.Spec.ConnectorNamespace)
+			}
+		}
+	}
+	res, err := render.RouterConfig(in)
+	if err != nil {
+		return err
+	}
+	for _, n := range res.Skipped {
+		r.notes[n.Key] = n.Message
+	}
+	changed, err := atomicfile.WriteFileIfChanged(r.ns.RouterConfigPath(), res.Config, namespaces.FilePerm)
+	if err != nil {
+		return err
+	}
+	r.res.ConfigChanged = changed
+	return nil
+}
+
+// writeStaticLinks keeps runtime/links/link-<ra>-<host>.yaml, one per
+// RouterAccess and reachable host, each a Link and Secret a remote site can
+// apply. Their client certificate is issued once per RouterAccess by its
+// issuer and kept in internal/link-clients/<ra>.
+func (r *run) writeStaticLinks() error {
+	want := map[string]bool{}
+	for _, ra := range r.accesses {
+		if _, bad := r.problems[v2alpha1.KeyOf(ra)]; bad {
+			continue
+		}
+		ir, edge := r.ports.Role(ra.Name, v2alpha1.RoleInterRouter), r.ports.Role(ra.Name, v2alpha1.RoleEdge)
+		if ir == 0 && edge == 0 {
+			continue
+		}
+		client, err := r.linkClient(ra)
+		if err != nil {
+			r.fail(v2alpha1.KeyOf(ra), "spec.issuer", err.Error())
+			continue
+		}
+		for _, host := range linkHosts(ra, r.creds.hosts) {
+			name := "link-" + ra.Name
+			data, err := render.StaticLink(render.StaticLinkInput{
+				Name: name, Host: host, InterRouterPort: ir, EdgePort: edge, Cost: 1,
+				CA: client.CA, Cert: client.Cert, Key: client.Key,
+			})
+			if err != nil {
+				return err
+			}
+			file := name + "-" + host + ".yaml"
+			want[file] = true
+			if _, err := atomicfile.WriteFileIfChanged(filepath.Join(r.ns.LinksDir(), file), data, namespaces.FilePerm); err != nil {
+				return err
+			}
+		}
+	}
+	entries, err := os.ReadDir(r.ns.LinksDir())
+	if err != nil {
+		return fmt.Errorf("list static links: %w", err)
+	}
+	for _, e := range entries {
+		if !want[e.Name()] && !e.IsDir() {
+			if err := atomicfile.Remove(filepath.Join(r.ns.LinksDir(), e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// linkClient returns the client certificate handed out in static links of
+// a RouterAccess, issuing it on first use and when renewal is due. It is a
+// link certificate for a remote site, so it lives as long as a CA.
+func (r *run) linkClient(ra *v2alpha1.RouterAccess) (certs.Bundle, error) {
+	ca, err := r.creds.issuer(ra.Spec.Issuer)
+	if err != nil {
+		return certs.Bundle{}, err
+	}
+	dir := filepath.Join(r.ns.InternalDir(), "link-clients", ra.Name)
+	req := certs.Request{CommonName: "link-" + ra.Name, Usage: certs.ClientAuth, Validity: certs.DefaultCAValidity}
+	if old, err := certs.ReadDir(dir); err == nil {
+		if ok, _ := certs.Reusable(old, ca, req, r.now); ok {
+			return old, nil
+		}
+	}
+	b, err := certs.Issue(ca, req, r.now)
+	if err != nil {
+		return certs.Bundle{}, err
+	}
+	if err := atomicfile.MkdirAll(filepath.Dir(dir), namespaces.DirPerm); err != nil {
+		return certs.Bundle{}, err
+	}
+	if _, err := certs.WriteDir(dir, b); err != nil {
+		return certs.Bundle{}, err
+	}
+	return b, nil
+}
+
+// linkHosts are the endpoint hosts offered in static links: the bind host
+// when the RouterAccess binds one address, else every reachable name and
+// address of this host plus the subjectAlternativeNames. Wildcard
+// addresses are never offered.
+func linkHosts(ra *v2alpha1.RouterAccess, hosts []string) []string {
+	if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
+		return []string{h}
+	}
+	set := map[string]bool{}
+	for _, h := range append(append([]string(nil), hosts...), ra.Spec.SubjectAlternativeNames...) {
+		if !v2alpha1.IsWildcardHost(h) {
+			set[h] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,402 @@
+// Package render turns a namespace's validated resources into the
+// configuration of its skupper-router: the skrouterd.json file and the
+// static links remote sites can apply.
+//
+// Render is a pure function: no I/O, no clock, no randomness. Identical
+// input gives byte-identical output, so callers can skip writing (and
+// restarting the router) when nothing changed.
+//
+// # Entity names
+//
+// skupper-router requires every entity name to be unique across all entity
+// types. Names derived from user resources therefore carry a type prefix
+// with a "/" (which resource names cannot contain): "link/<name>",
+// "listener/<name>", "connector/<name>",
+// "attached/<namespace>/<name>" and "routeraccess/<name>/<role>". sslProfile
+// names are the directory names under runtime/certs, which never contain
+// "/"; the only fixed names are skupperd's own ("skupper-local-normal",
+// "skupper-local-server"), a prefix users cannot use.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+)
+
+// Names of skupperd's own router entities and credentials.
+const (
+	LocalListenerName = "skupper-local-normal"
+	LocalServerCreds  = "skupper-local-server"
+	LocalClientCreds  = "skupper-local-client"
+	Platform          = "linux"
+)
+
+// Input is everything the router configuration is derived from. Resources
+// must be valid and defaulted (v2alpha1.SetDefaults).
+type Input struct {
+	Namespace string
+	SiteID    string
+	Version   string // skupperd version, recorded in router metadata
+	Site      *v2alpha1.Site
+	// RouterAccesses are the namespace's RouterAccess resources, including
+	// the one implied by Site.spec.linkAccess.
+	RouterAccesses []*v2alpha1.RouterAccess
+	Links          []*v2alpha1.Link
+	Listeners      []*v2alpha1.Listener
+	Connectors     []*v2alpha1.Connector
+	Attached       []Attached
+	Ports          Ports
+	// CertsDir is the absolute runtime/certs directory sslProfiles point into.
+	CertsDir string
+	// MutualTLSListeners names the Listener bundles that include a ca.crt
+	// for verifying clients (tlsCredentials value → true).
+	MutualTLSListeners map[string]bool
+}
+
+// Attached is an AttachedConnectorBinding of this (site) namespace paired
+// with its AttachedConnector from ConnectorNamespace.
+type Attached struct {
+	ConnectorNamespace string
+	Binding            *v2alpha1.AttachedConnectorBinding
+	Connector          *v2alpha1.AttachedConnector
+}
+
+// Ports are the router ports allocated for this namespace.
+type Ports struct {
+	// Local is the port of the local normal listener on 127.0.0.1.
+	Local int
+	// Roles maps a RouterAccess name and role to its port.
+	Roles map[string]map[string]int
+}
+
+// Role returns the port of a RouterAccess role (0 when not allocated).
+func (p Ports) Role(ra, role string) int { return p.Roles[ra][role] }
+
+// Note explains why a resource is only partly or not at all in the config.
+type Note struct {
+	Key     v2alpha1.Key
+	Message string
+}
+
+// Result is a rendered router configuration.
+type Result struct {
+	// Config is the skrouterd.json content.
+	Config []byte
+	// Skipped lists resources left out of Config, with the reason.
+	Skipped []Note
+}
+
+// RouterID is the router's stable id: the site name and site id. It never
+// changes across reconciles, restarts or reloads of the same site.
+func RouterID(siteName, siteID string) string {
+	return siteName + "-" + siteID
+}
+
+// Credential directory names under runtime/certs, by purpose.
+
+// RouterAccessCreds is the server credential directory of a RouterAccess.
+func RouterAccessCreds(ra *v2alpha1.RouterAccess) string { return ra.Spec.TLSCredentials }
+
+// LinkCreds is the client credential directory of a Link.
+func LinkCreds(l *v2alpha1.Link) string { return l.Spec.TLSCredentials + "-profile" }
+
+// ListenerCreds is the server credential directory of a Listener.
+func ListenerCreds(tls string) string { return tls }
+
+// ConnectorCreds is the credential directory of a Connector: the whole
+// bundle with a client certificate, or the CA alone.
+func ConnectorCreds(tls string, useClientCert bool) string {
+	if useClientCert {
+		return tls
+	}
+	return tls + "-profile"
+}
+
+// AttachedCreds is the credential directory of an attached connector's
+// bundle, copied from the connector's namespace.
+func AttachedCreds(ns, tls string, useClientCert bool) string {
+	return "attached-" + ns + "-" + ConnectorCreds(tls, useClientCert)
+}
+
+type entity struct {
+	typ   string
+	name  string
+	attrs map[string]any
+}
+
+type builder struct {
+	in       Input
+	profiles map[string]map[string]any
+	entities []entity
+	skipped  []Note
+}
+
+// sslProfile declares a profile over runtime/certs/<dir> and returns its
+// name. withCert adds the certificate and key; withCA adds the CA file.
+func (b *builder) sslProfile(dir string, withCA, withCert bool) string {
+	p := map[string]any{"name": dir}
+	base := filepath.Join(b.in.CertsDir, dir)
+	if withCA {
+		p["caCertFile"] = filepath.Join(base, "ca.crt")
+	}
+	if withCert {
+		p["certFile"] = filepath.Join(base, "tls.crt")
+		p["privateKeyFile"] = filepath.Join(base, "tls.key")
+	}
+	b.profiles[dir] = p
+	return dir
+}
+
+func (b *builder) add(typ, name string, attrs map[string]any) {
+	if name != "" {
+		attrs["name"] = name
+	}
+	b.entities = append(b.entities, entity{typ: typ, name: name, attrs: attrs})
+}
+
+func (b *builder) skip(k v2alpha1.Key, format string, args ...any) {
+	b.skipped = append(b.skipped, Note{Key: k, Message: fmt.Sprintf(format, args...)})
+}
+
+// RouterConfig renders skrouterd.json.
+func RouterConfig(in Input) (Result, error) {
+	if in.Site == nil {
+		return Result{}, fmt.Errorf("render: no Site")
+	}
+	if in.SiteID == "" {
+		return Result{}, fmt.Errorf("render: no site id")
+	}
+	if in.Ports.Local == 0 {
+		return Result{}, fmt.Errorf("render: no local router port")
+	}
+	b := &builder{in: in, profiles: map[string]map[string]any{}}
+	site := in.Site
+
+	mode := "interior"
+	if site.Spec.Edge {
+		mode = "edge"
+	}
+	meta, _ := json.Marshal(struct {
+		ID       string `json:"id"`
+		Version  string `json:"version"`
+		Platform string `json:"platform"`
+	}{in.SiteID, in.Version, Platform})
+	router := map[string]any{
+		"id":       RouterID(site.Name, in.SiteID),
+		"mode":     mode,
+		"metadata": string(meta),
+	}
+	if n := site.Spec.Settings[v2alpha1.SettingRouterDataConnections]; n != "" {
+		router["dataConnectionCount"] = n
+	}
+
+	// The local listener for skupperd's own management connection.
+	b.add("listener", LocalListenerName, map[string]any{
+		"role":             "normal",
+		"host":             "127.0.0.1",
+		"port":             strconv.Itoa(in.Ports.Local),
+		"sslProfile":       b.sslProfile(LocalServerCreds, true, true),
+		"saslMechanisms":   "EXTERNAL",
+		"authenticatePeer": true,
+	})
+
+	if !site.Spec.Edge {
+		for _, ra := range sortedBy(in.RouterAccesses, func(r *v2alpha1.RouterAccess) string { return r.Name }) {
+			profile := b.sslProfile(RouterAccessCreds(ra), true, true)
+			for _, role := range ra.Spec.Roles {
+				port := in.Ports.Role(ra.Name, role.Name)
+				if port == 0 {
+					return Result{}, fmt.Errorf("render: no port for RouterAccess/%s role %s", ra.Name, role.Name)
+				}
+				attrs := map[string]any{
+					"role":             role.Name,
+					"port":             strconv.Itoa(port),
+					"sslProfile":       profile,
+					"saslMechanisms":   "EXTERNAL",
+					"authenticatePeer": true,
+				}
+				if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
+					attrs["host"] = h
+				}
+				b.add("listener", "routeraccess/"+ra.Name+"/"+role.Name, attrs)
+			}
+		}
+	}
+
+	linkRole := v2alpha1.RoleInterRouter
+	if site.Spec.Edge {
+		linkRole = v2alpha1.RoleEdge
+	}
+	for _, l := range sortedBy(in.Links, func(l *v2alpha1.Link) string { return l.Name }) {
+		ep, ok := endpointFor(l, linkRole)
+		if !ok {
+			b.skip(v2alpha1.KeyOf(l), "the link has no %q endpoint, which a site in %s mode needs", linkRole, mode)
+			continue
+		}
+		cost := l.Spec.Cost
+		if cost < 1 {
+			cost = 1
+		}
+		b.add("connector", "link/"+l.Name, map[string]any{
+			"role":       linkRole,
+			"host":       ep.Host,
+			"port":       string(ep.Port),
+			"cost":       cost,
+			"sslProfile": b.sslProfile(LinkCreds(l), true, true),
+		})
+	}
+
+	b.add("address", "", map[string]any{"prefix": "mc", "distribution": "multicast"})
+
+	for _, l := range sortedBy(in.Listeners, func(l *v2alpha1.Listener) string { return l.Name }) {
+		attrs := map[string]any{
+			"host":    l.Spec.Host,
+			"port":    strconv.Itoa(l.Spec.Port),
+			"address": l.Spec.RoutingKey,
+		}
+		if tls := l.Spec.TLSCredentials; tls != "" {
+			mutual := in.MutualTLSListeners[tls]
+			attrs["sslProfile"] = b.sslProfile(ListenerCreds(tls), mutual, true)
+			if mutual {
+				attrs["authenticatePeer"] = true
+			}
+		}
+		if o := l.Spec.Settings[v2alpha1.SettingObserver]; o != "" {
+			attrs["observer"] = o
+		}
+		b.add("tcpListener", "listener/"+l.Name, attrs)
+	}
+
+	for _, c := range sortedBy(in.Connectors, func(c *v2alpha1.Connector) string { return c.Name }) {
+		if c.Spec.Host == "" {
+			b.skip(v2alpha1.KeyOf(c), "no host: on Linux a Connector needs host (selector is Kubernetes-only)")
+			continue
+		}
+		attrs := map[string]any{
+			"host":    c.Spec.Host,
+			"port":    strconv.Itoa(c.Spec.Port),
+			"address": c.Spec.RoutingKey,
+		}
+		if tls := c.Spec.TLSCredentials; tls != "" {
+			attrs["sslProfile"] = b.sslProfile(ConnectorCreds(tls, c.Spec.UseClientCert), true, c.Spec.UseClientCert)
+			attrs["verifyHostname"] = c.Spec.VerifyHostname
+		}
+		b.add("tcpConnector", "connector/"+c.Name, attrs)
+	}
+	attached := append([]Attached(nil), in.Attached...)
+	sort.Slice(attached, func(i, j int) bool {
+		if attached[i].ConnectorNamespace != attached[j].ConnectorNamespace {
+			return attached[i].ConnectorNamespace < attached[j].ConnectorNamespace
+		}
+		return attached[i].Binding.Name < attached[j].Binding.Name
+	})
+	for _, a := range attached {
+		c := a.Connector
+		if c.Spec.Host == "" {
+			b.skip(v2alpha1.KeyOf(a.Binding), "AttachedConnector/%s in namespace %q has no host (selector is Kubernetes-only)", c.Name, a.ConnectorNamespace)
+			continue
+		}
+		attrs := map[string]any{
+			"host":    c.Spec.Host,
+			"port":    strconv.Itoa(c.Spec.Port),
+			"address": a.Binding.Spec.RoutingKey,
+		}
+		if tls := c.Spec.TLSCredentials; tls != "" {
+			attrs["sslProfile"] = b.sslProfile(AttachedCreds(a.ConnectorNamespace, tls, c.Spec.UseClientCert), true, c.Spec.UseClientCert)
+			attrs["verifyHostname"] = c.Spec.VerifyHostname
+		}
+		b.add("tcpConnector", "attached/"+a.ConnectorNamespace+"/"+c.Name, attrs)
+	}
+
+	for _, l := range logEntities(site.Spec.Settings[v2alpha1.SettingRouterLogging]) {
+		b.add("log", "", l)
+	}
+	b.add("site", in.SiteID, map[string]any{
+		"namespace": in.Namespace,
+		"platform":  Platform,
+		"version":   in.Version,
+	})
+
+	cfg, err := b.marshal(router)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Config: cfg, Skipped: b.skipped}, nil
+}
+
+// typeOrder is the order in which entity types appear in skrouterd.json.
+var typeOrder = []string{"router", "sslProfile", "listener", "connector", "address", "tcpListener", "tcpConnector", "log", "site"}
+
+func (b *builder) marshal(router map[string]any) ([]byte, error) {
+	all := []entity{{typ: "router", attrs: router}}
+	names := make([]string, 0, len(b.profiles))
+	for n := range b.profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		all = append(all, entity{typ: "sslProfile", name: n, attrs: b.profiles[n]})
+	}
+	rank := map[string]int{}
+	for i, t := range typeOrder {
+		rank[t] = i
+	}
+	rest := append([]entity(nil), b.entities...)
+	sort.SliceStable(rest, func(i, j int) bool { return rank[rest[i].typ] < rank[rest[j].typ] })
+	all = append(all, rest...)
+
+	var sb strings.Builder
+	sb.WriteString("[\n")
+	for i, e := range all {
+		attrs, err := json.MarshalIndent(e.attrs, "    ", "    ")
+		if err != nil {
+			return nil, fmt.Errorf("render %s %q: %w", e.typ, e.name, err)
+		}
+		fmt.Fprintf(&sb, "    [%q, %s]", e.typ, attrs)
+		if i < len(all)-1 {
+			sb.WriteString(",")
+		}
+		sb.WriteString("\n")
+	}
+	sb.WriteString("]\n")
+	return []byte(sb.String()), nil
+}
+
+// logEntities maps the routerLogging setting to log entities: a level for
+// every module ("info" → DEFAULT "info+"), or MODULE:level pairs.
+func logEntities(setting string) []map[string]any {
+	if setting == "" {
+		setting = "info"
+	}
+	if !strings.Contains(setting, ":") {
+		return []map[string]any{{"module": "DEFAULT", "enable": setting + "+"}}
+	}
+	var out []map[string]any
+	for _, part := range strings.Split(setting, ",") {
+		mod, lvl, _ := strings.Cut(strings.TrimSpace(part), ":")
+		out = append(out, map[string]any{"module": mod, "enable": lvl + "+"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["module"].(string) < out[j]["module"].(string) })
+	return out
+}
+
+func endpointFor(l *v2alpha1.Link, role string) (v2alpha1.Endpoint, bool) {
+	for _, ep := range l.Spec.Endpoints {
+		if ep.Name == role {
+			return ep, true
+		}
+	}
+	return v2alpha1.Endpoint{}, false
+}
+
+func sortedBy[T any](items []T, key func(T) string) []T {
+	out := append([]T(nil), items...)
+	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
