@@ -290,7 +290,12 @@ func (r *run) allocatePorts() error {
 			}
 			for i, role := range ra.Spec.Roles {
 				key := "routeraccess/" + ra.Name + "/" + role.Name
-				claims = append(claims, ports.Claim{Key: key, Role: role.Name, Port: role.Port, Host: ra.Spec.BindHost, What: fmt.Sprintf("RouterAccess/%s role %s", ra.Name, role.Name)})
+				claim := ports.Claim{Key: key, Role: role.Name, Host: ra.Spec.BindHost, What: fmt.Sprintf("RouterAccess/%s role %s", ra.Name, role.Name)}
+				if role.Port != 0 {
+					// An explicit port is a fixed claim; only unset ports are allocated.
+					claim.Role, claim.Port = "", role.Port
+				}
+				claims = append(claims, claim)
 				owners[key] = owner{k, fmt.Sprintf("spec.roles[%d].port", i)}
 			}
 		}

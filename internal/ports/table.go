@@ -1,0 +1,138 @@
+package ports
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/namespaces"
+)
+
+// TableFile is the name of a namespace's ports table in its internal/ dir.
+const TableFile = "ports.yaml"
+
+// tableHeader starts every table file; the reader ignores it.
+const tableHeader = "# Ports reserved by this namespace, managed by skupperd. Deleting this file releases them.\n"
+
+// Entry is one reservation in a namespace's ports table.
+type Entry struct {
+	// Key is the Claim.Key that made the reservation.
+	Key string `json:"key"`
+	// Role is set for ports the allocator chose (RoleNormal,
+	// RoleInterRouter, RoleEdge) and empty for fixed ports.
+	Role string `json:"role,omitempty"`
+	// Port is the reserved TCP port.
+	Port int `json:"port"`
+	// Host is the bind host ("" = all interfaces).
+	Host string `json:"host,omitempty"`
+	// What names the user of the port, for messages.
+	What string `json:"what,omitempty"`
+}
+
+// table is the file format of <ns>/internal/ports.yaml.
+type table struct {
+	Ports []Entry `json:"ports"`
+}
+
+// TablePath is <ns>/internal/ports.yaml.
+func TablePath(n namespaces.Namespace) string {
+	return filepath.Join(n.InternalDir(), TableFile)
+}
+
+// readTable reads a namespace's table. A missing file is an empty table; a
+// file that does not decode strictly or holds invalid entries is a
+// *CorruptTableError.
+func readTable(n namespaces.Namespace) ([]Entry, error) {
+	path := TablePath(n)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ports table of namespace %q: %w", n.Name, err)
+	}
+	var t table
+	if err := yaml.UnmarshalStrict(data, &t); err != nil {
+		return nil, &CorruptTableError{Path: path, Namespace: n.Name, Err: err}
+	}
+	seen := map[string]bool{}
+	for i, e := range t.Ports {
+		var problem string
+		switch {
+		case e.Key == "":
+			problem = "key is empty"
+		case seen[e.Key]:
+			problem = fmt.Sprintf("key %q appears twice", e.Key)
+		case e.Port < 1 || e.Port > v2alpha1.MaxPort:
+			problem = fmt.Sprintf("port %d is not in 1-%d", e.Port, v2alpha1.MaxPort)
+		case e.Role != "" && !knownRole(e.Role):
+			problem = fmt.Sprintf("unknown role %q", e.Role)
+		}
+		if problem != "" {
+			return nil, &CorruptTableError{Path: path, Namespace: n.Name, Err: fmt.Errorf("ports[%d]: %s", i, problem)}
+		}
+		seen[e.Key] = true
+	}
+	sortEntries(t.Ports)
+	return t.Ports, nil
+}
+
+// writeTable replaces a namespace's table with entries, only if its content
+// or permission changed. An empty table removes the file.
+func writeTable(n namespaces.Namespace, entries []Entry) error {
+	path := TablePath(n)
+	if len(entries) == 0 {
+		if err := atomicfile.Remove(path); err != nil {
+			return fmt.Errorf("release ports of namespace %q: %w", n.Name, err)
+		}
+		return nil
+	}
+	sorted := append([]Entry(nil), entries...)
+	sortEntries(sorted)
+	body, err := yaml.Marshal(table{Ports: sorted})
+	if err != nil {
+		return fmt.Errorf("encode ports table of namespace %q: %w", n.Name, err)
+	}
+	data := append([]byte(tableHeader), body...)
+	if err := atomicfile.MkdirAll(n.InternalDir(), namespaces.DirPerm); err != nil {
+		return fmt.Errorf("write ports table of namespace %q: %w", n.Name, err)
+	}
+	if _, err := atomicfile.WriteFileIfChanged(path, data, namespaces.FilePerm); err != nil {
+		return fmt.Errorf("write ports table of namespace %q: %w", n.Name, err)
+	}
+	return nil
+}
+
+// readAll reads the table of every namespace of the data home. Namespaces
+// without a table are absent from the result. Every unreadable table is
+// reported (joined); the readable ones are still returned.
+func readAll(home namespaces.Home) (map[string][]Entry, error) {
+	names, err := home.List()
+	if err != nil {
+		return nil, fmt.Errorf("read ports tables: %w", err)
+	}
+	out := map[string][]Entry{}
+	var errs []error
+	for _, ns := range names {
+		entries, err := readTable(home.Namespace(ns))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(entries) > 0 {
+			out[ns] = entries
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func sortEntries(es []Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Key < es[j].Key })
+}
