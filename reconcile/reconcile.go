@@ -86,6 +86,16 @@ type Result struct {
 	Diagnostics v2alpha1.Diagnostics
 	InputHash   string
 	Duration    time.Duration
+	// SiteDeclared is true when the input holds a Site document, valid or
+	// not. NotApplied with SiteDeclared false means the Site was removed.
+	SiteDeclared bool
+	// LocalPort is the router's local normal port (Applied only).
+	LocalPort int
+	// ConfigPath is the router configuration file (Applied only).
+	ConfigPath string
+	// AttachesTo lists the site namespaces that this namespace's
+	// AttachedConnectors name: they must be reconciled when it changes.
+	AttachesTo []string
 }
 
 // Namespace reconciles one namespace. The error is for failures that stop
@@ -168,6 +178,19 @@ func (r *run) usable(d *v2alpha1.Document) bool {
 
 func (r *run) do() error {
 	r.res.Diagnostics = append(r.res.Diagnostics, r.snap.Diagnostics...)
+	seen := map[string]bool{}
+	for _, d := range r.snap.Docs {
+		switch o := d.Object.(type) {
+		case *v2alpha1.Site:
+			r.res.SiteDeclared = true
+		case *v2alpha1.AttachedConnector:
+			if ns := o.Spec.SiteNamespace; ns != "" && ns != r.ns.Name && !seen[ns] {
+				seen[ns] = true
+				r.res.AttachesTo = append(r.res.AttachesTo, ns)
+			}
+		}
+	}
+	sort.Strings(r.res.AttachesTo)
 	r.site = r.snap.Site()
 	if r.site == nil {
 		r.res.Outcome = NotApplied
@@ -204,6 +227,8 @@ func (r *run) do() error {
 		return err
 	}
 	r.res.CertsChanged = r.creds.changed
+	r.res.LocalPort = r.ports.Local
+	r.res.ConfigPath = r.ns.RouterConfigPath()
 	r.res.Outcome = Applied
 	r.applied = true
 	return r.writeStatuses()

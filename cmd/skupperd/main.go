@@ -86,6 +86,14 @@ for root and $XDG_DATA_HOME/skupper (~/.local/share/skupper) for other users.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
-	root.AddCommand(newValidateCommand(opts), newReconcileCommand(opts), newVersionCommand())
+	runOpts := &runOptions{}
+	runOpts.register(root.Flags())
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError("unknown command %q for skupperd\nRun 'skupperd --help' for usage.", args[0])
+		}
+		return runDaemon(cmd, opts, runOpts)
+	}
+	root.AddCommand(newRunCommand(opts, runOpts), newValidateCommand(opts), newReconcileCommand(opts), newVersionCommand())
 	return root
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/daemon"
+	"github.com/skupperd/skupperd/internal/version"
+	"github.com/skupperd/skupperd/namespaces"
+)
+
+// runOptions are the daemon's flags.
+type runOptions struct {
+	namespaces   []string
+	logLevel     string
+	logFormat    string
+	supervisor   string
+	routerBinary string
+	resync       time.Duration
+}
+
+// envDefault returns $key, or def.
+func envDefault(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (o *runOptions) register(fs *pflag.FlagSet) {
+	resync := daemon.DefaultResync
+	if v := os.Getenv("SKUPPER_RESYNC"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			resync = d
+		}
+	}
+	var nsDefault []string
+	if v := os.Getenv("SKUPPER_NAMESPACES"); v != "" {
+		nsDefault = strings.Split(v, ",")
+	}
+	fs.StringSliceVarP(&o.namespaces, "namespace", "n", nsDefault, "namespaces to watch, repeatable or comma-separated (env SKUPPER_NAMESPACES; default all)")
+	fs.StringVar(&o.logLevel, "log-level", envDefault("SKUPPER_LOG_LEVEL", "info"), "debug, info, warn or error (env SKUPPER_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", envDefault("SKUPPER_LOG_FORMAT", "text"), "text or json (env SKUPPER_LOG_FORMAT)")
+	fs.StringVar(&o.supervisor, "supervisor", envDefault("SKUPPER_SUPERVISOR", "auto"), "how routers are run: auto, systemd, process or none (env SKUPPER_SUPERVISOR)")
+	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
+	fs.DurationVar(&o.resync, "resync", resync, "period of full reconcile passes (env SKUPPER_RESYNC)")
+}
+
+func newRunCommand(g *globalOptions, o *runOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon (the default command)",
+		Long: `Watch every namespace under the data home and keep it reconciled: a change to
+input/resources, input/certs or input/issuers is applied within moments, and
+each namespace's router (skrouterd) is kept running.
+
+Signals: SIGHUP forces a full pass; SIGTERM and SIGINT stop gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd, g, o) },
+	}
+	o.register(cmd.Flags())
+	return cmd
+}
+
+func newLogger(o *runOptions, w *os.File) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, usageError("invalid --log-level %q: expected debug, info, warn or error", o.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError("invalid --log-format %q: expected text or json", o.logFormat)
+}
+
+func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
+	log, err := newLogger(o, os.Stderr)
+	if err != nil {
+		return err
+	}
+	for _, ns := range o.namespaces {
+		if msg := v2alpha1.ValidateName(ns); msg != "" {
+			return usageError("invalid namespace %q: %s", ns, msg)
+		}
+	}
+	if o.resync <= 0 {
+		return usageError("--resync must be positive")
+	}
+	root, err := namespaces.ResolveDataHome(g.dataHome)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	home := namespaces.NewHome(root)
+	release, err := daemon.Lock(home)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer release()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var d *daemon.Daemon
+	sup, err := newSupervisor(o, log, func(ns string) {
+		if d != nil {
+			d.KickNamespace(ns)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	notify := func(state string) { _, _ = sddaemon.SdNotify(false, state) }
+	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
+	d = daemon.New(daemon.Config{
+		Home: home, Namespaces: o.namespaces, Resync: o.resync,
+		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
+		Version: version.String(),
+	})
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	log.Info("skupperd started", "version", version.String(), "data_home", home.Root, "supervisor", o.supervisor, "pid", os.Getpid())
+	stopping := false
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			log.Info("skupperd stopped")
+			return nil
+		case sig := <-signals:
+			switch {
+			case sig == syscall.SIGHUP:
+				d.Reload()
+			case stopping:
+				log.Warn("second signal: exiting without a graceful stop")
+				return &exitError{code: 1, err: fmt.Errorf("interrupted by %v", sig)}
+			default:
+				stopping = true
+				log.Info("stopping", "signal", sig.String())
+				cancel()
+			}
+		}
+	}
+}
+
+// newSupervisor picks how routers run: auto is systemd when its D-Bus
+// answers (not yet in this build), else child processes.
+func newSupervisor(o *runOptions, log *slog.Logger, onChange func(string)) (daemon.Supervisor, error) {
+	switch o.supervisor {
+	case "none":
+		return daemon.NoSupervisor{}, nil
+	case "auto", "process":
+		if _, err := exec.LookPath(o.routerBinary); err != nil {
+			log.Warn("router binary not found: configuration is still written and status reports the router as not installed", "binary", o.routerBinary)
+		}
+		return &daemon.ProcessSupervisor{Binary: o.routerBinary, Logger: log, OnChange: onChange}, nil
+	case "systemd":
+		return nil, &exitError{code: 1, err: fmt.Errorf("--supervisor systemd is not available in this build yet; use process")}
+	}
+	return nil, usageError("invalid --supervisor %q: expected auto, systemd, process or none", o.supervisor)
+}

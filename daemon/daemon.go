@@ -1,0 +1,635 @@
+// Package daemon keeps every namespace of a data home reconciled and its
+// router running.
+//
+// It watches the namespaces directory and each namespace's input (fsnotify
+// on directories, never files; a polling fallback when inotify cannot be
+// used). Events carry no data: they only mark a namespace dirty. One worker
+// per namespace runs the level-triggered reconcile of package reconcile,
+// so a namespace is never reconciled concurrently with itself while
+// namespaces proceed in parallel. Bursts of events coalesce into one
+// reconcile (a short quiet period, bounded by a maximum delay). A slow
+// resync ticker, SIGHUP (Reload) and reload requests from the CLI force
+// passes. Failed reconciles are retried with capped exponential backoff;
+// invalid input is not retried until it changes.
+//
+// After a reconcile that applied a Site, the router is started, or
+// restarted when its configuration or certificates changed. When a
+// namespace's Site or the namespace itself is removed its router is
+// stopped; when the Site is merely invalid the last good router keeps
+// running.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/ports"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/reconcile"
+)
+
+// Defaults.
+const (
+	DefaultResync       = 5 * time.Minute
+	DefaultQuiet        = 15 * time.Millisecond
+	DefaultMaxDelay     = 500 * time.Millisecond
+	DefaultPollInterval = 2 * time.Second
+	maxRetryBackoff     = time.Minute
+)
+
+// Config configures a Daemon.
+type Config struct {
+	Home namespaces.Home
+	// Namespaces restricts the daemon to these namespaces (empty: all).
+	Namespaces []string
+	// Resync is the period of full passes (default 5m).
+	Resync time.Duration
+	// Quiet is how long a namespace must see no events before it is
+	// reconciled; MaxDelay bounds the wait under a steady stream of events.
+	Quiet, MaxDelay time.Duration
+	// PollInterval is the polling period when inotify is unusable.
+	PollInterval time.Duration
+	// ForcePolling disables inotify (for tests of the fallback).
+	ForcePolling bool
+	Supervisor   Supervisor
+	Logger       *slog.Logger
+	// Notify sends a systemd notification ("READY=1", ...); nil: none.
+	Notify func(state string)
+	// Watchdog, when positive, is the systemd watchdog interval: the event
+	// loop sends WATCHDOG=1 at half of it, proving it is responsive.
+	Watchdog time.Duration
+	Version string
+	// Hosts overrides how the host is reached (tests); nil: discovered.
+	Hosts func() []string
+	// Ports overrides the port allocator (tests); nil: one over Home.
+	Ports *ports.Allocator
+}
+
+// Daemon is a running skupperd.
+type Daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	alloc *ports.Allocator
+	watch *watcher
+
+	ctx     context.Context
+	mu      sync.Mutex
+	workers map[string]*worker
+	wg      sync.WaitGroup
+	reload  chan struct{}
+	passes  atomic.Int64
+	seq     atomic.Int64
+}
+
+// New returns a daemon for cfg.
+func New(cfg Config) *Daemon {
+	if cfg.Resync <= 0 {
+		cfg.Resync = DefaultResync
+	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = DefaultQuiet
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Supervisor == nil {
+		cfg.Supervisor = NoSupervisor{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func(string) {}
+	}
+	alloc := cfg.Ports
+	if alloc == nil {
+		alloc = ports.New(cfg.Home)
+	}
+	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
+}
+
+// Reload asks for a full pass over every namespace (SIGHUP).
+func (d *Daemon) Reload() {
+	select {
+	case d.reload <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) wanted(ns string) bool {
+	if len(d.cfg.Namespaces) == 0 {
+		return true
+	}
+	for _, n := range d.cfg.Namespaces {
+		if n == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// Run runs the daemon until ctx ends, then stops every worker and router
+// and returns. The caller holds the data-home lock (see Lock).
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.cfg.Home.Ensure(); err != nil {
+		return err
+	}
+	d.ctx = ctx
+	w, err := newWatcher(d.cfg.Home)
+	if err != nil || d.cfg.ForcePolling {
+		w.polling = true
+		d.log.Warn("file watching is unavailable; polling input for changes instead", "interval", d.cfg.PollInterval, "reason", fmt.Sprint(err))
+	}
+	d.watch = w
+	defer w.close()
+	if err := w.add(d.cfg.Home.NamespacesDir()); err != nil {
+		d.log.Warn("cannot watch the namespaces directory; polling instead", "error", err)
+	}
+
+	names, err := d.cfg.Home.List()
+	if err != nil {
+		return err
+	}
+	var first sync.WaitGroup
+	for _, ns := range names {
+		if d.wanted(ns) {
+			d.startWorker(ns, &first)
+		}
+	}
+	first.Wait()
+	d.log.Info("ready", "namespaces", len(names))
+	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(len(names)) + " namespaces")
+
+	resync := time.NewTicker(d.cfg.Resync)
+	defer resync.Stop()
+	var poll <-chan time.Time
+	prints := map[string]string{}
+	if w.polling {
+		t := time.NewTicker(d.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	var watchdog <-chan time.Time
+	if d.cfg.Watchdog > 0 {
+		t := time.NewTicker(d.cfg.Watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w.fs != nil {
+		events, errs = w.fs.Events, w.fs.Errors
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			d.handleEvent(ev)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				d.log.Warn("file events were lost; reconciling every namespace")
+				d.kickAll(false)
+				continue
+			}
+			d.log.Error("file watch error", "error", err)
+		case <-watchdog:
+			d.cfg.Notify("WATCHDOG=1")
+		case <-resync.C:
+			d.discover()
+			d.kickAll(false)
+		case <-d.reload:
+			d.cfg.Notify("RELOADING=1")
+			d.log.Info("reload requested: full pass")
+			d.discover()
+			var pass sync.WaitGroup
+			d.kickAllWait(&pass)
+			pass.Wait()
+			d.cfg.Notify("READY=1")
+		case <-poll:
+			if !w.polling {
+				continue
+			}
+			d.discover()
+			d.mu.Lock()
+			for name, wk := range d.workers {
+				fp := fingerprint(wk.ns)
+				if prints[name] != fp {
+					prints[name] = fp
+					wk.kick(false)
+				}
+			}
+			d.mu.Unlock()
+		}
+		if w.polling && poll == nil {
+			d.log.Warn("inotify limit reached; switching to polling", "interval", d.cfg.PollInterval)
+			t := time.NewTicker(d.cfg.PollInterval)
+			defer t.Stop()
+			poll = t.C
+		}
+	}
+}
+
+// handleEvent maps one file event to the namespaces it concerns.
+func (d *Daemon) handleEvent(ev fsnotify.Event) {
+	name := d.watch.namespaceOf(ev.Name)
+	if name == "" {
+		return
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		d.watch.forget(ev.Name)
+	}
+	ns := d.cfg.Home.Namespace(name)
+	if filepath.Dir(ev.Name) == d.cfg.Home.NamespacesDir() {
+		// A namespace appeared or went away.
+		if ns.Exists() {
+			if d.wanted(name) {
+				d.startWorker(name, nil)
+			}
+		} else {
+			d.stopWorker(name)
+		}
+		return
+	}
+	if !relevant(ns, ev.Name) {
+		return
+	}
+	d.mu.Lock()
+	wk := d.workers[name]
+	d.mu.Unlock()
+	if wk != nil {
+		wk.kick(false)
+	}
+}
+
+// discover starts workers for new namespaces and stops those of removed
+// ones (the fallback when an event was missed).
+func (d *Daemon) discover() {
+	names, err := d.cfg.Home.List()
+	if err != nil {
+		d.log.Error("list namespaces", "error", err)
+		return
+	}
+	present := map[string]bool{}
+	for _, n := range names {
+		present[n] = true
+		if d.wanted(n) {
+			d.startWorker(n, nil)
+		}
+	}
+	d.mu.Lock()
+	var gone []string
+	for n := range d.workers {
+		if !present[n] {
+			gone = append(gone, n)
+		}
+	}
+	d.mu.Unlock()
+	for _, n := range gone {
+		d.stopWorker(n)
+	}
+}
+
+func (d *Daemon) kickAll(force bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.workers {
+		w.kick(force)
+	}
+}
+
+// kickAllWait kicks every worker and adds to pass one count per worker,
+// released when that worker has completed a reconcile.
+func (d *Daemon) kickAllWait(pass *sync.WaitGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.workers {
+		pass.Add(1)
+		w.addWaiter(pass)
+		w.kick(false)
+	}
+}
+
+// KickNamespace marks a namespace dirty if it has a worker (for example
+// when its router's state changed and its status must be refreshed).
+func (d *Daemon) KickNamespace(name string) {
+	d.mu.Lock()
+	w := d.workers[name]
+	d.mu.Unlock()
+	if w != nil {
+		w.kick(false)
+	}
+}
+
+func (d *Daemon) startWorker(name string, first *sync.WaitGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.workers[name]; ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	w := &worker{d: d, ns: d.cfg.Home.Namespace(name), kicks: make(chan bool, 1), cancel: cancel, done: make(chan struct{})}
+	if first != nil {
+		first.Add(1)
+		w.addWaiter(first)
+	}
+	d.workers[name] = w
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(w.done)
+		w.run(ctx)
+	}()
+	w.kick(false)
+	d.log.Info("namespace added", "namespace", name)
+}
+
+// stopWorker ends a namespace's worker and, since the namespace is gone,
+// stops its router and releases its ports.
+func (d *Daemon) stopWorker(name string) {
+	d.mu.Lock()
+	w := d.workers[name]
+	delete(d.workers, name)
+	d.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.cancel()
+	<-w.done
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.cfg.Supervisor.Stop(ctx, name); err != nil {
+		d.log.Error("stop router", "namespace", name, "error", err)
+	}
+	if err := d.alloc.Release(ctx, name); err != nil && !strings.Contains(err.Error(), "does not exist") {
+		d.log.Warn("release ports", "namespace", name, "error", err)
+	}
+	d.watch.forget(w.ns.Dir)
+	d.log.Info("namespace removed", "namespace", name)
+}
+
+// shutdown stops workers (letting a reconcile in progress finish) and
+// then the supervisor, within a bound.
+func (d *Daemon) shutdown() error {
+	d.cfg.Notify("STOPPING=1")
+	d.log.Info("stopping")
+	d.mu.Lock()
+	for _, w := range d.workers {
+		w.cancel()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return d.cfg.Supervisor.Close(ctx)
+}
+
+// Passes returns how many reconciles have completed (for tests and
+// benchmarks).
+func (d *Daemon) Passes() int64 { return d.passes.Load() }
+
+// worker reconciles one namespace.
+type worker struct {
+	d      *Daemon
+	ns     namespaces.Namespace
+	kicks  chan bool // true: restart the router (reload request)
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu          sync.Mutex
+	waiters     []*sync.WaitGroup
+	force       bool
+	lastReload  string
+	attachesTo  []string
+	retryTimer  *time.Timer
+	retryDelay  time.Duration
+	lastOutcome reconcile.Outcome
+}
+
+func (w *worker) kick(force bool) {
+	if force {
+		w.mu.Lock()
+		w.force = true
+		w.mu.Unlock()
+	}
+	select {
+	case w.kicks <- true:
+	default:
+	}
+}
+
+func (w *worker) addWaiter(wg *sync.WaitGroup) {
+	w.mu.Lock()
+	w.waiters = append(w.waiters, wg)
+	w.mu.Unlock()
+}
+
+func (w *worker) releaseWaiters() {
+	w.mu.Lock()
+	ws := w.waiters
+	w.waiters = nil
+	w.mu.Unlock()
+	for _, wg := range ws {
+		wg.Done()
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.releaseWaiters()
+	defer func() {
+		w.mu.Lock()
+		if w.retryTimer != nil {
+			w.retryTimer.Stop()
+		}
+		w.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kicks:
+		}
+		if !w.coalesce(ctx) {
+			return
+		}
+		w.reconcile(ctx)
+		w.releaseWaiters()
+	}
+}
+
+// coalesce waits until no kick arrived for Quiet, or MaxDelay passed.
+func (w *worker) coalesce(ctx context.Context) bool {
+	deadline := time.Now().Add(w.d.cfg.MaxDelay)
+	for {
+		wait := min(w.d.cfg.Quiet, time.Until(deadline))
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-w.kicks:
+			t.Stop()
+		case <-t.C:
+			return true
+		}
+	}
+}
+
+func (w *worker) reconcile(ctx context.Context) {
+	d := w.d
+	id := d.seq.Add(1)
+	log := d.log.With("namespace", w.ns.Name, "reconcile", id)
+	if !w.ns.Exists() {
+		return
+	}
+	if err := d.watch.arm(w.ns); err != nil {
+		log.Warn("cannot watch namespace input; changes are found by polling and resync", "error", err)
+	}
+	reloadID := w.pendingReload()
+	w.mu.Lock()
+	force := w.force || reloadID != ""
+	w.force = false
+	w.mu.Unlock()
+
+	res, err := reconcile.Namespace(ctx, w.ns, reconcile.Options{
+		Version: d.cfg.Version,
+		Ports:   d.alloc,
+		Router:  d.cfg.Supervisor.State(w.ns.Name),
+		Hosts:   d.cfg.Hosts,
+	})
+	d.passes.Add(1)
+	if err != nil {
+		w.scheduleRetry(log, err)
+		return
+	}
+	w.mu.Lock()
+	w.retryDelay = 0
+	prevAttaches := w.attachesTo
+	w.attachesTo = res.AttachesTo
+	w.lastOutcome = res.Outcome
+	w.mu.Unlock()
+	for _, e := range res.Diagnostics.Errors() {
+		log.Debug("input problem", "diagnostic", e.Error())
+	}
+	log.Info("reconciled", "outcome", res.Outcome, "config_changed", res.ConfigChanged, "certs_changed", res.CertsChanged,
+		"errors", len(res.Diagnostics.Errors()), "duration", res.Duration)
+
+	switch {
+	case res.Outcome == reconcile.Applied:
+		spec := RouterSpec{
+			Namespace: w.ns.Name, ConfigPath: res.ConfigPath, SiteID: res.SiteID,
+			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
+		}
+		restart := res.ConfigChanged || res.CertsChanged || force
+		if err := d.cfg.Supervisor.Ensure(ctx, spec, restart); err != nil {
+			log.Error("start router", "error", err)
+		}
+	case !res.SiteDeclared:
+		// The Site is gone: its router goes too. (An invalid Site keeps
+		// the last good router running.)
+		if err := d.cfg.Supervisor.Stop(ctx, w.ns.Name); err != nil {
+			log.Error("stop router", "error", err)
+		}
+	}
+	if reloadID != "" {
+		w.completeReload(log, reloadID)
+	}
+	// Attached connectors here feed the site namespaces they name.
+	for _, ns := range mergeNames(prevAttaches, res.AttachesTo) {
+		d.KickNamespace(ns)
+	}
+}
+
+func mergeNames(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range append(append([]string(nil), a...), b...) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// scheduleRetry re-kicks the worker after a capped exponential backoff.
+func (w *worker) scheduleRetry(log *slog.Logger, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retryDelay == 0 {
+		w.retryDelay = time.Second
+	} else {
+		w.retryDelay = min(w.retryDelay*2, maxRetryBackoff)
+	}
+	log.Error("reconcile failed; the last good configuration stays in place", "error", err, "retry_in", w.retryDelay)
+	if w.retryTimer != nil {
+		w.retryTimer.Stop()
+	}
+	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
+}
+
+// Reload requests: the CLI writes internal/reload-request holding a unique
+// id; the daemon reconciles the namespace, restarts its router and writes
+// the same id to internal/reload-done.
+
+func reloadRequestPath(ns namespaces.Namespace) string {
+	return filepath.Join(ns.InternalDir(), "reload-request")
+}
+
+// ReloadDonePath is where the daemon acknowledges a reload request.
+func ReloadDonePath(ns namespaces.Namespace) string {
+	return filepath.Join(ns.InternalDir(), "reload-done")
+}
+
+// RequestReload asks a running daemon to reconcile ns and restart its
+// router, returning the request id to wait for in ReloadDonePath.
+func RequestReload(ns namespaces.Namespace) (string, error) {
+	if err := atomicfile.MkdirAll(ns.InternalDir(), namespaces.DirPerm); err != nil {
+		return "", err
+	}
+	id := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
+	return id, atomicfile.WriteFile(reloadRequestPath(ns), []byte(id+"\n"), namespaces.FilePerm)
+}
+
+func (w *worker) pendingReload() string {
+	data, err := os.ReadFile(reloadRequestPath(w.ns))
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(string(data))
+	if done, _ := os.ReadFile(ReloadDonePath(w.ns)); strings.TrimSpace(string(done)) == id {
+		return ""
+	}
+	return id
+}
+
+func (w *worker) completeReload(log *slog.Logger, id string) {
+	if err := atomicfile.WriteFile(ReloadDonePath(w.ns), []byte(id+"\n"), namespaces.FilePerm); err != nil {
+		log.Error("acknowledge reload", "error", err)
+	}
+}

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/namespaces"
+)
+
+// LockPath is the file a running daemon holds an exclusive flock on.
+func LockPath(home namespaces.Home) string { return filepath.Join(home.Root, "skupperd.lock") }
+
+// ErrAlreadyRunning is returned by Lock when another daemon holds the lock.
+var ErrAlreadyRunning = errors.New("another skupperd is already running for this data home")
+
+// Lock takes the data home's single-instance lock, recording this
+// process's pid in it. The returned function releases it.
+func Lock(home namespaces.Home) (func(), error) {
+	if err := atomicfile.MkdirAll(home.Root, namespaces.DirPerm); err != nil {
+		return nil, err
+	}
+	path := LockPath(home)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, namespaces.FilePerm)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := ""
+			if data, rerr := os.ReadFile(path); rerr == nil {
+				pid = strings.TrimSpace(string(data))
+			}
+			return nil, fmt.Errorf("%w (pid %s, lock %s)", ErrAlreadyRunning, pid, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
+}
+
+// Running reports whether a daemon holds the data home's lock, and its pid.
+func Running(home namespaces.Home) (bool, int) {
+	f, err := os.Open(LockPath(home))
+	if err != nil {
+		return false, 0
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false, 0
+	}
+	data, _ := os.ReadFile(LockPath(home))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return true, pid
+}
