@@ -69,7 +69,7 @@ type Config struct {
 	// Watchdog, when positive, is the systemd watchdog interval: the event
 	// loop sends WATCHDOG=1 at half of it, proving it is responsive.
 	Watchdog time.Duration
-	Version string
+	Version  string
 	// Hosts overrides how the host is reached (tests); nil: discovered.
 	Hosts func() []string
 	// Ports overrides the port allocator (tests); nil: one over Home.
@@ -421,7 +421,6 @@ type worker struct {
 	mu          sync.Mutex
 	waiters     []*sync.WaitGroup
 	force       bool
-	lastReload  string
 	attachesTo  []string
 	retryTimer  *time.Timer
 	retryDelay  time.Duration
