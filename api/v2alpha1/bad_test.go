@@ -106,6 +106,8 @@ var badCases = []badCase{
 	{file: "settings-bad-logging.bad.yaml", line: 7, want: "\"loud\": expected a level", warning: false},
 	{file: "settings-bad-observer.bad.yaml", line: 10, want: "\"http3\": expected one of auto, none, http1, http2", warning: false},
 	{file: "settings-not-map.bad.yaml", line: 6, want: "expected a mapping of names to strings, got a list", warning: false},
+	{file: "settings-logging-duplicate-module.bad.yaml", line: 7, want: "module ROUTER_CORE is given more than once", warning: false},
+	{file: "site-uid-not-uuid.bad.yaml", line: 5, want: "metadata.uid: uid \"my site\" must be a UUID", warning: false},
 	{file: "settings-unknown.bad.yaml", line: 7, want: "unknown setting \"colour\" is ignored", warning: true},
 	{file: "settings-value-number.bad.yaml", line: 7, want: "expected a string value, got the number 4; quote it", warning: false},
 	{file: "spec-not-mapping.bad.yaml", line: 5, want: "spec: expected a mapping, got \"default\"", warning: false},

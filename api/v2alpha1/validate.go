@@ -262,8 +262,7 @@ var knownSettings = map[string]map[string]func(string) string{
 		},
 		SettingRouterLogging: validateRouterLogging,
 	},
-	KindListener:  {SettingObserver: validateObserver},
-	KindConnector: {SettingObserver: validateObserver},
+	KindListener: {SettingObserver: validateObserver},
 }
 
 var observers = []string{"auto", "none", "http1", "http2"}
@@ -297,11 +296,17 @@ func validateRouterLogging(v string) string {
 	if contains(RouterLogLevels, v) {
 		return ""
 	}
+	seen := map[string]bool{}
 	for _, part := range strings.Split(v, ",") {
 		mod, lvl, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok || !contains(RouterLogModules, mod) || !contains(RouterLogLevels, lvl) {
 			return fmt.Sprintf("%q: expected a level (%s) or a comma-separated list of MODULE:level", v, strings.Join(RouterLogLevels, ", "))
 		}
+		if seen[mod] {
+			// The router refuses a configuration that names a module twice.
+			return fmt.Sprintf("%q: module %s is given more than once", v, mod)
+		}
+		seen[mod] = true
 	}
 	return ""
 }
@@ -335,7 +340,13 @@ func validateSettings(d *Document, settings map[string]string) {
 	}
 }
 
+// uidRE matches the UUIDs Kubernetes uses as object uids.
+var uidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
 func validateSite(d *Document, s *Site) {
+	if s.UID != "" && !uidRE.MatchString(s.UID) {
+		d.addError("metadata.uid", "uid %q must be a UUID (it becomes the site id); remove it to let skupperd generate one", s.UID)
+	}
 	switch s.Spec.LinkAccess {
 	case "", LinkAccessNone, LinkAccessDefault:
 	case LinkAccessRoute, LinkAccessLoadBalancer:
