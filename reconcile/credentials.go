@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,8 +33,8 @@ type credentials struct {
 	now     time.Time
 	hosts   []string
 	issuers map[string]certs.Bundle
-	used    map[string]bool // runtime/certs dirs in use
-	changed bool            // any runtime certificate written
+	used    map[string]dirClaim // runtime/certs dirs in use
+	changed bool                // any runtime certificate written
 	// problems maps a resource to the credential problem that keeps it
 	// out of the config.
 	problems map[v2alpha1.Key]string
@@ -43,7 +45,7 @@ func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time
 	return &credentials{
 		ns: ns, snap: snap, now: now, hosts: hosts,
 		issuers:  map[string]certs.Bundle{},
-		used:     map[string]bool{},
+		used:     map[string]dirClaim{},
 		problems: map[v2alpha1.Key]string{},
 		mutual:   map[string]bool{},
 	}
@@ -69,11 +71,13 @@ func (c *credentials) issuer(name string) (certs.Bundle, error) {
 	}
 	dir := c.ns.RuntimeIssuerDir(name)
 	b, err := certs.ReadDir(dir)
+	// A generated CA is kept for as long as it is valid: replacing it
+	// would invalidate every link and token already issued under it, so it
+	// is replaced only once it no longer passes the check (expired or
+	// damaged). Leaves are renewed long before that.
 	if err == nil && certs.Check(b, certs.CheckOptions{RequireKey: true, IsCA: true}, c.now) == nil {
-		if due, _ := certs.RenewalDue(b.Cert, c.now); !due {
-			c.issuers[name] = b
-			return b, nil
-		}
+		c.issuers[name] = b
+		return b, nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return certs.Bundle{}, fmt.Errorf("issuer %s: %w", name, err)
@@ -90,15 +94,46 @@ func (c *credentials) issuer(name string) (certs.Bundle, error) {
 	return b, nil
 }
 
+// dirClaim records who asked for a runtime/certs directory in this
+// reconcile and what it must hold.
+type dirClaim struct {
+	owner   string // e.g. "RouterAccess/west", for messages
+	content string // identifies the credentials: issuer and request, or bundle digest
+}
+
+// claim reserves runtime/certs/<dir> for owner's credentials. Directory
+// names come from tlsCredentials values and resource names, so two
+// resources can map to the same directory (a Listener with tlsCredentials
+// equal to the site name, a Link and a CA-only Connector of the same name).
+// Sharing is fine when both want the same credentials; otherwise the first
+// claimant (skupperd's own, then RouterAccesses, then resources in file
+// order) keeps the directory and the later one gets an error, instead of the
+// two overwriting each other on every reconcile. done reports that the
+// directory was already claimed for the same content (nothing left to do).
+func (c *credentials) claim(dir, owner, content string) (done bool, err error) {
+	if prev, ok := c.used[dir]; ok {
+		if prev.content == content {
+			return true, nil
+		}
+		return false, fmt.Errorf("credentials %q (runtime/certs/%s) are already used by %s for other certificates; give this resource its own tlsCredentials name", dir, dir, prev.owner)
+	}
+	c.used[dir] = dirClaim{owner: owner, content: content}
+	return false, nil
+}
+
 // leaf keeps runtime/certs/<dir> holding a certificate for req signed by
 // issuer, reusing the existing one while it is valid and matches.
-func (c *credentials) leaf(dir, issuer string, req certs.Request) error {
+func (c *credentials) leaf(owner, dir, issuer string, req certs.Request) error {
 	ca, err := c.issuer(issuer)
 	if err != nil {
 		return err
 	}
+	hosts := append([]string(nil), req.Hosts...)
+	sort.Strings(hosts)
+	if done, err := c.claim(dir, owner, fmt.Sprintf("issue\x00%s\x00%s\x00%q\x00%d", issuer, req.CommonName, hosts, req.Usage)); done || err != nil {
+		return err
+	}
 	path := c.ns.RuntimeCertDir(dir)
-	c.used[dir] = true
 	if old, err := certs.ReadDir(path); err == nil {
 		if ok, _ := certs.Reusable(old, ca, req, c.now); ok {
 			return nil
@@ -114,8 +149,15 @@ func (c *credentials) leaf(dir, issuer string, req certs.Request) error {
 }
 
 // copyBundle installs b into runtime/certs/<dir> (only the parts given).
-func (c *credentials) copyBundle(dir string, b certs.Bundle) error {
-	c.used[dir] = true
+func (c *credentials) copyBundle(owner, dir string, b certs.Bundle) error {
+	h := sha256.New()
+	for _, part := range [][]byte{b.CA, b.Cert, b.Key} {
+		fmt.Fprintf(h, "%d\x00", len(part))
+		h.Write(part)
+	}
+	if done, err := c.claim(dir, owner, "copy\x00"+hex.EncodeToString(h.Sum(nil))); done || err != nil {
+		return err
+	}
 	changed, err := certs.WriteDir(c.ns.RuntimeCertDir(dir), b)
 	c.changed = c.changed || changed
 	return err
@@ -127,25 +169,25 @@ func userBundle(b *namespaces.Bundle) certs.Bundle {
 
 // local ensures skupperd's own router credentials.
 func (c *credentials) local() error {
-	if err := c.leaf(render.LocalServerCreds, LocalCA, certs.Request{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1", "localhost"}, Usage: certs.ServerAuth}); err != nil {
+	if err := c.leaf("skupperd", render.LocalServerCreds, LocalCA, certs.Request{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1", "localhost"}, Usage: certs.ServerAuth}); err != nil {
 		return err
 	}
-	return c.leaf(render.LocalClientCreds, LocalCA, certs.Request{CommonName: "skupperd", Usage: certs.ClientAuth})
+	return c.leaf("skupperd", render.LocalClientCreds, LocalCA, certs.Request{CommonName: "skupperd", Usage: certs.ClientAuth})
 }
 
 // routerAccess ensures a RouterAccess server certificate: the user's bundle
 // from input/certs/<tls> when present, else one signed by its issuer for
 // the host's names and addresses, bindHost and subjectAlternativeNames.
 func (c *credentials) routerAccess(ra *v2alpha1.RouterAccess) error {
-	dir := render.RouterAccessCreds(ra)
+	dir, owner := render.RouterAccessCreds(ra), "RouterAccess/"+ra.Name
 	if ub := c.snap.Certs[ra.Spec.TLSCredentials]; ub != nil {
 		b := userBundle(ub)
 		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
 			return fmt.Errorf("bundle input/certs/%s: %v", ra.Spec.TLSCredentials, err)
 		}
-		return c.copyBundle(dir, b)
+		return c.copyBundle(owner, dir, b)
 	}
-	return c.leaf(dir, ra.Spec.Issuer, certs.Request{CommonName: ra.Name, Hosts: accessHosts(ra, c.hosts), Usage: certs.ServerAuth})
+	return c.leaf(owner, dir, ra.Spec.Issuer, certs.Request{CommonName: ra.Name, Hosts: accessHosts(ra, c.hosts), Usage: certs.ServerAuth})
 }
 
 // accessHosts are the names a RouterAccess certificate covers.
@@ -187,7 +229,7 @@ func (c *credentials) link(l *v2alpha1.Link) error {
 	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
 		return fmt.Errorf("%s: %v", from, err)
 	}
-	return c.copyBundle(render.LinkCreds(l), b)
+	return c.copyBundle("Link/"+l.Name, render.LinkCreds(l), b)
 }
 
 func (c *credentials) secret(name string) *v2alpha1.Secret {
@@ -204,25 +246,29 @@ func (c *credentials) secret(name string) *v2alpha1.Secret {
 // certificate from the service CA for the listener host.
 func (c *credentials) listener(l *v2alpha1.Listener) error {
 	tls := l.Spec.TLSCredentials
-	dir := render.ListenerCreds(tls)
+	dir, owner := render.ListenerCreds(tls), "Listener/"+l.Name
 	if ub := c.snap.Certs[tls]; ub != nil {
 		b := userBundle(ub)
 		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true}, c.now); err != nil {
 			return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
 		}
+		if err := c.copyBundle(owner, dir, b); err != nil {
+			return err
+		}
 		c.mutual[tls] = len(b.CA) > 0
-		return c.copyBundle(dir, b)
+		return nil
 	}
 	hosts := []string{l.Spec.Host}
 	if v2alpha1.IsWildcardHost(l.Spec.Host) {
 		hosts = append([]string{"localhost", "127.0.0.1"}, c.hosts...)
 	}
-	return c.leaf(dir, ServiceCA, certs.Request{CommonName: l.Spec.Host, Hosts: hosts, Usage: certs.ServerAuth})
+	return c.leaf(owner, dir, ServiceCA, certs.Request{CommonName: l.Spec.Host, Hosts: hosts, Usage: certs.ServerAuth})
 }
 
 // connector installs a Connector's bundle: the CA of the user's server, and
-// with useClientCert the client certificate and key.
-func (c *credentials) connector(tls string, useClientCert bool, bundle *namespaces.Bundle, dir string) error {
+// with useClientCert the client certificate and key. owner names the
+// connector in messages.
+func (c *credentials) connector(owner, tls string, useClientCert bool, bundle *namespaces.Bundle, dir string) error {
 	if bundle == nil {
 		return fmt.Errorf("bundle %q not found in input/certs", tls)
 	}
@@ -236,7 +282,7 @@ func (c *credentials) connector(tls string, useClientCert bool, bundle *namespac
 	if err := certs.Check(b, opts, c.now); err != nil {
 		return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
 	}
-	return c.copyBundle(dir, b)
+	return c.copyBundle(owner, dir, b)
 }
 
 // prune removes runtime/certs directories no longer referenced.
@@ -249,7 +295,7 @@ func (c *credentials) prune() error {
 		return fmt.Errorf("prune certificates: %w", err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || c.used[e.Name()] {
+		if _, used := c.used[e.Name()]; !e.IsDir() || used {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(c.ns.RuntimeCertsDir(), e.Name())); err != nil {

@@ -151,6 +151,12 @@ type run struct {
 	problems map[v2alpha1.Key]string
 	notes    map[v2alpha1.Key]string
 	applied  bool
+	// connectorKeys and listenerKeys index routing keys for status (see
+	// routingKeys).
+	connectorKeys, listenerKeys map[string]bool
+	// olds are the status files as they were before this reconcile.
+	olds           map[v2alpha1.Key]*oldStatus
+	statusDirReady bool
 }
 
 func (r *run) diag(k v2alpha1.Key, field, msg string) {
@@ -409,7 +415,7 @@ func (r *run) ensureCredentials() error {
 			}
 		case *v2alpha1.Connector:
 			if tls := o.Spec.TLSCredentials; tls != "" && o.Spec.Host != "" {
-				err = r.creds.connector(tls, o.Spec.UseClientCert, r.snap.Certs[tls], render.ConnectorCreds(tls, o.Spec.UseClientCert))
+				err = r.creds.connector("Connector/"+o.Name, tls, o.Spec.UseClientCert, r.snap.Certs[tls], render.ConnectorCreds(tls, o.Spec.UseClientCert))
 			}
 		case *v2alpha1.AttachedConnectorBinding:
 			if a := r.attachment(o); a != nil && a.Connector.Spec.TLSCredentials != "" && a.Connector.Spec.Host != "" {
@@ -449,7 +455,8 @@ func (r *run) attachedCredentials(a *render.Attached) error {
 		return fmt.Errorf("bundle %q of AttachedConnector/%s in namespace %q: %v", tls, a.Connector.Name, a.ConnectorNamespace, err)
 	}
 	nb := &namespaces.Bundle{Name: tls, CA: b.CA, Cert: b.Cert, Key: b.Key}
-	return r.creds.connector(tls, a.Connector.Spec.UseClientCert, nb, render.AttachedCreds(a.ConnectorNamespace, tls, a.Connector.Spec.UseClientCert))
+	owner := fmt.Sprintf("AttachedConnector/%s of namespace %q", a.Connector.Name, a.ConnectorNamespace)
+	return r.creds.connector(owner, tls, a.Connector.Spec.UseClientCert, nb, render.AttachedCreds(a.ConnectorNamespace, tls, a.Connector.Spec.UseClientCert))
 }
 
 func (r *run) renderConfig() error {

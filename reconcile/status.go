@@ -1,9 +1,15 @@
 package reconcile
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -21,21 +27,18 @@ const EndpointGroup = "skupper-router"
 // lastTransitionTime from the previous status while its status is the same,
 // so that an unchanged resource's status file is not rewritten.
 type conditions struct {
-	prev map[string]v2alpha1.Condition
+	prev map[string]prevCondition
 	now  string
 	list []v2alpha1.Condition
 }
 
+// prevCondition is what a condition of the previous status contributes.
+type prevCondition struct {
+	status, lastTransitionTime string
+}
+
 func (r *run) conditionsFor(k v2alpha1.Key) *conditions {
-	c := &conditions{prev: map[string]v2alpha1.Condition{}, now: r.now.UTC().Format(time.RFC3339)}
-	if old, err := r.ns.ReadStatus(k); err == nil {
-		if st := old.GetStatus(); st != nil {
-			for _, cond := range st.Conditions {
-				c.prev[cond.Type] = cond
-			}
-		}
-	}
-	return c
+	return &conditions{prev: r.previous(k).conds, now: r.now.UTC().Format(time.RFC3339)}
 }
 
 func (c *conditions) set(typ string, ok bool, reason, msg string) {
@@ -44,8 +47,8 @@ func (c *conditions) set(typ string, ok bool, reason, msg string) {
 		status = "True"
 	}
 	t := c.now
-	if p, found := c.prev[typ]; found && p.Status == status {
-		t = p.LastTransitionTime
+	if p, found := c.prev[typ]; found && p.status == status {
+		t = p.lastTransitionTime
 	}
 	c.list = append(c.list, v2alpha1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, LastTransitionTime: t})
 }
@@ -104,7 +107,7 @@ func (r *run) writeStatuses() error {
 			continue
 		}
 		r.fillStatus(d)
-		if _, err := r.ns.WriteStatus(d.Object); err != nil {
+		if err := r.writeStatus(d.Object); err != nil {
 			return err
 		}
 	}
@@ -116,13 +119,163 @@ func (r *run) writeStatuses() error {
 			}
 			keep[k] = true
 			r.fillStatus(v2alpha1.NewDocument("", ra))
-			if _, err := r.ns.WriteStatus(ra); err != nil {
+			if err := r.writeStatus(ra); err != nil {
 				return err
 			}
 		}
 	}
 	_, err := r.ns.PruneStatus(keep)
 	return err
+}
+
+// Status files are what namespaces.Namespace.WriteStatus writes (the YAML
+// of v2alpha1.Marshal, mode 0600, rewritten only when the bytes change), but
+// reading the previous status (strict YAML decoding) and marshalling the new
+// one (JSON, then YAML) dominate a reconcile of a large namespace whose
+// resources did not change. Both are pure functions of their input, so they
+// are memoized by content across reconciles of all namespaces: the previous
+// conditions by a digest of the old file, and the digest of the YAML by a
+// digest of the object's JSON. An unchanged status then costs one read, one
+// JSON encoding and two digests, and no write.
+
+// oldStatus is what a status file held before this reconcile.
+type oldStatus struct {
+	exists bool
+	sum    [sha256.Size]byte // digest of its bytes
+	perm   bool              // it has the mode WriteStatus gives
+	conds  map[string]prevCondition
+}
+
+// previous reads (once per reconcile) the status file of k.
+func (r *run) previous(k v2alpha1.Key) *oldStatus {
+	if o, ok := r.olds[k]; ok {
+		return o
+	}
+	o := &oldStatus{}
+	if r.olds == nil {
+		r.olds = map[v2alpha1.Key]*oldStatus{}
+	}
+	r.olds[k] = o
+	path := r.ns.StatusPath(k)
+	data, mode, err := readStatusFile(path)
+	if err != nil {
+		return o
+	}
+	o.exists, o.sum, o.perm = true, sha256.Sum256(data), mode.Perm() == namespaces.FilePerm
+	o.conds = memo.conditions(path, o.sum, data)
+	return o
+}
+
+// readStatusFile reads a regular file and returns its mode. It does not
+// follow a symlink (the atomic writer refuses to replace one anyway) and does
+// not block on a FIFO.
+func readStatusFile(path string) ([]byte, os.FileMode, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s: %w", path, atomicfile.ErrNotRegular)
+	}
+	if fi.Size() > namespaces.MaxInputFileSize {
+		return nil, 0, fmt.Errorf("%s is larger than %d bytes", path, namespaces.MaxInputFileSize)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), fi.Mode(), err
+}
+
+// writeStatus writes obj to its status file unless the file already holds
+// exactly the bytes v2alpha1.Marshal gives for it.
+func (r *run) writeStatus(obj v2alpha1.Object) error {
+	if !r.statusDirReady {
+		// As WriteStatus: create runtime/resources, or tighten it.
+		if err := atomicfile.MkdirAll(r.ns.StatusDir(), namespaces.DirPerm); err != nil {
+			return err
+		}
+		r.statusDirReady = true
+	}
+	k := v2alpha1.KeyOf(obj)
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", k, err)
+	}
+	jsum := sha256.Sum256(j)
+	if old := r.previous(k); old.exists && old.perm {
+		if ysum, ok := memo.yamlDigest(jsum); ok && ysum == old.sum {
+			return nil
+		}
+	}
+	data, err := yaml.JSONToYAML(j)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", k, err)
+	}
+	memo.setYAMLDigest(jsum, sha256.Sum256(data))
+	_, err = atomicfile.WriteFileIfChanged(r.ns.StatusPath(k), data, namespaces.FilePerm)
+	return err
+}
+
+// statusMemo holds the memoized results; see above. Each map is emptied when
+// it reaches memoLimit entries, which bounds its memory (under 10 MiB).
+type statusMemo struct {
+	mu    sync.Mutex
+	conds map[[sha256.Size]byte]map[string]prevCondition
+	yaml  map[[sha256.Size]byte][sha256.Size]byte
+}
+
+const memoLimit = 1 << 14
+
+var memo = &statusMemo{
+	conds: map[[sha256.Size]byte]map[string]prevCondition{},
+	yaml:  map[[sha256.Size]byte][sha256.Size]byte{},
+}
+
+// conditions returns the conditions of the status file data (digest sum),
+// by type; nil when it does not decode as one resource.
+func (m *statusMemo) conditions(path string, sum [sha256.Size]byte, data []byte) map[string]prevCondition {
+	m.mu.Lock()
+	c, ok := m.conds[sum]
+	m.mu.Unlock()
+	if ok {
+		return c
+	}
+	docs, diags := v2alpha1.Decode(path, data)
+	if len(docs) == 1 && !diags.HasErrors() {
+		if st := docs[0].Object.GetStatus(); st != nil {
+			c = make(map[string]prevCondition, len(st.Conditions))
+			for _, cond := range st.Conditions {
+				c[cond.Type] = prevCondition{status: cond.Status, lastTransitionTime: cond.LastTransitionTime}
+			}
+		}
+	}
+	m.mu.Lock()
+	if len(m.conds) >= memoLimit {
+		clear(m.conds)
+	}
+	m.conds[sum] = c
+	m.mu.Unlock()
+	return c
+}
+
+func (m *statusMemo) yamlDigest(jsonSum [sha256.Size]byte) ([sha256.Size]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.yaml[jsonSum]
+	return s, ok
+}
+
+func (m *statusMemo) setYAMLDigest(jsonSum, yamlSum [sha256.Size]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.yaml) >= memoLimit {
+		clear(m.yaml)
+	}
+	m.yaml[jsonSum] = yamlSum
 }
 
 // fillStatus computes the status of one resource.
@@ -235,41 +388,47 @@ func (r *run) attachedConnectorStatus(d *v2alpha1.Document, c *conditions, st *v
 	c.finish(st)
 }
 
-// localConnector reports whether a configured connector of this namespace
-// (or an attached one) serves routingKey.
-func (r *run) localConnector(key string) bool {
+// routingKeys indexes, once per reconcile (after problems and notes are
+// final), the routing keys served by configured connectors (and attached
+// ones) and used by configured listeners, so that matching every Listener and
+// Connector is linear rather than quadratic in the number of resources.
+func (r *run) routingKeys() {
+	if r.connectorKeys != nil {
+		return
+	}
+	r.connectorKeys, r.listenerKeys = map[string]bool{}, map[string]bool{}
 	for _, d := range r.snap.Valid() {
-		if _, bad := r.problems[d.Key()]; bad {
-			continue
-		}
-		if _, skipped := r.notes[d.Key()]; skipped {
-			continue
-		}
+		_, bad := r.problems[d.Key()]
+		_, skipped := r.notes[d.Key()]
 		switch o := d.Object.(type) {
 		case *v2alpha1.Connector:
-			if o.Spec.RoutingKey == key {
-				return true
+			if !bad && !skipped {
+				r.connectorKeys[o.Spec.RoutingKey] = true
 			}
 		case *v2alpha1.AttachedConnectorBinding:
-			if o.Spec.RoutingKey == key {
-				return true
+			if !bad && !skipped {
+				r.connectorKeys[o.Spec.RoutingKey] = true
+			}
+		case *v2alpha1.Listener:
+			if !bad {
+				r.listenerKeys[o.Spec.RoutingKey] = true
 			}
 		}
 	}
-	return false
+}
+
+// localConnector reports whether a configured connector of this namespace
+// (or an attached one) serves routingKey.
+func (r *run) localConnector(key string) bool {
+	r.routingKeys()
+	return r.connectorKeys[key]
 }
 
 // localListener reports whether a configured listener of this namespace
 // uses routingKey.
 func (r *run) localListener(key string) bool {
-	for _, d := range r.snap.Valid() {
-		if l, ok := d.Object.(*v2alpha1.Listener); ok && l.Spec.RoutingKey == key {
-			if _, bad := r.problems[d.Key()]; !bad {
-				return true
-			}
-		}
-	}
-	return false
+	r.routingKeys()
+	return r.listenerKeys[key]
 }
 
 // advertiseHost is the host remote sites are told to dial for a

@@ -317,6 +317,16 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 		return reservation{}, false
 	}
 
+	// Ports this namespace keeps for allocations it still claims. A user's
+	// fixed port may not take one of them: moving an allocated router port
+	// would silently break every link already handed out for it.
+	var kept []reservation
+	for _, c := range claims {
+		if p, ok := prev[c.Key]; ok && !c.fixed() && p.Role == c.Role {
+			kept = append(kept, reservation{p, ns})
+		}
+	}
+
 	// 1. Fixed claims: the user chose the port, so a clash is an error.
 	for _, c := range claims {
 		if !c.fixed() {
@@ -325,6 +335,9 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 		r, clash := clashWith(others, c.Port, c.Host)
 		if !clash {
 			r, clash = clashWith(final, c.Port, c.Host)
+		}
+		if !clash {
+			r, clash = clashWith(kept, c.Port, c.Host)
 		}
 		if clash {
 			errs = append(errs, &ConflictError{Claim: c, Owner: r.owner(), OwnerHost: r.Host, Port: c.Port})

@@ -272,18 +272,23 @@ func TestFixedPortConflictsAcrossNamespaces(t *testing.T) {
 	}
 }
 
-func TestFixedPortMovesOwnRouterPort(t *testing.T) {
+// TestFixedPortRefusesOwnRouterPort: a fixed port may not take a port this
+// namespace keeps for its router: moving it would break links handed out.
+func TestFixedPortRefusesOwnRouterPort(t *testing.T) {
 	home := newHome(t, "west")
 	a := New(home, WithProbe(allFree))
-	assign(t, a, "west", routerClaims("west")...)
+	before := assign(t, a, "west", routerClaims("west")...)
 
-	got := assign(t, a, "west", append(routerClaims("west"), listener("backend", 55671, ""))...)
-	want := routerPorts("west", 5671, 55672, 45671)
-	want["listener/backend"] = 55671
-	assert.Equal(t, want, got)
-
-	// And it stays there once the listener is gone.
-	assert.Equal(t, routerPorts("west", 5671, 55672, 45671), assign(t, a, "west", routerClaims("west")...))
+	got, err := a.Assign(context.Background(), "west", append(routerClaims("west"), listener("backend", 55671, "")))
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "listener/backend", ce.Claim.Key)
+	assert.Equal(t, "west", ce.Owner.Namespace)
+	assert.Equal(t, 55671, ce.Port)
+	_, hasListener := got["listener/backend"]
+	assert.False(t, hasListener)
+	delete(got, "listener/backend")
+	assert.Equal(t, before, got, "router ports stay where they are")
 }
 
 func TestFixedPortsClashWithinNamespace(t *testing.T) {

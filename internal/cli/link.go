@@ -1,0 +1,371 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+)
+
+// newLinkCommand builds the "skupper link" command group.
+func (a *app) newLinkCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "link",
+		Short: "Manage links to remote sites",
+		Long: `A link is a channel from this site's router to a remote site. Links come from
+"skupper link generate" at the remote site (applied here with "skupper system
+apply") or from access tokens.`,
+		Args: noArgs,
+		RunE: helpOrUnknown,
+	}
+	cmd.AddCommand(a.linkUpdate(), a.linkDelete(), a.linkStatus(), a.linkGenerate())
+	return cmd
+}
+
+// linkUpdate builds "skupper link update".
+func (a *app) linkUpdate() *cobra.Command {
+	wf := &waitFlags{}
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "update <name>",
+		Short: "Change link settings",
+		Long: `Change the settings of a link: rewrite the file that defines it.
+
+When skupperd is running, the command waits until the link is ready
+(--wait, --timeout). A link is ready once it is operational; skupperd
+reports a link's configuration with --wait configured.`,
+		Example: `  # Change the link cost
+  skupper link update west-6bfn6 --cost 10`,
+		Args: positional("skupper link update <name> --cost <cost> [options]", []string{"<name>"}, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cost < 1 {
+				return usageError("invalid --cost %d: expected 1 or more", cost)
+			}
+			return a.runUpdate(cmd, v2alpha1.KindLink, args[0], wf, []string{"--cost"}, func(obj v2alpha1.Object) error {
+				obj.(*v2alpha1.Link).Spec.Cost = cost
+				return nil
+			})
+		},
+	}
+	cmd.Flags().IntVar(&cost, "cost", 1, "the configured routing cost of sending traffic over the link")
+	wf.register(cmd, waitReady)
+	return cmd
+}
+
+// linkDelete builds "skupper link delete".
+func (a *app) linkDelete() *cobra.Command {
+	wf := &deleteWaitFlags{}
+	cmd := &cobra.Command{
+		Use:   "delete <name>",
+		Short: "Delete a link",
+		Long: `Delete a link: remove the file that defines it, and the Secret holding its
+credentials (spec.tlsCredentials) when no other link uses it. A file that also
+defines other resources is left alone (edit it instead).
+
+When skupperd is running, the command waits until the link is gone.`,
+		Example: `  # Delete a link
+  skupper link delete west-6bfn6`,
+		Args: positional("skupper link delete <name> [options]", []string{"<name>"}, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := checkName(v2alpha1.KindLink, name); err != nil {
+				return err
+			}
+			if err := wf.check(); err != nil {
+				return err
+			}
+			s, err := a.loadForStatus()
+			if err != nil {
+				return err
+			}
+			k := v2alpha1.Key{Kind: v2alpha1.KindLink, Name: name}
+			loc, err := s.locate(k)
+			if err != nil {
+				return err
+			}
+			keys := []v2alpha1.Key{k}
+			if sk, ok := s.linkSecret(loc.doc.Object.(*v2alpha1.Link)); ok {
+				keys = append(keys, sk)
+			}
+			c, err := s.deletion(keys)
+			if err != nil {
+				return err
+			}
+			if err := a.commit(s, c); err != nil {
+				return err
+			}
+			return a.reportDeletion(s.ns, []v2alpha1.Key{k}, c, wf)
+		},
+	}
+	wf.register(cmd)
+	return cmd
+}
+
+// linkSecret returns the Secret that holds a link's credentials when it
+// can go with the link: it is defined once, no other link uses it, and its
+// file holds nothing but it and the link.
+func (s *inputState) linkSecret(l *v2alpha1.Link) (v2alpha1.Key, bool) {
+	name := l.Spec.TLSCredentials
+	if name == "" {
+		name = l.Name
+	}
+	sk := v2alpha1.Key{Kind: v2alpha1.KindSecret, Name: name}
+	locs := s.find(sk)
+	if len(locs) != 1 {
+		return sk, false
+	}
+	for _, d := range s.docs {
+		if other, ok := d.Object.(*v2alpha1.Link); ok && other.Name != l.Name {
+			tls := other.Spec.TLSCredentials
+			if tls == "" {
+				tls = other.Name
+			}
+			if tls == name {
+				return sk, false
+			}
+		}
+		if d.File == locs[0].path && d.Key() != sk && d.Key() != v2alpha1.KeyOf(l) {
+			return sk, false
+		}
+	}
+	return sk, true
+}
+
+// linkStatus builds "skupper link status".
+func (a *app) linkStatus() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status [name]",
+		Short: "Display the status of links in the current site",
+		Long: `Display the status of the namespace's links, as skupperd last applied them
+(runtime/resources). A link that skupperd has not applied yet is shown as
+Pending with the reason.`,
+		Example: `  # Show the status of all links in the current site
+  skupper link status
+
+  # Show the status of one link
+  skupper link status west-6bfn6`,
+		Args: positional("skupper link status [name] [options]", nil, "name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runStatus(v2alpha1.KindLink, args, output, "There are no link resources in the namespace", linkRow, linkFields,
+				[]string{"NAME", "STATUS", "COST", "MESSAGE"})
+		},
+	}
+	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
+	return cmd
+}
+
+// linkCost renders a link's cost, defaulted as skupperd applies it.
+func linkCost(l *v2alpha1.Link) string {
+	if l.Spec.Cost == 0 {
+		return strconv.Itoa(v2alpha1.DefaultLinkCost)
+	}
+	return strconv.Itoa(l.Spec.Cost)
+}
+
+// linkRow is a row of the link status table.
+func linkRow(v view) []string {
+	l := v.obj.(*v2alpha1.Link)
+	st := v.status()
+	return []string{l.Name, orNone(string(st.StatusType)), linkCost(l), orNone(st.Message)}
+}
+
+// linkFields is the single-link status.
+func linkFields(v view) [][2]string {
+	l := v.obj.(*v2alpha1.Link)
+	st := v.status()
+	rows := [][2]string{
+		{"Name", l.Name},
+		{"Status", orNone(string(st.StatusType))},
+		{"Message", orNone(st.Message)},
+		{"Cost", linkCost(l)},
+	}
+	if l.Status.RemoteSiteName != "" {
+		rows = append(rows, [2]string{"Remote site", l.Status.RemoteSiteName})
+	}
+	return rows
+}
+
+// linkGenerate builds "skupper link generate".
+func (a *app) linkGenerate() *cobra.Command {
+	var output, host string
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "generate [name]",
+		Short: "Generate a Link resource for use in a remote site",
+		Long: `Print a Link and the Secret holding its credentials, for a remote site to
+apply ("skupper system apply -f link.yaml" there, or kubectl apply on
+Kubernetes). Generating a link requires a site with link access enabled.
+
+The link is one of the static links skupperd keeps in runtime/links, one per
+address of this host: the one for the address the site advertises, or the
+one for --host. With a name, the Link and its Secret are renamed.`,
+		Example: `  # Generate a Link resource and print it to the console
+  skupper link generate
+
+  # Generate a Link resource and direct the output to a file
+  skupper link generate > link.yaml`,
+		Args: positional("skupper link generate [name] [options]", nil, "name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, false); err != nil {
+				return err
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+				if err := checkName(v2alpha1.KindLink, name); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("cost") && cost < 1 {
+				return usageError("invalid --cost %d: expected 1 or more", cost)
+			}
+			if host != "" {
+				if msg := v2alpha1.ValidateHost(host); msg != "" {
+					return usageError("invalid --host: %s", msg)
+				}
+			}
+			s, err := a.loadForStatus()
+			if err != nil {
+				return err
+			}
+			objs, err := a.staticLink(s, host)
+			if err != nil {
+				return err
+			}
+			for _, o := range objs {
+				switch o := o.(type) {
+				case *v2alpha1.Link:
+					if name != "" {
+						o.Name, o.Spec.TLSCredentials = name, name
+					}
+					if cmd.Flags().Changed("cost") {
+						o.Spec.Cost = cost
+					}
+				case *v2alpha1.Secret:
+					if name != "" {
+						o.Name = name
+					}
+				}
+			}
+			values := make([]any, len(objs))
+			for i, o := range objs {
+				values[i] = o
+			}
+			return a.printEncoded(output, values, false)
+		},
+	}
+	cmd.Flags().IntVar(&cost, "cost", 1, "the configured routing cost of sending traffic over the link")
+	cmd.Flags().StringVar(&host, "host", "", "the address of this host the remote site dials (default: the address the site advertises)")
+	outputFlag(cmd, &output, "yaml", "the output format: json or yaml")
+	return cmd
+}
+
+// staticLink returns the Secret and Link of the static link for host (""
+// for the site's advertised address) from runtime/links.
+func (a *app) staticLink(s *inputState, host string) ([]v2alpha1.Object, error) {
+	loc, err := s.findSite("")
+	if err != nil {
+		return nil, failure("There is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name> --enable-link-access\"", s.ns.Name)
+	}
+	site := loc.doc.Object.(*v2alpha1.Site)
+	if !site.Spec.LinkAccessEnabled() {
+		return nil, failure("Link access is not enabled for site %q; enable it with \"skupper site update --enable-link-access\"", site.Name)
+	}
+	links, err := readStaticLinks(s.ns.LinksDir())
+	if err != nil {
+		return nil, failed(err)
+	}
+	if len(links) == 0 {
+		if running, _ := a.daemonRunning(s.ns); !running {
+			return nil, failure("no links have been produced for site %q yet: skupperd is not running; %s", site.Name, startHint)
+		}
+		return nil, failure("skupperd has not produced the links of site %q yet; check \"skupper site status\" and try again", site.Name)
+	}
+	// Prefer the RouterAccess of the site's link access.
+	var mine []staticLinkFile
+	for _, l := range links {
+		if l.link.Name == "link-"+site.Name {
+			mine = append(mine, l)
+		}
+	}
+	if len(mine) > 0 {
+		links = mine
+	}
+	want := host
+	if want == "" {
+		if st, err := s.ns.ReadStatus(loc.doc.Key()); err == nil {
+			if eps := st.(*v2alpha1.Site).Status.Endpoints; len(eps) > 0 {
+				want = eps[0].Host
+			}
+		}
+	}
+	var hosts []string
+	for _, l := range links {
+		if l.host == want {
+			return []v2alpha1.Object{l.secret, l.link}, nil
+		}
+		hosts = append(hosts, l.host)
+	}
+	if host != "" {
+		return nil, failure("no link for host %q; the links of this site are for: %s", host, strings.Join(hosts, ", "))
+	}
+	return []v2alpha1.Object{links[0].secret, links[0].link}, nil
+}
+
+// staticLinkFile is one file of runtime/links.
+type staticLinkFile struct {
+	host   string
+	link   *v2alpha1.Link
+	secret *v2alpha1.Secret
+}
+
+// readStaticLinks reads runtime/links, sorted by file name.
+func readStaticLinks(dir string) ([]staticLinkFile, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read static links: %w", err)
+	}
+	var out []staticLinkFile
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := readLimited(path)
+		if err != nil {
+			return nil, err
+		}
+		docs, diags := v2alpha1.Decode(path, data)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("static link %s: %w", path, diags.Err())
+		}
+		var f staticLinkFile
+		for _, d := range docs {
+			switch o := d.Object.(type) {
+			case *v2alpha1.Link:
+				f.link = o
+			case *v2alpha1.Secret:
+				f.secret = o
+			}
+		}
+		if f.link == nil || f.secret == nil || len(f.link.Spec.Endpoints) == 0 {
+			continue
+		}
+		f.host = f.link.Spec.Endpoints[0].Host
+		out = append(out, f)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].host < out[j].host })
+	return out, nil
+}
