@@ -864,7 +864,6 @@ func goldenVerifyCert(t *testing.T, certPEM, caPEM []byte, host string, usage x5
 
 // ---- Known bugs
 
-
 // reconcileBugInput reconciles a one-namespace data home whose input is the
 // given resource file, twice, and returns the namespace and both results.
 func reconcileBugInput(t *testing.T, input string) (namespaces.Namespace, *reconcile.Result, *reconcile.Result) {
