@@ -57,6 +57,9 @@ type Grant struct {
 	Expires time.Time
 	// Allowed is redemptionsAllowed.
 	Allowed int
+	// Issuer names the CA that signs the link certificates (the grant's
+	// issuer, else the site's default issuer).
+	Issuer string
 }
 
 // Issuer produces the answer to an accepted redemption of grant g: a YAML

@@ -27,6 +27,7 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/grantserver"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/hostinfo"
 	"github.com/skupperd/skupperd/internal/ports"
@@ -56,6 +57,11 @@ type Options struct {
 	Ports *ports.Allocator
 	// Router is the observed router state, reflected in the Site status.
 	Router RouterState
+	// Redeem redeems AccessTokens; nil leaves them pending.
+	Redeem Redeemer
+	// Grants describes the running grant server; nil: grants are not
+	// served and their status says so.
+	Grants *GrantServer
 }
 
 // Outcome of a reconcile.
@@ -96,6 +102,12 @@ type Result struct {
 	// AttachesTo lists the site namespaces that this namespace's
 	// AttachedConnectors name: they must be reconciled when it changes.
 	AttachesTo []string
+	// Grants are the AccessGrants the grant server must serve for this
+	// namespace (Applied only).
+	Grants []grantserver.Grant
+	// RetryRedemption is true when a token redemption failed transiently
+	// and should be retried later.
+	RetryRedemption bool
 }
 
 // Namespace reconciles one namespace. The error is for failures that stop
@@ -121,6 +133,8 @@ func Namespace(ctx context.Context, ns namespaces.Namespace, opts Options) (*Res
 		res:      &Result{Namespace: ns.Name, InputHash: snap.InputHash},
 		problems: map[v2alpha1.Key]string{},
 		notes:    map[v2alpha1.Key]string{},
+		tokens:   map[string]tokenState{},
+		grants:   map[string]grantState{},
 	}
 	if err := r.do(); err != nil {
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
@@ -150,6 +164,8 @@ type run struct {
 	// port conflicts); notes explain partial application.
 	problems map[v2alpha1.Key]string
 	notes    map[v2alpha1.Key]string
+	tokens   map[string]tokenState
+	grants   map[string]grantState
 	applied  bool
 	// connectorKeys and listenerKeys index routing keys for status (see
 	// routingKeys).
@@ -198,6 +214,23 @@ func (r *run) do() error {
 	}
 	sort.Strings(r.res.AttachesTo)
 	r.site = r.snap.Site()
+	if r.site != nil {
+		wrote, err := r.redeemTokens()
+		if err != nil {
+			return err
+		}
+		if wrote {
+			// The redemption added Links and credentials to the input:
+			// apply them in this same pass.
+			snap, err := namespaces.Load(r.ns)
+			if err != nil {
+				return err
+			}
+			r.snap, r.res.InputHash = snap, snap.InputHash
+			r.res.Diagnostics = append(v2alpha1.Diagnostics(nil), snap.Diagnostics...)
+			r.site = snap.Site()
+		}
+	}
 	if r.site == nil {
 		r.res.Outcome = NotApplied
 		if !needsSite(r.snap) {
@@ -227,6 +260,9 @@ func (r *run) do() error {
 		return err
 	}
 	if err := r.writeStaticLinks(); err != nil {
+		return err
+	}
+	if err := r.processGrants(); err != nil {
 		return err
 	}
 	if err := r.creds.prune(); err != nil {

@@ -352,11 +352,9 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 	case *v2alpha1.AttachedConnector:
 		r.attachedConnectorStatus(d, c, st)
 	case *v2alpha1.AccessGrant:
-		c.set(v2alpha1.ConditionProcessed, false, "NotSupported", "AccessGrants are not served by this version of skupperd yet")
-		c.finish(st)
+		r.grantStatus(o, c)
 	case *v2alpha1.AccessToken:
-		c.set(v2alpha1.ConditionRedeemed, false, "NotSupported", "AccessTokens are not redeemed by this version of skupperd yet")
-		c.finish(st)
+		r.tokenStatus(o, c)
 	}
 }
 

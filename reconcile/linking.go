@@ -1,0 +1,484 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"sigs.k8s.io/yaml"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/grantclient"
+	"github.com/skupperd/skupperd/grantserver"
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/namespaces"
+)
+
+// Redeemer redeems an AccessToken for the site named subject
+// (grantclient.Redeem in production).
+type Redeemer func(ctx context.Context, token *v2alpha1.AccessToken, subject string) (*grantclient.Result, error)
+
+// GrantServer describes the running grant server, for AccessGrant status.
+type GrantServer struct {
+	// URL is the base of grant URLs, e.g. "https://host.example.com:9090".
+	URL string
+	// CA is the PEM certificate clients must trust (the grant server's CA).
+	CA string
+}
+
+// RedeemedAnnotation marks a Link written by a token redemption with the
+// token name and the hash of its url and code, so that a redemption whose
+// record was lost in a crash is still recognised and never repeated.
+const RedeemedAnnotation = "skupper.io/redeemed-from"
+
+// tokenRecord is internal/tokens/<name>.yaml: the outcome of redeeming a
+// token with a given url and code.
+type tokenRecord struct {
+	Hash     string   `json:"hash"`
+	Redeemed bool     `json:"redeemed,omitempty"`
+	Links    []string `json:"links,omitempty"`
+	Refused  string   `json:"refused,omitempty"`
+	Time     string   `json:"time,omitempty"`
+}
+
+// tokenState is what this reconcile learnt about a token, for its status.
+type tokenState struct {
+	redeemed bool
+	pending  string // waiting, with the reason
+	refused  string // refused for good, with the server's message
+}
+
+func tokenHash(t *v2alpha1.AccessToken) string {
+	h := sha256.Sum256([]byte(t.Spec.URL + "\x00" + t.Spec.Code))
+	return hex.EncodeToString(h[:16])
+}
+
+func (r *run) tokenRecordPath(name string) string {
+	return filepath.Join(r.ns.InternalDir(), "tokens", name+".yaml")
+}
+
+func (r *run) readTokenRecord(name string) (tokenRecord, bool) {
+	var rec tokenRecord
+	data, err := os.ReadFile(r.tokenRecordPath(name))
+	if err != nil || yaml.Unmarshal(data, &rec) != nil {
+		return tokenRecord{}, false
+	}
+	return rec, true
+}
+
+func (r *run) writeTokenRecord(name string, rec tokenRecord) error {
+	rec.Time = r.now.UTC().Format(time.RFC3339)
+	data, err := yaml.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.MkdirAll(filepath.Dir(r.tokenRecordPath(name)), namespaces.DirPerm); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(r.tokenRecordPath(name), data, namespaces.FilePerm)
+}
+
+// redeemTokens redeems every valid AccessToken not redeemed yet with its
+// current url and code. A redemption persists the Link(s) into
+// input/resources and the credentials into input/certs, then records the
+// token as redeemed, so that no later reconcile, reload or restart
+// redeems it again. It reports whether input files were written.
+func (r *run) redeemTokens() (bool, error) {
+	wrote := false
+	present := map[string]bool{}
+	for _, d := range r.snap.Valid() {
+		t, ok := d.Object.(*v2alpha1.AccessToken)
+		if !ok {
+			continue
+		}
+		present[t.Name] = true
+		hash := tokenHash(t)
+		rec, found := r.readTokenRecord(t.Name)
+		switch {
+		case found && rec.Hash == hash && rec.Redeemed:
+			r.tokens[t.Name] = tokenState{redeemed: true}
+			continue
+		case found && rec.Hash == hash && rec.Refused != "":
+			r.tokens[t.Name] = tokenState{refused: rec.Refused}
+			continue
+		}
+		if links := r.linksRedeemedFrom(t.Name, hash); len(links) > 0 {
+			// Redeemed before a crash lost the record.
+			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links}); err != nil {
+				return wrote, err
+			}
+			r.tokens[t.Name] = tokenState{redeemed: true}
+			continue
+		}
+		if r.opts.Redeem == nil {
+			r.tokens[t.Name] = tokenState{pending: "Waiting for the skupperd daemon to redeem the token"}
+			continue
+		}
+		res, err := r.opts.Redeem(r.ctx, t, r.site.Name)
+		if err != nil {
+			if grantclient.Retryable(err) {
+				r.tokens[t.Name] = tokenState{pending: fmt.Sprintf("Redemption failed, retrying: %v", err)}
+				r.res.RetryRedemption = true
+				continue
+			}
+			r.tokens[t.Name] = tokenState{refused: err.Error()}
+			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Refused: err.Error()}); err != nil {
+				return wrote, err
+			}
+			continue
+		}
+		links, err := r.persistRedemption(t, hash, res)
+		if err != nil {
+			r.tokens[t.Name] = tokenState{refused: err.Error()}
+			continue
+		}
+		wrote = true
+		if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links}); err != nil {
+			return wrote, err
+		}
+		r.tokens[t.Name] = tokenState{redeemed: true}
+	}
+	// Forget records of tokens that are gone (their Links stay).
+	if entries, err := os.ReadDir(filepath.Join(r.ns.InternalDir(), "tokens")); err == nil {
+		for _, e := range entries {
+			if name, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && !present[name] {
+				_ = atomicfile.Remove(filepath.Join(r.ns.InternalDir(), "tokens", e.Name()))
+			}
+		}
+	}
+	return wrote, nil
+}
+
+// linksRedeemedFrom lists the input Links annotated as redeemed from this
+// token and hash.
+func (r *run) linksRedeemedFrom(token, hash string) []string {
+	var out []string
+	for _, d := range r.snap.Docs {
+		if l, ok := d.Object.(*v2alpha1.Link); ok && l.Annotations[RedeemedAnnotation] == token+":"+hash {
+			out = append(out, l.Name)
+		}
+	}
+	return out
+}
+
+// persistRedemption writes the redeemed credentials to input/certs/<secret>
+// and each Link to input/resources/Link-<name>.yaml (cost from linkCost).
+func (r *run) persistRedemption(t *v2alpha1.AccessToken, hash string, res *grantclient.Result) ([]string, error) {
+	existing := map[string]string{}
+	for _, d := range r.snap.Docs {
+		if d.Key().Kind == v2alpha1.KindLink {
+			existing[d.GetName()] = d.File
+		}
+	}
+	name := res.Secret.Name
+	if msg := v2alpha1.ValidatePathElement(name); msg != "" || v2alpha1.ValidateName(name) != "" {
+		return nil, fmt.Errorf("the grant server answered with an unusable secret name %q", name)
+	}
+	for _, l := range res.Links {
+		if msg := v2alpha1.ValidateName(l.Name); msg != "" {
+			return nil, fmt.Errorf("the grant server answered with an unusable link name %q: %s", l.Name, msg)
+		}
+		if f, clash := existing[l.Name]; clash {
+			return nil, fmt.Errorf("a Link named %q already exists (%s); delete it or rename the token to redeem it", l.Name, f)
+		}
+	}
+	var b certs.Bundle
+	b.CA, _ = res.Secret.SecretValue(v2alpha1.SecretKeyCA)
+	b.Cert, _ = res.Secret.SecretValue(v2alpha1.SecretKeyCert)
+	b.Key, _ = res.Secret.SecretValue(v2alpha1.SecretKeyKey)
+	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, r.now); err != nil {
+		return nil, fmt.Errorf("the credentials the grant server sent are unusable: %v", err)
+	}
+	if err := r.ns.EnsureInput(); err != nil {
+		return nil, err
+	}
+	if _, err := certs.WriteDir(r.ns.InputCertDir(name), b); err != nil {
+		return nil, err
+	}
+	cost := t.Spec.LinkCost
+	if cost < 1 {
+		cost = v2alpha1.DefaultLinkCost
+	}
+	var names []string
+	for _, l := range res.Links {
+		link := &v2alpha1.Link{
+			TypeMeta: v2alpha1.TypeMeta{APIVersion: v2alpha1.GroupVersion, Kind: v2alpha1.KindLink},
+			ObjectMeta: v2alpha1.ObjectMeta{Name: l.Name, Annotations: map[string]string{
+				RedeemedAnnotation: t.Name + ":" + hash,
+			}},
+			Spec: v2alpha1.LinkSpec{Endpoints: l.Spec.Endpoints, Cost: cost, TLSCredentials: name, Settings: l.Spec.Settings},
+		}
+		data, err := v2alpha1.Marshal(link)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(r.ns.InputPath(v2alpha1.KeyOf(link)), data, namespaces.FilePerm); err != nil {
+			return nil, err
+		}
+		names = append(names, l.Name)
+	}
+	return names, nil
+}
+
+// grantRecord is internal/grants/<name>.yaml: the identity of a grant that
+// must not change while it lives.
+type grantRecord struct {
+	UID     string `json:"uid"`
+	Code    string `json:"code"`
+	Created string `json:"created"`
+}
+
+func (r *run) grantRecordPath(name string) string {
+	return filepath.Join(r.ns.InternalDir(), "grants", name+".yaml")
+}
+
+// randomCode returns n random alphanumerics (as upstream's grant codes).
+func randomCode(n int) (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+// grantState is what this reconcile computed for an AccessGrant.
+type grantState struct {
+	grant   grantserver.Grant
+	refused string // why it cannot be served
+	count   int
+}
+
+// processGrants gives each valid AccessGrant a stable uid, code and
+// creation time (kept in internal/grants), and decides whether it can be
+// served: the site must accept links and the grant server must run.
+func (r *run) processGrants() error {
+	present := map[string]bool{}
+	store := grantserver.FileStore{Home: r.ns.Home}
+	for _, d := range r.snap.Valid() {
+		g, ok := d.Object.(*v2alpha1.AccessGrant)
+		if !ok {
+			continue
+		}
+		present[g.Name] = true
+		var rec grantRecord
+		if data, err := os.ReadFile(r.grantRecordPath(g.Name)); err == nil {
+			_ = yaml.Unmarshal(data, &rec)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read grant %s: %w", g.Name, err)
+		}
+		changed := false
+		if uuid.Validate(rec.UID) != nil {
+			rec.UID, rec.Created, changed = uuid.NewString(), r.now.UTC().Format(time.RFC3339), true
+		}
+		switch {
+		case g.Spec.Code != "" && rec.Code != g.Spec.Code:
+			rec.Code, changed = g.Spec.Code, true
+		case g.Spec.Code == "" && rec.Code == "":
+			code, err := randomCode(24)
+			if err != nil {
+				return err
+			}
+			rec.Code, changed = code, true
+		}
+		if changed {
+			data, err := yaml.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.MkdirAll(filepath.Dir(r.grantRecordPath(g.Name)), namespaces.DirPerm); err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(r.grantRecordPath(g.Name), data, namespaces.FilePerm); err != nil {
+				return err
+			}
+		}
+		created, err := time.Parse(time.RFC3339, rec.Created)
+		if err != nil {
+			created = r.now
+		}
+		window, _ := time.ParseDuration(g.Spec.ExpirationWindow)
+		st := grantState{grant: grantserver.Grant{
+			Namespace: r.ns.Name, Name: g.Name, UID: rec.UID, Code: rec.Code,
+			Expires: created.Add(window), Allowed: g.Spec.RedemptionsAllowed, Issuer: g.Spec.Issuer,
+		}}
+		st.count, _ = store.Count(st.grant)
+		switch {
+		case r.site.Spec.Edge:
+			st.refused = "Edge sites cannot accept incoming links from remote sites"
+		case len(r.siteEndpoints()) == 0:
+			st.refused = `Link access is not enabled for this site: use "skupper site update --enable-link-access"`
+		case r.opts.Grants == nil:
+			st.refused = "The grant server is not running (it runs with the skupperd daemon)"
+		default:
+			r.res.Grants = append(r.res.Grants, st.grant)
+		}
+		r.grants[g.Name] = st
+	}
+	if entries, err := os.ReadDir(filepath.Join(r.ns.InternalDir(), "grants")); err == nil {
+		for _, e := range entries {
+			if name, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && !present[name] {
+				_ = atomicfile.Remove(filepath.Join(r.ns.InternalDir(), "grants", e.Name()))
+			}
+		}
+	}
+	sort.Slice(r.res.Grants, func(i, j int) bool { return r.res.Grants[i].Name < r.res.Grants[j].Name })
+	return nil
+}
+
+// grantStatus fills an AccessGrant's status.
+func (r *run) grantStatus(g *v2alpha1.AccessGrant, c *conditions) {
+	st, ok := r.grants[g.Name]
+	if !ok {
+		c.set(v2alpha1.ConditionProcessed, false, "Pending", "Not processed")
+		c.finish(&g.Status.ResourceStatus)
+		return
+	}
+	g.Status.Redemptions = st.count
+	g.Status.ExpirationTime = st.grant.Expires.UTC().Format(time.RFC3339)
+	g.Status.Code = st.grant.Code
+	if st.refused != "" {
+		c.set(v2alpha1.ConditionProcessed, false, "Error", st.refused)
+		c.finish(&g.Status.ResourceStatus)
+		g.Status.StatusType = v2alpha1.StatusError
+		return
+	}
+	c.set(v2alpha1.ConditionProcessed, true, "Processed", "OK")
+	g.Status.URL = r.opts.Grants.URL + "/" + st.grant.UID
+	g.Status.CA = r.opts.Grants.CA
+	c.set(v2alpha1.ConditionResolved, g.Status.URL != "" && g.Status.CA != "", "Resolved", "OK")
+	c.finish(&g.Status.ResourceStatus)
+}
+
+// tokenStatus fills an AccessToken's status.
+func (r *run) tokenStatus(t *v2alpha1.AccessToken, c *conditions) {
+	st := r.tokens[t.Name]
+	switch {
+	case st.redeemed:
+		t.Status.Redeemed = true
+		c.set(v2alpha1.ConditionRedeemed, true, "Redeemed", "OK")
+		c.finish(&t.Status.ResourceStatus)
+	case st.refused != "":
+		// Refused for good: the same token is not tried again.
+		c.set(v2alpha1.ConditionRedeemed, false, "Error", st.refused)
+		t.Status.StatusType, t.Status.Message, t.Status.Conditions = v2alpha1.StatusError, st.refused, c.list
+	default:
+		msg := st.pending
+		if msg == "" {
+			msg = "Not redeemed yet"
+		}
+		c.set(v2alpha1.ConditionRedeemed, false, "Pending", msg)
+		c.finish(&t.Status.ResourceStatus)
+	}
+}
+
+// IssueLink answers a redemption of grant g of namespace ns: a fresh client
+// certificate for subject signed by the grant's issuer (the site CA by
+// default), and one Link per endpoint group of the site's status, in the
+// YAML stream format upstream grant servers answer with.
+func IssueLink(ns namespaces.Namespace, g grantserver.Grant, name, subject string, now time.Time) ([]byte, error) {
+	keys, err := ns.ListStatus()
+	if err != nil {
+		return nil, err
+	}
+	var site *v2alpha1.Site
+	for _, k := range keys {
+		if k.Kind == v2alpha1.KindSite {
+			obj, err := ns.ReadStatus(k)
+			if err != nil {
+				return nil, err
+			}
+			site = obj.(*v2alpha1.Site)
+		}
+	}
+	if site == nil {
+		return nil, &grantserver.IssueError{Status: 500, Message: "Site not yet defined for " + ns.Name}
+	}
+	if site.Spec.Edge {
+		return nil, &grantserver.IssueError{Status: 500, Message: "Edge sites cannot accept incoming links from remote sites"}
+	}
+	groups := map[string][]v2alpha1.Endpoint{}
+	var order []string
+	hosts := map[string]bool{}
+	for _, ep := range site.Status.Endpoints {
+		if ep.Name != v2alpha1.RoleInterRouter && ep.Name != v2alpha1.RoleEdge {
+			continue
+		}
+		if _, ok := groups[ep.Group]; !ok {
+			order = append(order, ep.Group)
+		}
+		groups[ep.Group] = append(groups[ep.Group], ep)
+		hosts[ep.Host] = true
+	}
+	if len(order) == 0 {
+		return nil, &grantserver.IssueError{Status: 500, Message: "No valid endpoints found for site"}
+	}
+	issuer := g.Issuer
+	if issuer == "" {
+		issuer = SiteCA
+	}
+	ca, err := certs.ReadDir(ns.RuntimeIssuerDir(issuer))
+	if err != nil {
+		return nil, &grantserver.IssueError{Status: 500, Message: "Could not get issuer for requested certificate"}
+	}
+	var sans []string
+	for h := range hosts {
+		sans = append(sans, h)
+	}
+	sort.Strings(sans)
+	client, err := certs.Issue(ca, certs.Request{CommonName: subject, Hosts: sans, Usage: certs.ClientAuth, Validity: certs.DefaultCAValidity}, now)
+	if err != nil {
+		return nil, fmt.Errorf("issue link certificate: %w", err)
+	}
+	secret := &v2alpha1.Secret{
+		TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.CoreVersion, Kind: v2alpha1.KindSecret},
+		ObjectMeta: v2alpha1.ObjectMeta{Name: name},
+		Type:       v2alpha1.SecretTypeTLS,
+		// data (base64), not stringData: upstream clients read Data.
+		Data: map[string]string{
+			v2alpha1.SecretKeyCA:   base64.StdEncoding.EncodeToString(ca.Cert),
+			v2alpha1.SecretKeyCert: base64.StdEncoding.EncodeToString(client.Cert),
+			v2alpha1.SecretKeyKey:  base64.StdEncoding.EncodeToString(client.Key),
+		},
+	}
+	out, err := v2alpha1.Marshal(secret)
+	if err != nil {
+		return nil, err
+	}
+	out = append([]byte("---\n"), out...)
+	for i, group := range order {
+		linkName := name
+		if len(order) > 1 {
+			linkName = fmt.Sprintf("%s-%d", name, i+1)
+		}
+		link := &v2alpha1.Link{
+			TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.GroupVersion, Kind: v2alpha1.KindLink},
+			ObjectMeta: v2alpha1.ObjectMeta{Name: linkName},
+			Spec:       v2alpha1.LinkSpec{Endpoints: groups[group], TLSCredentials: name},
+		}
+		data, err := v2alpha1.Marshal(link)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, "---\n"...)
+		out = append(out, data...)
+	}
+	return out, nil
+}

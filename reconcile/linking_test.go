@@ -1,0 +1,211 @@
+package reconcile_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/grantclient"
+	"github.com/skupperd/skupperd/grantserver"
+	"github.com/skupperd/skupperd/internal/ports"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/reconcile"
+)
+
+// linkingEnv runs a real grant server on 127.0.0.1 for a data home.
+type linkingEnv struct {
+	home   namespaces.Home
+	server *grantserver.Server
+	info   *reconcile.GrantServer
+	alloc  *ports.Allocator
+	now    time.Time
+	issued atomic.Int32
+}
+
+type issuerFunc func(ctx context.Context, g grantserver.Grant, name, subject string) ([]byte, error)
+
+func (f issuerFunc) Issue(ctx context.Context, g grantserver.Grant, name, subject string) ([]byte, error) {
+	return f(ctx, g, name, subject)
+}
+
+func newLinkingEnv(t *testing.T) *linkingEnv {
+	t.Helper()
+	e := &linkingEnv{home: namespaces.NewHome(t.TempDir()), now: time.Now()}
+	e.alloc = ports.New(e.home, ports.WithProbe(func(string, int) bool { return true }))
+	e.server = grantserver.New(issuerFunc(func(_ context.Context, g grantserver.Grant, name, subject string) ([]byte, error) {
+		e.issued.Add(1)
+		return reconcile.IssueLink(e.home.Namespace(g.Namespace), g, name, subject, time.Now())
+	}), grantserver.FileStore{Home: e.home}, nil)
+	ca, err := certs.NewCA("skupper-grant-server-ca", 0, e.now)
+	require.NoError(t, err)
+	srv, err := certs.Issue(ca, certs.Request{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1"}, Usage: certs.ServerAuth}, e.now)
+	require.NoError(t, err)
+	pair, err := tls.X509KeyPair(srv.Cert, srv.Key)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- grantserver.Serve(ctx, ln, e.server, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil)
+	}()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	e.info = &reconcile.GrantServer{URL: "https://" + ln.Addr().String(), CA: string(ca.Cert)}
+	return e
+}
+
+func (e *linkingEnv) write(t *testing.T, ns, file, content string) {
+	t.Helper()
+	n := e.home.Namespace(ns)
+	require.NoError(t, n.EnsureInput())
+	require.NoError(t, os.WriteFile(filepath.Join(n.InputResourcesDir(), file), []byte(content), 0o600))
+}
+
+func (e *linkingEnv) reconcile(t *testing.T, ns string) *reconcile.Result {
+	t.Helper()
+	res, err := reconcile.Namespace(context.Background(), e.home.Namespace(ns), reconcile.Options{
+		Hosts: func() []string { return []string{"127.0.0.1"} }, Version: "test", Ports: e.alloc,
+		Grants: e.info,
+		Redeem: func(ctx context.Context, tok *v2alpha1.AccessToken, subject string) (*grantclient.Result, error) {
+			return grantclient.Redeem(ctx, tok, subject, grantclient.Options{Timeout: 10 * time.Second})
+		},
+	})
+	require.NoError(t, err)
+	if res.Outcome == reconcile.Applied {
+		e.server.SetGrants(ns, res.Grants)
+	}
+	return res
+}
+
+func readStatus[T v2alpha1.Object](t *testing.T, ns namespaces.Namespace, kind, name string) T {
+	t.Helper()
+	obj, err := ns.ReadStatus(v2alpha1.Key{Kind: kind, Name: name})
+	require.NoError(t, err)
+	return obj.(T)
+}
+
+// tokenFromGrant writes what `skupper token issue` writes.
+func tokenFromGrant(g *v2alpha1.AccessGrant, name string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: skupper.io/v2alpha1\nkind: AccessToken\nmetadata:\n  name: " + name + "\nspec:\n")
+	b.WriteString("  url: " + g.Status.URL + "\n  code: " + g.Status.Code + "\n  linkCost: 3\n  ca: |\n")
+	for _, l := range strings.Split(strings.TrimSpace(g.Status.CA), "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
+
+// TestTokenIssueAndRedeem links east to west through west's grant server:
+// the Link lands in east's input with west's link-access endpoints, its
+// certificate verifies against west's site CA, east's router config holds
+// the connector, and no later reconcile redeems again.
+func TestTokenIssueAndRedeem(t *testing.T) {
+	e := newLinkingEnv(t)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n---\napiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: grant-west\nspec:\n  redemptionsAllowed: 1\n")
+	e.write(t, "east", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: east\n")
+	require.Equal(t, reconcile.Applied, e.reconcile(t, "west").Outcome)
+	west, east := e.home.Namespace("west"), e.home.Namespace("east")
+	g := readStatus[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, "grant-west")
+	require.Equal(t, v2alpha1.StatusReady, g.Status.StatusType, g.Status.Message)
+	require.Len(t, g.Status.Code, 24)
+	require.True(t, strings.HasPrefix(g.Status.URL, e.info.URL+"/"))
+	require.NotEmpty(t, g.Status.ExpirationTime)
+
+	e.write(t, "east", "token.yaml", tokenFromGrant(g, "token-to-west"))
+	require.Equal(t, reconcile.Applied, e.reconcile(t, "east").Outcome)
+	tok := readStatus[*v2alpha1.AccessToken](t, east, v2alpha1.KindAccessToken, "token-to-west")
+	require.True(t, tok.Status.Redeemed, tok.Status.Message)
+	require.Equal(t, v2alpha1.StatusReady, tok.Status.StatusType)
+
+	// The Link is input now, with west's endpoints and the token's cost.
+	link := readStatus[*v2alpha1.Link](t, east, v2alpha1.KindLink, "token-to-west")
+	require.Equal(t, 3, link.Spec.Cost)
+	westSite := readStatus[*v2alpha1.Site](t, west, v2alpha1.KindSite, "west")
+	require.Equal(t, westSite.Status.Endpoints, link.Spec.Endpoints)
+	_, err := os.Stat(filepath.Join(east.InputResourcesDir(), "Link-token-to-west.yaml"))
+	require.NoError(t, err)
+	cfg, err := os.ReadFile(east.RouterConfigPath())
+	require.NoError(t, err)
+	require.Contains(t, string(cfg), `"name": "link/token-to-west"`)
+	require.Contains(t, string(cfg), `"port": "`+string(westSite.Status.Endpoints[0].Port)+`"`)
+
+	// The certificate verifies against west's site CA.
+	siteCA, err := certs.ReadDir(west.RuntimeIssuerDir(reconcile.SiteCA))
+	require.NoError(t, err)
+	cl, err := certs.ReadDir(east.InputCertDir("token-to-west"))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(siteCA.Cert)
+	blk, _ := pem.Decode(cl.Cert)
+	crt, err := x509.ParseCertificate(blk.Bytes)
+	require.NoError(t, err)
+	_, err = crt.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	require.NoError(t, err)
+	require.Equal(t, "east", crt.Subject.CommonName)
+
+	// Reconciling again (a resync, a reload, a restart) redeems nothing.
+	for i := 0; i < 3; i++ {
+		e.reconcile(t, "east")
+	}
+	require.EqualValues(t, 1, e.issued.Load())
+	e.reconcile(t, "west")
+	g = readStatus[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, "grant-west")
+	require.Equal(t, 1, g.Status.Redemptions)
+
+	// A second site redeeming the single-use token is refused with the
+	// compat message, shown verbatim, and not retried.
+	e.write(t, "south", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: south\n")
+	e.write(t, "south", "token.yaml", tokenFromGrant(g, "token-to-west"))
+	e.reconcile(t, "south")
+	south := e.home.Namespace("south")
+	tok = readStatus[*v2alpha1.AccessToken](t, south, v2alpha1.KindAccessToken, "token-to-west")
+	require.Equal(t, v2alpha1.StatusError, tok.Status.StatusType)
+	require.Equal(t, "Received HTTP Response 404: No such access granted", tok.Status.Message)
+	e.reconcile(t, "south")
+	require.EqualValues(t, 1, e.issued.Load())
+
+	// A wrong code → 403.
+	bad := strings.Replace(tokenFromGrant(g, "guess"), g.Status.Code, "wrongcode", 1)
+	e.write(t, "south", "token.yaml", bad)
+	e.reconcile(t, "south")
+	tok = readStatus[*v2alpha1.AccessToken](t, south, v2alpha1.KindAccessToken, "guess")
+	require.Equal(t, "Received HTTP Response 404: No such access granted", tok.Status.Message, "redemptions are checked before the code, as upstream")
+}
+
+// TestExpiredAndEdgeGrants: an expired grant refuses with the compat
+// message; an edge site refuses to serve grants at all.
+func TestExpiredAndEdgeGrants(t *testing.T) {
+	e := newLinkingEnv(t)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n---\napiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: quick\nspec:\n  expirationWindow: 1ms\n")
+	e.write(t, "east", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: east\n")
+	e.reconcile(t, "west")
+	g := readStatus[*v2alpha1.AccessGrant](t, e.home.Namespace("west"), v2alpha1.KindAccessGrant, "quick")
+	deadline := time.Now().Add(5 * time.Second)
+	exp, err := time.Parse(time.RFC3339, g.Status.ExpirationTime)
+	require.NoError(t, err)
+	for time.Now().Before(exp.Add(time.Second)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // waiting for wall-clock expiry itself
+	}
+	e.write(t, "east", "token.yaml", tokenFromGrant(g, "late"))
+	e.reconcile(t, "east")
+	tok := readStatus[*v2alpha1.AccessToken](t, e.home.Namespace("east"), v2alpha1.KindAccessToken, "late")
+	require.Equal(t, "Received HTTP Response 404: No such claim", tok.Status.Message)
+
+	e.write(t, "edge", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: edge\nspec:\n  edge: true\n---\napiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: g\n")
+	e.reconcile(t, "edge")
+	eg := readStatus[*v2alpha1.AccessGrant](t, e.home.Namespace("edge"), v2alpha1.KindAccessGrant, "g")
+	require.Equal(t, v2alpha1.StatusError, eg.Status.StatusType)
+	require.Equal(t, "Edge sites cannot accept incoming links from remote sites", eg.Status.Message)
+}
