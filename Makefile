@@ -58,3 +58,73 @@ bench:
 
 clean:
 	rm -rf $(BIN) dist
+
+# ---- Installing and packaging (systemd units, completions, docs; nfpm) ----
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+DOCDIR      ?= $(DATADIR)/doc/skupperd
+SYSTEMD_SYSTEM_UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMD_USER_UNITDIR   ?= $(PREFIX)/lib/systemd/user
+DIST        ?= dist
+STAGE       := $(abspath $(DIST))/stage
+NFPM_VERSION ?= v2.45.0
+NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+PKG_ARCH    ?= $(shell $(GO) env GOARCH)
+# A package version needs a leading number: v1.2.3-4-gabc -> 1.2.3.4.gabc;
+# an untagged tree gets 0.0.0~git.<describe>.
+PKG_VERSION ?= $(shell v=$$(printf '%s' '$(VERSION)' | sed -e 's/^v//' -e 's/[^A-Za-z0-9.+~]/./g'); \
+	if printf '%s' "$$v" | grep -Eq '^[0-9]+\.[0-9]'; then echo "$$v"; else echo "0.0.0~git.$$v"; fi)
+
+.PHONY: install uninstall deb rpm packages package-stage
+
+## install: build, then install skupper, skupperd, the systemd units, shell completions, docs and examples under $(DESTDIR)$(PREFIX) (default /usr/local)
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_SYSTEM_UNITDIR) $(DESTDIR)$(SYSTEMD_USER_UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/skupperd $(DESTDIR)$(BINDIR)/skupperd
+	@if [ -x $(BIN)/skupper ]; then echo "install -m 0755 $(BIN)/skupper $(DESTDIR)$(BINDIR)/skupper"; \
+		install -m 0755 $(BIN)/skupper $(DESTDIR)$(BINDIR)/skupper; fi
+	for mode in system user; do \
+		dir=$(DESTDIR)$(SYSTEMD_SYSTEM_UNITDIR); [ $$mode = user ] && dir=$(DESTDIR)$(SYSTEMD_USER_UNITDIR); \
+		sed -e 's|/usr/bin/skupperd|$(BINDIR)/skupperd|g' -e 's|/usr/share/doc/skupperd|$(DOCDIR)|g' \
+			packaging/systemd/$$mode/skupperd.service > $$dir/.skupperd.service.tmp && \
+		chmod 0644 $$dir/.skupperd.service.tmp && mv -f $$dir/.skupperd.service.tmp $$dir/skupperd.service || exit 1; \
+	done
+	@# Shell completions come from the skupper binary, when there is one.
+	@if [ -x $(BIN)/skupper ]; then \
+		echo "generating shell completions with $(BIN)/skupper"; \
+		install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d && \
+		$(BIN)/skupper completion bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/skupper && \
+		$(BIN)/skupper completion zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_skupper && \
+		$(BIN)/skupper completion fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/skupper.fish && \
+		chmod 0644 $(DESTDIR)$(DATADIR)/bash-completion/completions/skupper $(DESTDIR)$(DATADIR)/zsh/site-functions/_skupper $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/skupper.fish; \
+	else echo "$(BIN)/skupper not built: no shell completions"; fi
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	rm -rf $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples
+	cp -R docs examples $(DESTDIR)$(DOCDIR)/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DOCDIR)
+
+## uninstall: remove what `make install` installed (same PREFIX/DESTDIR); data homes are never touched
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/skupperd $(DESTDIR)$(BINDIR)/skupper
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNITDIR)/skupperd.service $(DESTDIR)$(SYSTEMD_USER_UNITDIR)/skupperd.service
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/skupper $(DESTDIR)$(DATADIR)/zsh/site-functions/_skupper $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/skupper.fish
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# package-stage: `make install` into $(DIST)/stage with PREFIX=/usr, the tree nfpm packages
+package-stage:
+	rm -rf $(STAGE)
+	$(MAKE) install DESTDIR=$(STAGE) PREFIX=/usr
+
+## deb: build the .deb into $(DIST)/ (nfpm $(NFPM_VERSION) through the Go toolchain)
+deb: package-stage
+	STAGE=$(STAGE) PKG_VERSION=$(PKG_VERSION) PKG_ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
+
+## rpm: build the .rpm into $(DIST)/
+rpm: package-stage
+	STAGE=$(STAGE) PKG_VERSION=$(PKG_VERSION) PKG_ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(DIST)/
+
+## packages: both
+packages: deb rpm

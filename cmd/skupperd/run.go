@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/systemd"
 )
 
 // runOptions are the daemon's flags.
@@ -116,7 +118,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var d *daemon.Daemon
-	sup, err := newSupervisor(o, log, func(ns string) {
+	sup, err := newSupervisor(ctx, o, home, log, func(ns string) {
 		if d != nil {
 			d.KickNamespace(ns)
 		}
@@ -163,19 +165,37 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	}
 }
 
-// newSupervisor picks how routers run: auto is systemd when its D-Bus
-// answers (not yet in this build), else child processes.
-func newSupervisor(o *runOptions, log *slog.Logger, onChange func(string)) (daemon.Supervisor, error) {
+// newSupervisor picks how routers run: systemd units when systemd manages
+// this data home (auto: its D-Bus answers and the data home is the default
+// one, so a daemon started by hand on a scratch data home never takes over
+// skupper-<ns>.service units), else child processes.
+func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log *slog.Logger, onChange func(string)) (daemon.Supervisor, error) {
+	user := os.Geteuid() != 0
 	switch o.supervisor {
 	case "none":
 		return daemon.NoSupervisor{}, nil
-	case "auto", "process":
-		if _, err := exec.LookPath(o.routerBinary); err != nil {
-			log.Warn("router binary not found: configuration is still written and status reports the router as not installed", "binary", o.routerBinary)
-		}
-		return &daemon.ProcessSupervisor{Binary: o.routerBinary, Logger: log, OnChange: onChange}, nil
-	case "systemd":
-		return nil, &exitError{code: 1, err: fmt.Errorf("--supervisor systemd is not available in this build yet; use process")}
+	case "auto", "systemd", "process":
+	default:
+		return nil, usageError("invalid --supervisor %q: expected auto, systemd, process or none", o.supervisor)
 	}
-	return nil, usageError("invalid --supervisor %q: expected auto, systemd, process or none", o.supervisor)
+	if o.supervisor == "systemd" || (o.supervisor == "auto" && useSystemd(ctx, home, user)) {
+		sup, err := systemd.NewSupervisor(ctx, systemd.SupervisorOptions{
+			User: user, Binary: o.routerBinary, DataHome: home.Root, Logger: log, OnChange: onChange,
+		})
+		if err != nil {
+			return nil, &exitError{code: 1, err: fmt.Errorf("--supervisor systemd is not available: %w", err)}
+		}
+		log.Info("routers run as systemd units", "user_manager", user)
+		return sup, nil
+	}
+	if _, err := exec.LookPath(o.routerBinary); err != nil {
+		log.Warn("router binary not found: configuration is still written and status reports the router as not installed", "binary", o.routerBinary)
+	}
+	return &daemon.ProcessSupervisor{Binary: o.routerBinary, Logger: log, OnChange: onChange}, nil
+}
+
+// useSystemd reports whether auto mode should run routers as units.
+func useSystemd(ctx context.Context, home namespaces.Home, user bool) bool {
+	def, err := namespaces.DefaultDataHome(os.Geteuid(), os.Getenv("XDG_DATA_HOME"), os.Getenv("HOME"))
+	return err == nil && home.Root == filepath.Clean(def) && systemd.Available(ctx, user)
 }

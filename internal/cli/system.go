@@ -29,7 +29,7 @@ router, and show what skupperd is doing.`,
 		Args: noArgs,
 		RunE: helpOrUnknown,
 	}
-	cmd.AddCommand(a.systemApply(), a.systemDelete(), a.systemReload(), a.systemStart(), a.systemStop(), a.systemStatus(), a.systemValidate())
+	cmd.AddCommand(a.systemApply(), a.systemDelete(), a.systemReload(), a.systemStart(), a.systemStop(), a.systemStatus(), a.systemValidate(), a.systemInstall(), a.systemUninstall())
 	return cmd
 }
 
