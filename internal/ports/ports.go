@@ -96,7 +96,8 @@ type Allocator struct {
 	base  map[string]int
 	// sem serialises this Allocator's own calls so they queue here rather
 	// than poll the file lock.
-	sem chan struct{}
+	sem  chan struct{}
+	memo tableMemo
 }
 
 // Option configures an Allocator.
@@ -176,7 +177,7 @@ func (a *Allocator) Assign(ctx context.Context, ns string, claims []Claim) (map[
 	}
 	defer unlock()
 
-	tables, err := readAll(a.home)
+	tables, err := readAll(a.home, &a.memo)
 	if err != nil {
 		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
@@ -184,7 +185,7 @@ func (a *Allocator) Assign(ctx context.Context, ns string, claims []Claim) (map[
 	if err != nil {
 		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
-	if err := writeTable(n, entries); err != nil {
+	if err := writeTable(n, entries, tables[ns]); err != nil {
 		return nil, err
 	}
 	out := make(map[string]int, len(entries))
@@ -210,7 +211,7 @@ func (a *Allocator) Release(ctx context.Context, ns string) error {
 		return fmt.Errorf("release ports of namespace %q: %w", ns, err)
 	}
 	defer unlock()
-	return writeTable(n, nil)
+	return writeTable(n, nil, nil)
 }
 
 // Reserved returns the reservations of every namespace that has any, each
@@ -219,7 +220,7 @@ func (a *Allocator) Release(ctx context.Context, ns string) error {
 // consistent view as of some instant per namespace. Unreadable tables are
 // reported (joined *CorruptTableError) along with the readable ones.
 func (a *Allocator) Reserved() (map[string][]Entry, error) {
-	return readAll(a.home)
+	return readAll(a.home, &a.memo)
 }
 
 // lock takes this Allocator's semaphore and then the data-home file lock;

@@ -1,12 +1,15 @@
 package ports
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -46,10 +49,20 @@ func TablePath(n namespaces.Namespace) string {
 	return filepath.Join(n.InternalDir(), TableFile)
 }
 
-// readTable reads a namespace's table. A missing file is an empty table; a
-// file that does not decode strictly or holds invalid entries is a
-// *CorruptTableError.
-func readTable(n namespaces.Namespace) ([]Entry, error) {
+// tableMemo remembers decoded tables by content: a daemon reads every
+// namespace's table on every reconcile, and decoding is the costly part.
+type tableMemo struct {
+	mu      sync.Mutex
+	entries map[string]memoEntry // by path
+}
+
+type memoEntry struct {
+	sum     [sha256.Size]byte
+	entries []Entry
+}
+
+// read is readTable through the memo.
+func (m *tableMemo) read(n namespaces.Namespace) ([]Entry, error) {
 	path := TablePath(n)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -58,6 +71,28 @@ func readTable(n namespaces.Namespace) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read ports table of namespace %q: %w", n.Name, err)
 	}
+	sum := sha256.Sum256(data)
+	m.mu.Lock()
+	if e, ok := m.entries[path]; ok && e.sum == sum {
+		m.mu.Unlock()
+		return append([]Entry(nil), e.entries...), nil
+	}
+	m.mu.Unlock()
+	entries, err := parseTable(n, path, data)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.entries == nil {
+		m.entries = map[string]memoEntry{}
+	}
+	m.entries[path] = memoEntry{sum: sum, entries: append([]Entry(nil), entries...)}
+	m.mu.Unlock()
+	return entries, nil
+}
+
+// parseTable decodes and checks a table's content.
+func parseTable(n namespaces.Namespace, path string, data []byte) ([]Entry, error) {
 	var t table
 	if err := yaml.UnmarshalStrict(data, &t); err != nil {
 		return nil, &CorruptTableError{Path: path, Namespace: n.Name, Err: err}
@@ -86,8 +121,14 @@ func readTable(n namespaces.Namespace) ([]Entry, error) {
 
 // writeTable replaces a namespace's table with entries, only if its content
 // or permission changed. An empty table removes the file.
-func writeTable(n namespaces.Namespace, entries []Entry) error {
+func writeTable(n namespaces.Namespace, entries, previous []Entry) error {
 	path := TablePath(n)
+	if len(entries) > 0 && equalEntries(entries, previous) {
+		// Unchanged: only make sure the file mode is right.
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == namespaces.FilePerm {
+			return nil
+		}
+	}
 	if len(entries) == 0 {
 		if err := atomicfile.Remove(path); err != nil {
 			return fmt.Errorf("release ports of namespace %q: %w", n.Name, err)
@@ -113,7 +154,7 @@ func writeTable(n namespaces.Namespace, entries []Entry) error {
 // readAll reads the table of every namespace of the data home. Namespaces
 // without a table are absent from the result. Every unreadable table is
 // reported (joined); the readable ones are still returned.
-func readAll(home namespaces.Home) (map[string][]Entry, error) {
+func readAll(home namespaces.Home, memo *tableMemo) (map[string][]Entry, error) {
 	names, err := home.List()
 	if err != nil {
 		return nil, fmt.Errorf("read ports tables: %w", err)
@@ -121,7 +162,7 @@ func readAll(home namespaces.Home) (map[string][]Entry, error) {
 	out := map[string][]Entry{}
 	var errs []error
 	for _, ns := range names {
-		entries, err := readTable(home.Namespace(ns))
+		entries, err := memo.read(home.Namespace(ns))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -135,4 +176,15 @@ func readAll(home namespaces.Home) (map[string][]Entry, error) {
 
 func sortEntries(es []Entry) {
 	sort.Slice(es, func(i, j int) bool { return es[i].Key < es[j].Key })
+}
+
+// equalEntries reports whether two tables hold the same entries.
+func equalEntries(a, b []Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := append([]Entry(nil), a...), append([]Entry(nil), b...)
+	sortEntries(x)
+	sortEntries(y)
+	return slices.Equal(x, y)
 }
