@@ -7,10 +7,17 @@
 // per namespace runs the level-triggered reconcile of package reconcile,
 // so a namespace is never reconciled concurrently with itself while
 // namespaces proceed in parallel. Bursts of events coalesce into one
-// reconcile (a short quiet period, bounded by a maximum delay). A slow
-// resync ticker, SIGHUP (Reload) and reload requests from the CLI force
-// passes. Failed reconciles are retried with capped exponential backoff;
-// invalid input is not retried until it changes.
+// reconcile (a short quiet period, bounded by a maximum delay). SIGHUP
+// (Reload) and reload requests from the CLI force passes. A slow resync
+// ticker catches what events cannot tell: it reconciles every namespace
+// when the input or port reservations of any namespace, the set of
+// namespaces or the host's addresses changed since the previous tick, else
+// the namespaces whose runtime files changed since their last reconcile,
+// and every namespace at least once per FullResync (time-dependent work
+// such as certificate renewal), so that idle namespaces cost next to
+// nothing.
+// Failed reconciles are retried with capped exponential backoff; invalid
+// input is not retried until it changes.
 //
 // After a reconcile that applied a Site, the router is started, or
 // restarted when its configuration or certificates changed. When a
@@ -23,16 +30,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
@@ -42,6 +53,7 @@ import (
 // Defaults.
 const (
 	DefaultResync       = 5 * time.Minute
+	DefaultFullResync   = 6 * time.Hour
 	DefaultQuiet        = 15 * time.Millisecond
 	DefaultMaxDelay     = 500 * time.Millisecond
 	DefaultPollInterval = 2 * time.Second
@@ -53,8 +65,15 @@ type Config struct {
 	Home namespaces.Home
 	// Namespaces restricts the daemon to these namespaces (empty: all).
 	Namespaces []string
-	// Resync is the period of full passes (default 5m).
+	// Resync is the period of resync passes (default 5m): each reconciles
+	// every namespace when the input or port table of any namespace, the
+	// set of namespaces or host addresses changed, else those whose
+	// runtime files changed since their last reconcile.
 	Resync time.Duration
+	// FullResync is the longest a namespace goes without a reconcile
+	// (default 6h), for time-dependent work: certificate renewal, expiry
+	// of user certificates. It is checked at resync passes.
+	FullResync time.Duration
 	// Quiet is how long a namespace must see no events before it is
 	// reconciled; MaxDelay bounds the wait under a steady stream of events.
 	Quiet, MaxDelay time.Duration
@@ -74,6 +93,11 @@ type Config struct {
 	Hosts func() []string
 	// Ports overrides the port allocator (tests); nil: one over Home.
 	Ports *ports.Allocator
+	// Grants is the grant server serving AccessGrants (nil: none; grants
+	// report that it is not running).
+	Grants *GrantService
+	// Redeem redeems AccessTokens (nil: tokens stay pending).
+	Redeem reconcile.Redeemer
 }
 
 // Daemon is a running skupperd.
@@ -84,11 +108,13 @@ type Daemon struct {
 	watch *watcher
 
 	ctx     context.Context
+	started time.Time
 	mu      sync.Mutex
 	workers map[string]*worker
 	wg      sync.WaitGroup
 	reload  chan struct{}
 	passes  atomic.Int64
+	skipped atomic.Int64 // resync checks that found a namespace unchanged
 	seq     atomic.Int64
 }
 
@@ -96,6 +122,9 @@ type Daemon struct {
 func New(cfg Config) *Daemon {
 	if cfg.Resync <= 0 {
 		cfg.Resync = DefaultResync
+	}
+	if cfg.FullResync <= 0 {
+		cfg.FullResync = DefaultFullResync
 	}
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = DefaultQuiet
@@ -149,6 +178,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.ctx = ctx
+	d.started = time.Now()
 	w, err := newWatcher(d.cfg.Home)
 	if err != nil || d.cfg.ForcePolling {
 		w.polling = true
@@ -170,7 +200,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.startWorker(ns, &first)
 		}
 	}
+	if g := d.cfg.Grants; g != nil {
+		if err := g.Listen(); err != nil {
+			d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			// Once it listens, grants can be served: reconcile again.
+			if err := g.Serve(ctx, func(net.Addr) { d.kickAll(false) }); err != nil {
+				d.log.Error("the grant server stopped; AccessGrants are not served", "error", err)
+			}
+		}()
+	}
 	first.Wait()
+	// What every namespace depends on beyond its own files; a resync that
+	// finds it changed reconciles every namespace.
+	global := globalStamp(d.cfg.Home, d.cfg.Hosts)
 	d.log.Info("ready", "namespaces", len(names))
 	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(len(names)) + " namespaces")
 
@@ -219,7 +265,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.cfg.Notify("WATCHDOG=1")
 		case <-resync.C:
 			d.discover()
-			d.kickAll(false)
+			if g := globalStamp(d.cfg.Home, d.cfg.Hosts); g != global {
+				global = g
+				d.kickAll(false)
+				continue
+			}
+			d.mu.Lock()
+			for _, wk := range d.workers {
+				wk.kickResync()
+			}
+			d.mu.Unlock()
 		case <-d.reload:
 			d.cfg.Notify("RELOADING=1")
 			d.log.Info("reload requested: full pass")
@@ -229,9 +284,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			pass.Wait()
 			d.cfg.Notify("READY=1")
 		case <-poll:
-			if !w.polling {
-				continue
-			}
 			d.discover()
 			d.mu.Lock()
 			for name, wk := range d.workers {
@@ -243,7 +295,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.mu.Unlock()
 		}
-		if w.polling && poll == nil {
+		if poll == nil && w.isPolling() {
 			d.log.Warn("inotify limit reached; switching to polling", "interval", d.cfg.PollInterval)
 			t := time.NewTicker(d.cfg.PollInterval)
 			defer t.Stop()
@@ -256,6 +308,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) handleEvent(ev fsnotify.Event) {
 	name := d.watch.namespaceOf(ev.Name)
 	if name == "" {
+		return
+	}
+	// Only directories with valid namespace names are namespaces (as for
+	// Home.List): others, and files such as .ports.lock, are not given a
+	// worker, which would write runtime files into them and fail forever.
+	if msg := v2alpha1.ValidateName(name); msg != "" {
+		if filepath.Dir(ev.Name) == d.cfg.Home.NamespacesDir() && ev.Has(fsnotify.Create) && !strings.HasPrefix(name, ".") {
+			if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+				d.log.Warn("ignoring a directory whose name is not a valid namespace name", "dir", ev.Name, "reason", msg)
+			}
+		}
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
@@ -387,6 +450,9 @@ func (d *Daemon) stopWorker(name string) {
 		d.log.Warn("release ports", "namespace", name, "error", err)
 	}
 	d.watch.forget(w.ns.Dir)
+	if d.cfg.Grants != nil {
+		d.cfg.Grants.SetGrants(name, nil)
+	}
 	d.log.Info("namespace removed", "namespace", name)
 }
 
@@ -410,6 +476,12 @@ func (d *Daemon) shutdown() error {
 // benchmarks).
 func (d *Daemon) Passes() int64 { return d.passes.Load() }
 
+// stampOf is what a resync compares to decide whether ns needs a
+// reconcile, when globalStamp (checked by the event loop) is unchanged.
+func stampOf(ns namespaces.Namespace) string {
+	return runtimeStamp(ns)
+}
+
 // worker reconciles one namespace.
 type worker struct {
 	d      *Daemon
@@ -421,22 +493,42 @@ type worker struct {
 	mu          sync.Mutex
 	waiters     []*sync.WaitGroup
 	force       bool
+	dirty       bool      // a kick other than a resync check arrived
+	stamp       string    // stampOf after the last good reconcile ("": none)
+	reconciled  time.Time // when that reconcile ended
 	attachesTo  []string
 	retryTimer  *time.Timer
 	retryDelay  time.Duration
 	lastOutcome reconcile.Outcome
 }
 
+// kick asks for a reconcile (force: and a router restart).
 func (w *worker) kick(force bool) {
-	if force {
-		w.mu.Lock()
-		w.force = true
-		w.mu.Unlock()
-	}
+	w.mu.Lock()
+	w.dirty = true
+	w.force = w.force || force
+	w.mu.Unlock()
 	select {
 	case w.kicks <- true:
 	default:
 	}
+}
+
+// kickResync asks for a reconcile only if the namespace changed since its
+// last one, or that one is older than FullResync.
+func (w *worker) kickResync() {
+	select {
+	case w.kicks <- true:
+	default:
+	}
+}
+
+// upToDate reports whether a resync can skip the namespace.
+func (w *worker) upToDate() bool {
+	w.mu.Lock()
+	stamp, at := w.stamp, w.reconciled
+	w.mu.Unlock()
+	return stamp != "" && time.Since(at) < w.d.cfg.FullResync && stamp == stampOf(w.ns)
 }
 
 func (w *worker) addWaiter(wg *sync.WaitGroup) {
@@ -457,6 +549,7 @@ func (w *worker) releaseWaiters() {
 
 func (w *worker) run(ctx context.Context) {
 	defer w.releaseWaiters()
+	sweepTemp(w.ns, w.d.started, w.d.log)
 	defer func() {
 		w.mu.Lock()
 		if w.retryTimer != nil {
@@ -473,7 +566,15 @@ func (w *worker) run(ctx context.Context) {
 		if !w.coalesce(ctx) {
 			return
 		}
-		w.reconcile(ctx)
+		w.mu.Lock()
+		dirty := w.dirty
+		w.dirty = false
+		w.mu.Unlock()
+		if dirty || !w.upToDate() {
+			w.reconcile(ctx)
+		} else {
+			w.d.skipped.Add(1)
+		}
 		w.releaseWaiters()
 	}
 }
@@ -503,7 +604,14 @@ func (w *worker) reconcile(ctx context.Context) {
 	d := w.d
 	id := d.seq.Add(1)
 	log := d.log.With("namespace", w.ns.Name, "reconcile", id)
-	if !w.ns.Exists() {
+	// The namespace directory stays open during the reconcile, so that its
+	// removal is detected reliably (its inode cannot be reused meanwhile).
+	dir, err := os.Open(w.ns.Dir)
+	if err != nil {
+		return
+	}
+	defer dir.Close()
+	if fi, err := dir.Stat(); err != nil || !fi.IsDir() {
 		return
 	}
 	if err := d.watch.arm(w.ns); err != nil {
@@ -515,13 +623,42 @@ func (w *worker) reconcile(ctx context.Context) {
 	w.force = false
 	w.mu.Unlock()
 
-	res, err := reconcile.Namespace(ctx, w.ns, reconcile.Options{
+	stopped := isStopped(w.ns)
+	if stopped {
+		// "skupper system stop": the router stays down until "start";
+		// the input and the configuration are kept.
+		if err := d.cfg.Supervisor.Stop(ctx, w.ns.Name); err != nil {
+			log.Error("stop router", "error", err)
+		}
+	}
+	router := d.cfg.Supervisor.State(w.ns.Name)
+	if stopped {
+		router = reconcile.RouterState{Message: stoppedMessage}
+	}
+	opts := reconcile.Options{
 		Version: d.cfg.Version,
 		Ports:   d.alloc,
-		Router:  d.cfg.Supervisor.State(w.ns.Name),
+		Router:  router,
 		Hosts:   d.cfg.Hosts,
-	})
+		Redeem:  d.cfg.Redeem,
+	}
+	if g := d.cfg.Grants; g != nil {
+		opts.Grants = g.Info()
+		if opts.Hosts == nil {
+			advertise := g.AdvertiseHost()
+			opts.Hosts = func() []string { return AdvertisedHosts(advertise) }
+		}
+	}
+	res, err := reconcile.Namespace(ctx, w.ns, opts)
 	d.passes.Add(1)
+	w.mu.Lock()
+	w.stamp = "" // until this reconcile is known good
+	w.mu.Unlock()
+	if w.removedDuring(log, dir) {
+		// The result is about a namespace that is gone; the event loop
+		// stops this worker and the router.
+		return
+	}
 	if err != nil {
 		w.scheduleRetry(log, err)
 		return
@@ -538,7 +675,18 @@ func (w *worker) reconcile(ctx context.Context) {
 	log.Info("reconciled", "outcome", res.Outcome, "config_changed", res.ConfigChanged, "certs_changed", res.CertsChanged,
 		"errors", len(res.Diagnostics.Errors()), "duration", res.Duration)
 
+	if g := d.cfg.Grants; g != nil {
+		if res.Outcome == reconcile.Applied {
+			g.SetGrants(w.ns.Name, res.Grants)
+		} else {
+			g.SetGrants(w.ns.Name, nil)
+		}
+	}
+	if res.RetryRedemption {
+		w.scheduleRedemptionRetry(log)
+	}
 	switch {
+	case stopped:
 	case res.Outcome == reconcile.Applied:
 		spec := RouterSpec{
 			Namespace: w.ns.Name, ConfigPath: res.ConfigPath, SiteID: res.SiteID,
@@ -558,10 +706,94 @@ func (w *worker) reconcile(ctx context.Context) {
 	if reloadID != "" {
 		w.completeReload(log, reloadID)
 	}
+	stamp := stampOf(w.ns)
+	w.mu.Lock()
+	w.stamp, w.reconciled = stamp, time.Now()
+	w.mu.Unlock()
 	// Attached connectors here feed the site namespaces they name.
 	for _, ns := range mergeNames(prevAttaches, res.AttachesTo) {
 		d.KickNamespace(ns)
 	}
+}
+
+// sweepTemp removes the temporary files that atomic writes interrupted by
+// a crash (kill -9, power loss) left in the namespace's runtime/ and
+// internal/ trees: ".<name>.tmp-<digits>" (see atomicfile). Nothing else
+// removes them: the status pruner only knows <Kind>-<name>.yaml files and
+// the router and certificate directories are never listed. Only files
+// older than this daemon are removed, so that a write in progress by
+// another process (the CLI) is left alone.
+func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
+	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir()} {
+		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {
+				return nil
+			}
+			if info, err := e.Info(); err != nil || !info.ModTime().Before(before) {
+				return nil
+			}
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("cannot remove a temporary file left by an interrupted write", "namespace", ns.Name, "file", path, "error", err)
+			} else {
+				log.Info("removed a temporary file left by an interrupted write", "namespace", ns.Name, "file", path)
+			}
+			return nil
+		})
+	}
+}
+
+// isTempName reports whether name is an atomicfile temporary file name.
+func isTempName(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
+		return false
+	}
+	for _, c := range name[i+len(".tmp-"):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removedDuring reports whether the namespace directory, open as dir since
+// before a reconcile, was removed (or replaced) while the reconcile ran. A
+// reconcile that overlaps `rm -rf` of the namespace re-creates directories
+// as it writes (runtime/, internal/), which would bring the namespace back
+// as a ghost holding a port table, and would hide the removal from the
+// event loop, which checks that the directory is gone. When the directory
+// now holds nothing but what a reconcile writes, it is that ghost and is
+// removed again; a namespace re-created by the user (it has input/ or
+// anything else) is kept and reconciled afresh.
+func (w *worker) removedDuring(log *slog.Logger, dir *os.File) bool {
+	old, err := dir.Stat()
+	if err != nil {
+		return true
+	}
+	if st, ok := old.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		err = fs.ErrNotExist // rmdir-ed
+	}
+	if err == nil {
+		if now, err := os.Stat(w.ns.Dir); err == nil && os.SameFile(old, now) {
+			return false
+		}
+	}
+	entries, err := os.ReadDir(w.ns.Dir)
+	if err != nil {
+		return true // gone: the event loop sees the removal
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != "runtime" && name != "internal" {
+			log.Info("namespace directory was replaced during a reconcile; reconciling the new one")
+			w.kick(false)
+			return true
+		}
+	}
+	log.Info("namespace directory was removed during a reconcile; removing what the reconcile re-created")
+	if err := os.RemoveAll(w.ns.Dir); err != nil {
+		log.Error("remove the re-created namespace directory", "error", err)
+	}
+	return true
 }
 
 func mergeNames(a, b []string) []string {
@@ -574,6 +806,36 @@ func mergeNames(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// scheduleRedemptionRetry re-kicks the worker later because a token's
+// grant server could not be reached (capped exponential backoff).
+func (w *worker) scheduleRedemptionRetry(log *slog.Logger) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retryDelay == 0 {
+		w.retryDelay = time.Second
+	} else {
+		w.retryDelay = min(w.retryDelay*2, maxRetryBackoff)
+	}
+	log.Warn("token redemption failed transiently; retrying", "retry_in", w.retryDelay)
+	if w.retryTimer != nil {
+		w.retryTimer.Stop()
+	}
+	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
+}
+
+// StoppedPath is the marker "skupper system stop" writes: while it exists
+// the namespace's router is kept stopped (input and configuration stay).
+func StoppedPath(ns namespaces.Namespace) string {
+	return filepath.Join(ns.InternalDir(), "stopped")
+}
+
+const stoppedMessage = `Router stopped by "skupper system stop"; start it with "skupper system start"`
+
+func isStopped(ns namespaces.Namespace) bool {
+	_, err := os.Stat(StoppedPath(ns))
+	return err == nil
 }
 
 // scheduleRetry re-kicks the worker after a capped exponential backoff.

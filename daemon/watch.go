@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/skupperd/skupperd/internal/hostinfo"
+	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -138,7 +141,15 @@ func relevant(ns namespaces.Namespace, path string) bool {
 	if filepath.Dir(path) == ns.Dir {
 		return base == "input" || base == "internal"
 	}
-	return path == reloadRequestPath(ns)
+	return path == reloadRequestPath(ns) || path == StoppedPath(ns)
+}
+
+// isPolling reports whether inotify became unusable (add sets it from the
+// workers' goroutines, hence the lock).
+func (w *watcher) isPolling() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.polling
 }
 
 func (w *watcher) close() {
@@ -148,31 +159,88 @@ func (w *watcher) close() {
 }
 
 // fingerprint summarises a namespace's input (names, sizes, mtimes, modes)
-// for polling; equal fingerprints mean nothing visible changed.
+// for polling and resync; equal fingerprints mean nothing visible changed.
 func fingerprint(ns namespaces.Namespace) string {
 	h := sha256.New()
-	var walk func(dir string, depth int)
-	walk = func(dir string, depth int) {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			fmt.Fprintf(h, "%s:missing\n", dir)
-			return
-		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-		for _, e := range entries {
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(h, "%s/%s %d %d %v\n", dir, e.Name(), info.Size(), info.ModTime().UnixNano(), info.Mode())
-			if e.IsDir() && depth > 0 {
-				walk(filepath.Join(dir, e.Name()), depth-1)
-			}
-		}
-	}
-	walk(ns.InputDir(), 2)
+	statTree(h, ns.InputDir(), 2)
 	if fi, err := os.Stat(reloadRequestPath(ns)); err == nil {
 		fmt.Fprintf(h, "reload %d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// runtimeStamp summarises what a reconcile wrote and would repair, cheaply
+// enough to run for every namespace at every resync tick: the router
+// config, the namespace's site id and port table, and the directories of
+// runtime/ including each certificate and issuer directory. A directory's
+// mtime changes when an entry is added, removed or replaced (every write
+// of skupperd is a rename), so a deleted or replaced runtime file is seen;
+// a file other than those named, edited in place, is not (it is repaired
+// by the next reconcile, at the latest after FullResync).
+func runtimeStamp(ns namespaces.Namespace) string {
+	h := sha256.New()
+	stat := func(path string) {
+		if fi, err := os.Stat(path); err == nil {
+			fmt.Fprintf(h, "%s %d %d %v\n", path, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+		} else {
+			fmt.Fprintf(h, "%s missing\n", path)
+		}
+	}
+	for _, p := range []string{ns.RuntimeDir(), ns.RouterDir(), ns.RouterConfigPath(), ns.StatusDir(), ns.LinksDir(),
+		ns.RuntimeCertsDir(), ns.RuntimeIssuersDir(), filepath.Join(ns.InternalDir(), "site-id"), ports.TablePath(ns)} {
+		stat(p)
+	}
+	for _, parent := range []string{ns.RuntimeCertsDir(), ns.RuntimeIssuersDir()} {
+		entries, _ := os.ReadDir(parent)
+		for _, e := range entries {
+			stat(filepath.Join(parent, e.Name()))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// globalStamp summarises what a namespace's reconcile depends on beyond
+// its own runtime files: the set of namespaces and every namespace's input
+// (a namespace reads the AttachedConnectors of others, and the status of
+// its own AttachedConnectors depends on other namespaces' bindings), every
+// namespace's port table (clashes across namespaces) and the host's names
+// and addresses (certificates, static links). It costs a few stat calls
+// per namespace and the host lookup.
+func globalStamp(home namespaces.Home, hosts func() []string) string {
+	h := sha256.New()
+	names, _ := home.List()
+	for _, n := range names {
+		ns := home.Namespace(n)
+		fmt.Fprintf(h, "ns %s %s", n, fingerprint(ns))
+		if fi, err := os.Stat(ports.TablePath(ns)); err == nil {
+			fmt.Fprintf(h, " %d %d", fi.Size(), fi.ModTime().UnixNano())
+		}
+		fmt.Fprintln(h)
+	}
+	if hosts == nil {
+		hosts = hostinfo.Hosts
+	}
+	fmt.Fprintf(h, "hosts %q\n", hosts())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// statTree writes the names, sizes, mtimes and modes of the entries of dir
+// to h, recursing depth levels into subdirectories.
+func statTree(h io.Writer, dir string, depth int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		fmt.Fprintf(h, "%s:missing\n", dir)
+		return
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(h, "%s/%s %d %d %v\n", dir, e.Name(), info.Size(), info.ModTime().UnixNano(), info.Mode())
+		if e.IsDir() && depth > 0 {
+			statTree(h, filepath.Join(dir, e.Name()), depth-1)
+		}
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -40,7 +42,7 @@ func (f issuerFunc) Issue(ctx context.Context, g grantserver.Grant, name, subjec
 	return f(ctx, g, name, subject)
 }
 
-func newLinkingEnv(t *testing.T) *linkingEnv {
+func newLinkingEnv(t testing.TB) *linkingEnv {
 	t.Helper()
 	e := &linkingEnv{home: namespaces.NewHome(t.TempDir()), now: time.Now()}
 	e.alloc = ports.New(e.home, ports.WithProbe(func(string, int) bool { return true }))
@@ -66,14 +68,14 @@ func newLinkingEnv(t *testing.T) *linkingEnv {
 	return e
 }
 
-func (e *linkingEnv) write(t *testing.T, ns, file, content string) {
+func (e *linkingEnv) write(t testing.TB, ns, file, content string) {
 	t.Helper()
 	n := e.home.Namespace(ns)
 	require.NoError(t, n.EnsureInput())
 	require.NoError(t, os.WriteFile(filepath.Join(n.InputResourcesDir(), file), []byte(content), 0o600))
 }
 
-func (e *linkingEnv) reconcile(t *testing.T, ns string) *reconcile.Result {
+func (e *linkingEnv) reconcile(t testing.TB, ns string) *reconcile.Result {
 	t.Helper()
 	res, err := reconcile.Namespace(context.Background(), e.home.Namespace(ns), reconcile.Options{
 		Hosts: func() []string { return []string{"127.0.0.1"} }, Version: "test", Ports: e.alloc,
@@ -208,4 +210,57 @@ func TestExpiredAndEdgeGrants(t *testing.T) {
 	eg := readStatus[*v2alpha1.AccessGrant](t, e.home.Namespace("edge"), v2alpha1.KindAccessGrant, "g")
 	require.Equal(t, v2alpha1.StatusError, eg.Status.StatusType)
 	require.Equal(t, "Edge sites cannot accept incoming links from remote sites", eg.Status.Message)
+}
+
+// BenchmarkRedemptionRoundTrip measures issue → redeem → Link written on
+// loopback: a new AccessGrant reconciled at west, its token written to
+// east's input and east reconciled (which redeems it over HTTPS and writes
+// the Link). It reports the p50 and p99 of the round trip.
+func BenchmarkRedemptionRoundTrip(b *testing.B) {
+	e := newLinkingEnv(b)
+	e.write(b, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	e.write(b, "east", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: east\n")
+	e.reconcile(b, "west")
+	e.reconcile(b, "east")
+	west, east := e.home.Namespace("west"), e.home.Namespace("east")
+	var times []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		name := fmt.Sprintf("g%d", i)
+		e.write(b, "west", name+".yaml", "apiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: "+name+"\n")
+		e.reconcile(b, "west")
+		obj, err := west.ReadStatus(v2alpha1.Key{Kind: v2alpha1.KindAccessGrant, Name: name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.write(b, "east", "token-"+name+".yaml", tokenFromGrant(obj.(*v2alpha1.AccessGrant), "t"+name))
+		e.reconcile(b, "east")
+		if _, err := os.Stat(east.InputPath(v2alpha1.Key{Kind: v2alpha1.KindLink, Name: "t" + name})); err != nil {
+			b.Fatalf("no link written: %v", err)
+		}
+		times = append(times, time.Since(start))
+		// Back to a site with no grant, token or link, so that every
+		// iteration measures the same round trip.
+		b.StopTimer()
+		for _, f := range []string{
+			filepath.Join(west.InputResourcesDir(), name+".yaml"),
+			filepath.Join(east.InputResourcesDir(), "token-"+name+".yaml"),
+			east.InputPath(v2alpha1.Key{Kind: v2alpha1.KindLink, Name: "t" + name}),
+		} {
+			if err := os.Remove(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.RemoveAll(east.InputCertDir("t" + name)); err != nil {
+			b.Fatal(err)
+		}
+		e.reconcile(b, "west")
+		e.reconcile(b, "east")
+		b.StartTimer()
+	}
+	b.StopTimer()
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
 }

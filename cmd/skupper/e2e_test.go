@@ -79,6 +79,9 @@ func newEnv(t *testing.T) *env {
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
 		namespaces.EnvDataHome + "=" + home,
+		// The daemon's grant server listens on loopback, on a free port.
+		"SKUPPER_GRANT_SERVER_ADDR=127.0.0.1:0",
+		"SKUPPER_ADVERTISE_HOST=127.0.0.1",
 	}}
 }
 

@@ -31,6 +31,8 @@ type runOptions struct {
 	supervisor   string
 	routerBinary string
 	resync       time.Duration
+	grantAddr    string
+	advertise    string
 }
 
 // envDefault returns $key, or def.
@@ -58,6 +60,8 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.supervisor, "supervisor", envDefault("SKUPPER_SUPERVISOR", "auto"), "how routers are run: auto, systemd, process or none (env SKUPPER_SUPERVISOR)")
 	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
 	fs.DurationVar(&o.resync, "resync", resync, "period of full reconcile passes (env SKUPPER_RESYNC)")
+	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", daemon.DefaultGrantServerAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
+	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
 }
 
 func newRunCommand(g *globalOptions, o *runOptions) *cobra.Command {
@@ -126,12 +130,20 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	var grants *daemon.GrantService
+	if o.grantAddr != "" && o.grantAddr != "none" {
+		grants, err = daemon.NewGrantService(daemon.GrantServiceConfig{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log})
+		if err != nil {
+			return usageError("%v", err)
+		}
+	}
 	notify := func(state string) { _, _ = sddaemon.SdNotify(false, state) }
 	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
 	d = daemon.New(daemon.Config{
 		Home: home, Namespaces: o.namespaces, Resync: o.resync,
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
+		Grants:  grants, Redeem: daemon.Redeem,
 	})
 
 	signals := make(chan os.Signal, 2)
