@@ -112,7 +112,12 @@ func snapshotRuntime(ns namespaces.Namespace) (runtimeTree, error) {
 	if _, err := parseRouterConfig(data); err != nil {
 		return t, err
 	}
-	t.router = strings.ReplaceAll(string(data), ns.Home.Root, "$HOME")
+	// Router ports are allocated from what is free on the host at that
+	// moment (tests of other packages run alongside), so a clean run and a
+	// crashed one may get different numbers: compare them by their
+	// allocation key (internal/ports.yaml), not by number.
+	portKeys := allocatedPorts(ns)
+	t.router = renamePorts(strings.ReplaceAll(string(data), ns.Home.Root, "$HOME"), `"port": "%d"`, portKeys)
 	for _, f := range statusFiles(ns) {
 		data, err := os.ReadFile(filepath.Join(ns.StatusDir(), f))
 		if err != nil {
@@ -132,9 +137,43 @@ func snapshotRuntime(ns namespaces.Namespace) (runtimeTree, error) {
 			}
 		}
 		norm, _ := json.Marshal(obj)
-		t.status[f] = string(norm)
+		t.status[f] = renamePorts(string(norm), `"port":"%d"`, portKeys)
 	}
 	return t, nil
+}
+
+// allocatedPorts maps each allocated (not user-fixed) port of the
+// namespace to its allocation key.
+func allocatedPorts(ns namespaces.Namespace) map[int]string {
+	out := map[int]string{}
+	data, err := os.ReadFile(filepath.Join(ns.InternalDir(), "ports.yaml"))
+	if err != nil {
+		return out
+	}
+	var table struct {
+		Ports []struct {
+			Key  string `json:"key"`
+			Role string `json:"role"`
+			Port int    `json:"port"`
+		} `json:"ports"`
+	}
+	if yaml.Unmarshal(data, &table) != nil {
+		return out
+	}
+	for _, e := range table.Ports {
+		if e.Role != "" {
+			out[e.Port] = e.Key
+		}
+	}
+	return out
+}
+
+// renamePorts replaces every format-rendered allocated port in s by its key.
+func renamePorts(s, format string, keys map[int]string) string {
+	for port, key := range keys {
+		s = strings.ReplaceAll(s, fmt.Sprintf(format, port), strings.Replace(format, "%d", "<"+key+">", 1))
+	}
+	return s
 }
 
 // diff describes how got differs from want ("" when equal).
