@@ -19,7 +19,8 @@
 // (fsync) before the answer is sent, under a per-grant lock, so no more
 // than redemptionsAllowed redemptions ever succeed — across concurrent
 // requests and across daemon crashes. Failed attempts are throttled per
-// client address. Codes never appear in logs.
+// client address (wrong codes and unknown grants; a used-up or expired
+// grant is no guess). Codes never appear in logs.
 package grantserver
 
 import (
@@ -158,11 +159,16 @@ func clientAddr(r *http.Request) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	log := s.log.With("client", addr)
-	fail := func(code int, msg string) {
-		s.limiter.failure(addr, s.now())
+	// refuse answers a refusal; guesses (a wrong code, a grant id or path
+	// that names no grant) also spend one of the address's failure tokens.
+	refuse := func(code int, msg string, guess bool) {
+		if guess {
+			s.limiter.failure(addr, s.now())
+		}
 		log.Info("redemption refused", "status", code, "reason", msg)
 		http.Error(w, msg, code)
 	}
+	fail := func(code int, msg string) { refuse(code, msg, true) }
 	if !s.limiter.allowed(addr, s.now()) {
 		log.Warn("redemption throttled: too many failed attempts")
 		w.Header().Set("Retry-After", fmt.Sprint(int(failureRefill.Seconds())))
@@ -170,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		fail(http.StatusMethodNotAllowed, "Only POST is supported")
+		refuse(http.StatusMethodNotAllowed, "Only POST is supported", false)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
@@ -197,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log = log.With("namespace", g.Namespace, "grant", g.Name)
 	if !s.now().Before(g.Expires) {
-		fail(http.StatusNotFound, "No such claim")
+		refuse(http.StatusNotFound, "No such claim", false)
 		return
 	}
 	count, err := s.store.Count(g)
@@ -207,7 +213,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if count >= g.Allowed {
-		fail(http.StatusNotFound, "No such access granted")
+		// Used up: not a guess (the caller knew the grant), so not
+		// throttled — many sites may redeem one grant at once.
+		refuse(http.StatusNotFound, "No such access granted", false)
 		return
 	}
 	if subtle.ConstantTimeCompare(body, []byte(g.Code)) != 1 {
