@@ -387,6 +387,7 @@ func cleanTrees(t *testing.T) []runtimeTree {
 	out := make([]runtimeTree, crashVariants)
 	for k := range crashVariants {
 		h := newTestHome(t)
+		h.defaultPorts = true // the same ports as the crash home
 		ns := h.addNamespace("crash")
 		if err := applyInput(ns, crashVariant(k)); err != nil {
 			t.Fatal(err)
@@ -422,6 +423,7 @@ func TestCrashSafety(t *testing.T) {
 	want := cleanTrees(t)
 
 	h := newTestHome(t)
+	h.defaultPorts = true
 	ns := h.addNamespace("crash")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	final := 0

@@ -414,6 +414,9 @@ func (d *Daemon) startWorker(name string, first *sync.WaitGroup) {
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	w := &worker{d: d, ns: d.cfg.Home.Namespace(name), kicks: make(chan bool, 1), cancel: cancel, done: make(chan struct{})}
+	// Namespaces present at start-up may hold what a killed daemon left
+	// behind; one created later is being written by someone else.
+	w.sweep = first != nil
 	if first != nil {
 		first.Add(1)
 		w.addWaiter(first)
@@ -489,6 +492,7 @@ type worker struct {
 	kicks  chan bool // true: restart the router (reload request)
 	cancel context.CancelFunc
 	done   chan struct{}
+	sweep  bool // remove temporary files of interrupted writes first
 
 	mu          sync.Mutex
 	waiters     []*sync.WaitGroup
@@ -549,7 +553,9 @@ func (w *worker) releaseWaiters() {
 
 func (w *worker) run(ctx context.Context) {
 	defer w.releaseWaiters()
-	sweepTemp(w.ns, w.d.started, w.d.log)
+	if w.sweep {
+		sweepTemp(w.ns, w.d.started, w.d.log)
+	}
 	defer func() {
 		w.mu.Lock()
 		if w.retryTimer != nil {
@@ -720,9 +726,12 @@ func (w *worker) reconcile(ctx context.Context) {
 // a crash (kill -9, power loss) left in the namespace's runtime/ and
 // internal/ trees: ".<name>.tmp-<digits>" (see atomicfile). Nothing else
 // removes them: the status pruner only knows <Kind>-<name>.yaml files and
-// the router and certificate directories are never listed. Only files
-// older than this daemon are removed, so that a write in progress by
-// another process (the CLI) is left alone.
+// the router and certificate directories are never listed. It runs when
+// the daemon starts, for the namespaces present then (it holds the data
+// home's lock, so no other daemon writes there), and only removes files
+// not newer than the daemon, so that a write in progress by another
+// process (the CLI) is normally left alone; file times are coarse (a
+// clock tick), so that is not a guarantee for a write racing the start.
 func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
 	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir()} {
 		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {

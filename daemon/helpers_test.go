@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
 )
@@ -138,6 +139,10 @@ type testHome struct {
 	base string // holds home/, state/ and logs
 	home namespaces.Home
 	last *daemonProc // the daemon started last, whose log is shown on failure
+	// defaultPorts leaves the router ports to the allocator (from 5671);
+	// by default addNamespace seeds each namespace's port table with a
+	// kernel-chosen free local port instead (see seedLocalPort).
+	defaultPorts bool
 }
 
 func newTestHome(t testing.TB) *testHome {
@@ -156,14 +161,36 @@ func (h *testHome) ns(name string) namespaces.Namespace { return h.home.Namespac
 
 func (h *testHome) stateDir() string { return filepath.Join(h.base, "state") }
 
-// addNamespace creates a namespace's input directories.
+// addNamespace creates a namespace's input directories (and, unless
+// h.defaultPorts, seeds its router port).
 func (h *testHome) addNamespace(name string) namespaces.Namespace {
 	h.t.Helper()
 	ns := h.ns(name)
+	if !h.defaultPorts {
+		h.seedLocalPort(name)
+	}
 	if err := ns.EnsureInput(); err != nil {
 		h.t.Fatal(err)
 	}
 	return ns
+}
+
+// seedLocalPort writes the namespace's port table with a router local port
+// the kernel just reported free. The allocator keeps a port a namespace
+// already holds, so the router binds that port rather than the first free
+// one from 5671: every data home allocates from 5671, and a test package
+// running routers at the same time (go test ./... runs packages in
+// parallel) could take the same port between allocation and bind.
+func (h *testHome) seedLocalPort(name string) {
+	h.t.Helper()
+	ns := h.ns(name)
+	if err := os.MkdirAll(ns.InternalDir(), 0o700); err != nil {
+		h.t.Fatal(err)
+	}
+	table := fmt.Sprintf("ports:\n- host: 127.0.0.1\n  key: router/normal\n  port: %d\n  role: normal\n  what: router local port\n", freePorts(h.t, 1)[0])
+	if err := atomicfile.WriteFile(ports.TablePath(ns), []byte(table), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // put atomically writes input/resources/<file> of namespace ns.

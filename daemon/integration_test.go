@@ -170,6 +170,7 @@ func TestDaemonNamespaceAddedAndRemovedLive(t *testing.T) {
 	// A namespace created live, the way a user would: directories first,
 	// then files written in place.
 	east := h.ns("east")
+	h.seedLocalPort("east")
 	if err := os.MkdirAll(east.InputResourcesDir(), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +239,15 @@ func TestDaemonNamespaceAddedAndRemovedLive(t *testing.T) {
 }
 
 // TestDaemonRemoveBusyNamespace removes a namespace while it is being
-// reconciled. The reconcile in flight re-creates directories as it writes;
-// the namespace must not come back (a ghost holding port reservations),
-// and its worker must end. rm -rf can fail with "directory not empty"
-// while the reconcile writes; it is retried as a user would.
+// reconciled, in the two ways a user would: rm -rf in place, and renaming
+// it out of the way first (mv to a dot-name, which is not a namespace, then
+// rm -rf). The reconcile in flight re-creates directories as it writes; the
+// namespace must not come back (a ghost holding port reservations), and its
+// worker must end. rm -rf in place can fail with "directory not empty" while
+// the reconcile writes; it is retried as a user would. After a rename the
+// removal never competes with the daemon.
 func TestDaemonRemoveBusyNamespace(t *testing.T) {
-	iterations := 6
+	iterations := 8
 	if testing.Short() {
 		iterations = 2
 	}
@@ -262,8 +266,18 @@ func TestDaemonRemoveBusyNamespace(t *testing.T) {
 		// A change starts a reconcile; the removal lands in it at a
 		// different point each time.
 		h.put(name, "l0.yaml", listenerYAML("l0", "k", 30000))
-		time.Sleep(time.Duration(15+i*10) * time.Millisecond)
-		rmRetries += h.removeNamespace(name)
+		time.Sleep(time.Duration(15+(i/2)*10) * time.Millisecond) // the point of removal, not synchronisation
+		if i%2 == 0 {
+			rmRetries += h.removeNamespace(name)
+		} else {
+			trash := filepath.Join(h.home.NamespacesDir(), "."+name+".deleted")
+			if err := os.Rename(ns.Dir, trash); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(trash); err != nil {
+				t.Fatalf("removing a namespace renamed out of the way: %v", err)
+			}
+		}
 		eventually(t, name+"'s worker to end", func() (bool, string) {
 			return len(d.logLines("namespace removed", name)) == 1, "no 'namespace removed' log line"
 		})
@@ -272,7 +286,7 @@ func TestDaemonRemoveBusyNamespace(t *testing.T) {
 			t.Fatalf("%s came back after removal (%v): %v", name, err, entries)
 		}
 	}
-	t.Logf("%d namespaces removed while busy; rm -rf was retried %d times; %d ghost directories re-created by a reconcile were removed",
+	t.Logf("%d namespaces removed while busy; rm -rf in place was retried %d times; %d ghost directories re-created by a reconcile were removed",
 		iterations, rmRetries, len(d.logLines("namespace directory was removed during a reconcile; removing what the reconcile re-created", "")))
 }
 

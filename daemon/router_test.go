@@ -156,21 +156,26 @@ func TestRouterSupervision(t *testing.T) {
 		done, err := os.ReadFile(daemon.ReloadDonePath(west))
 		return err == nil && strings.TrimSpace(string(done)) == id, fmt.Sprintf("%q, %v", done, err)
 	})
+	// Exactly four starts: first, after the kill, after the change, for
+	// the reload request. (Counted before the namespace is removed: a
+	// reconcile that overlaps rm -rf can still restart the router once,
+	// see TestDaemonRemoveBusyNamespace.)
+	if n := len(d.logLines("router started", "west")); n != 4 {
+		t.Fatalf("%d router starts, want 4", n)
+	}
 
 	// The namespace goes: its router stops.
 	h.removeNamespace("west")
 	eventually(t, "the router to exit", func() (bool, string) {
 		return !processAlive(r4.PID), fmt.Sprintf("pid %d alive", r4.PID)
 	})
+	eventually(t, "the worker to end", func() (bool, string) {
+		return len(d.logLines("namespace removed", "west")) == 1, "no 'namespace removed' log line"
+	})
 	eventually(t, "no router for the namespace", func() (bool, string) {
 		got := routerStates(h)["west"]
 		return len(got) == 0, fmt.Sprint(got)
 	})
-	// Exactly four starts overall: first, after the kill, after the
-	// change, for the reload request.
-	if n := len(d.logLines("router started", "west")); n != 4 {
-		t.Fatalf("%d router starts, want 4", n)
-	}
 }
 
 func TestRouterNotInstalled(t *testing.T) {

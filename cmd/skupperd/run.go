@@ -59,7 +59,7 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.logFormat, "log-format", envDefault("SKUPPER_LOG_FORMAT", "text"), "text or json (env SKUPPER_LOG_FORMAT)")
 	fs.StringVar(&o.supervisor, "supervisor", envDefault("SKUPPER_SUPERVISOR", "auto"), "how routers are run: auto, systemd, process or none (env SKUPPER_SUPERVISOR)")
 	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
-	fs.DurationVar(&o.resync, "resync", resync, "period of full reconcile passes (env SKUPPER_RESYNC)")
+	fs.DurationVar(&o.resync, "resync", resync, "period of resync passes, which reconcile what changed (every namespace at least every 6h) (env SKUPPER_RESYNC)")
 	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", daemon.DefaultGrantServerAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
 	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
 }
