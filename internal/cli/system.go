@@ -65,6 +65,16 @@ func (a *app) readManifest(file, verb string) (string, []byte, error) {
 	return file, data, nil
 }
 
+// manifestDocs reads the file named by -f ("-": standard input) and
+// decodes its resources, for system apply and system delete.
+func (a *app) manifestDocs(file, verb string) ([]*v2alpha1.Document, error) {
+	name, data, err := a.readManifest(file, verb)
+	if err != nil {
+		return nil, err
+	}
+	return a.decodeManifest(name, data)
+}
+
 // decodeManifest decodes and validates the resources of a manifest on its
 // own (strict decoding, values, duplicates). Every problem is printed on
 // stderr and the command ends with exit 2.
@@ -113,11 +123,7 @@ as file:line: Kind/name: field: message (exit 2).`,
   cat site.yaml | skupper system apply -f -`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, data, err := a.readManifest(file, "apply")
-			if err != nil {
-				return err
-			}
-			docs, err := a.decodeManifest(name, data)
+			docs, err := a.manifestDocs(file, "apply")
 			if err != nil {
 				return err
 			}
@@ -188,11 +194,7 @@ resources being deleted; otherwise nothing is deleted.`,
   skupper system delete -f site.yaml`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, data, err := a.readManifest(file, "delete")
-			if err != nil {
-				return err
-			}
-			docs, err := a.decodeManifest(name, data)
+			docs, err := a.manifestDocs(file, "delete")
 			if err != nil {
 				return err
 			}
