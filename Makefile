@@ -17,7 +17,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
-	$(GO) build -o $(BIN)/skrouterd-standin ./internal/standin/skrouterd
+	$(GO) build -o $(BIN)/skrouterd-standin ./test/standin/skrouterd
 
 ## run: the main job — build and check the hello-world example (scripts/demo.sh)
 run:

@@ -33,8 +33,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/skupperd/skupperd/daemon"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 )
 
 // benchDaemon runs an in-process daemon without routers and with a probe

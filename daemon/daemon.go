@@ -44,10 +44,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
-	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
 )
 
 // Defaults.
@@ -81,7 +81,7 @@ type Config struct {
 	PollInterval time.Duration
 	// ForcePolling disables inotify (for tests of the fallback).
 	ForcePolling bool
-	Supervisor   Supervisor
+	Supervisor   router.Supervisor
 	Logger       *slog.Logger
 	// Notify sends a systemd notification ("READY=1", ...); nil: none.
 	Notify func(state string)
@@ -136,7 +136,7 @@ func New(cfg Config) *Daemon {
 		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.Supervisor == nil {
-		cfg.Supervisor = NoSupervisor{}
+		cfg.Supervisor = router.NoSupervisor{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -623,13 +623,13 @@ func (w *worker) reconcile(ctx context.Context) {
 	if err := d.watch.arm(w.ns); err != nil {
 		log.Warn("cannot watch namespace input; changes are found by polling and resync", "error", err)
 	}
-	reloadID := w.pendingReload()
+	reloadID := w.ns.PendingReload()
 	w.mu.Lock()
 	force := w.force || reloadID != ""
 	w.force = false
 	w.mu.Unlock()
 
-	stopped := isStopped(w.ns)
+	stopped := w.ns.Stopped()
 	if stopped {
 		// "skupper system stop": the router stays down until "start";
 		// the input and the configuration are kept.
@@ -637,14 +637,14 @@ func (w *worker) reconcile(ctx context.Context) {
 			log.Error("stop router", "error", err)
 		}
 	}
-	router := d.cfg.Supervisor.State(w.ns.Name)
+	rstate := d.cfg.Supervisor.State(w.ns.Name)
 	if stopped {
-		router = reconcile.RouterState{Message: stoppedMessage}
+		rstate = router.State{Message: stoppedMessage}
 	}
 	opts := reconcile.Options{
 		Version: d.cfg.Version,
 		Ports:   d.alloc,
-		Router:  router,
+		Router:  rstate,
 		Hosts:   d.cfg.Hosts,
 		Redeem:  d.cfg.Redeem,
 	}
@@ -694,7 +694,7 @@ func (w *worker) reconcile(ctx context.Context) {
 	switch {
 	case stopped:
 	case res.Outcome == reconcile.Applied:
-		spec := RouterSpec{
+		spec := router.Spec{
 			Namespace: w.ns.Name, ConfigPath: res.ConfigPath, SiteID: res.SiteID,
 			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
 		}
@@ -834,18 +834,7 @@ func (w *worker) scheduleRedemptionRetry(log *slog.Logger) {
 	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
 }
 
-// StoppedPath is the marker "skupper system stop" writes: while it exists
-// the namespace's router is kept stopped (input and configuration stay).
-func StoppedPath(ns namespaces.Namespace) string {
-	return filepath.Join(ns.InternalDir(), "stopped")
-}
-
 const stoppedMessage = `Router stopped by "skupper system stop"; start it with "skupper system start"`
-
-func isStopped(ns namespaces.Namespace) bool {
-	_, err := os.Stat(StoppedPath(ns))
-	return err == nil
-}
 
 // scheduleRetry re-kicks the worker after a capped exponential backoff.
 func (w *worker) scheduleRetry(log *slog.Logger, err error) {
@@ -863,43 +852,8 @@ func (w *worker) scheduleRetry(log *slog.Logger, err error) {
 	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
 }
 
-// Reload requests: the CLI writes internal/reload-request holding a unique
-// id; the daemon reconciles the namespace, restarts its router and writes
-// the same id to internal/reload-done.
-
-func reloadRequestPath(ns namespaces.Namespace) string {
-	return filepath.Join(ns.InternalDir(), "reload-request")
-}
-
-// ReloadDonePath is where the daemon acknowledges a reload request.
-func ReloadDonePath(ns namespaces.Namespace) string {
-	return filepath.Join(ns.InternalDir(), "reload-done")
-}
-
-// RequestReload asks a running daemon to reconcile ns and restart its
-// router, returning the request id to wait for in ReloadDonePath.
-func RequestReload(ns namespaces.Namespace) (string, error) {
-	if err := atomicfile.MkdirAll(ns.InternalDir(), namespaces.DirPerm); err != nil {
-		return "", err
-	}
-	id := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
-	return id, atomicfile.WriteFile(reloadRequestPath(ns), []byte(id+"\n"), namespaces.FilePerm)
-}
-
-func (w *worker) pendingReload() string {
-	data, err := os.ReadFile(reloadRequestPath(w.ns))
-	if err != nil {
-		return ""
-	}
-	id := strings.TrimSpace(string(data))
-	if done, _ := os.ReadFile(ReloadDonePath(w.ns)); strings.TrimSpace(string(done)) == id {
-		return ""
-	}
-	return id
-}
-
 func (w *worker) completeReload(log *slog.Logger, id string) {
-	if err := atomicfile.WriteFile(ReloadDonePath(w.ns), []byte(id+"\n"), namespaces.FilePerm); err != nil {
+	if err := w.ns.AckReload(id); err != nil {
 		log.Error("acknowledge reload", "error", err)
 	}
 }

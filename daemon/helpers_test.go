@@ -28,9 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/ports"
 )
 
 // convergeTimeout bounds every wait for observable state.
@@ -83,7 +82,7 @@ func binaries(t testing.TB) {
 		skrouterdBin = filepath.Join(standinDir, "skrouterd")
 		for _, b := range []struct{ out, pkg string }{
 			{skupperdBin, "github.com/skupperd/skupperd/cmd/skupperd"},
-			{skrouterdBin, "github.com/skupperd/skupperd/internal/standin/skrouterd"},
+			{skrouterdBin, "github.com/skupperd/skupperd/test/standin/skrouterd"},
 		} {
 			cmd := exec.Command(goTool(), "build", "-o", b.out, b.pkg)
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -508,16 +507,12 @@ func specPort(s *statusFile) int {
 }
 
 // readSummary reads internal/status.yaml.
-func readSummary(ns namespaces.Namespace) (*reconcile.Summary, error) {
-	data, err := os.ReadFile(reconcile.SummaryPath(ns))
-	if err != nil {
-		return nil, err
+func readSummary(ns namespaces.Namespace) (*namespaces.Summary, error) {
+	s, err := ns.ReadSummary()
+	if err == nil && s == nil {
+		err = fmt.Errorf("no summary at %s: %w", ns.SummaryPath(), fs.ErrNotExist)
 	}
-	var s reconcile.Summary
-	if err := yaml.Unmarshal(data, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return s, err
 }
 
 // entity is one entry of skrouterd.json.

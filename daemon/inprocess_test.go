@@ -17,7 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/skupperd/skupperd/daemon"
-	"github.com/skupperd/skupperd/internal/ports"
+	"github.com/skupperd/skupperd/ports"
+	"github.com/skupperd/skupperd/router"
 )
 
 // syncBuffer is a log sink shown when a test fails.
@@ -83,7 +84,7 @@ func TestInProcessNoGoroutineLeaks(t *testing.T) {
 	t.Setenv("SKROUTERD_STANDIN_STATE_DIR", h.stateDir())
 	log := testLogger(t)
 	var d *daemon.Daemon
-	sup := &daemon.ProcessSupervisor{Binary: skrouterdBin, Logger: log, StopTimeout: 5 * time.Second,
+	sup := &router.ProcessSupervisor{Binary: skrouterdBin, Logger: log, StopTimeout: 5 * time.Second,
 		OnChange: func(ns string) { d.KickNamespace(ns) }}
 	d = daemon.New(daemon.Config{Home: h.home, Supervisor: sup, Logger: log, Version: "test"})
 	stop := runDaemon(t, d)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
 )
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -147,13 +146,13 @@ func TestRouterSupervision(t *testing.T) {
 
 	// A reload request (what `skupper system reload` writes) restarts it
 	// and is acknowledged.
-	id, err := daemon.RequestReload(west)
+	id, err := west.RequestReload()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r4 := waitRouter(t, h, "west", r3.PID)
 	eventually(t, "the reload acknowledged", func() (bool, string) {
-		done, err := os.ReadFile(daemon.ReloadDonePath(west))
+		done, err := os.ReadFile(west.ReloadDonePath())
 		return err == nil && strings.TrimSpace(string(done)) == id, fmt.Sprintf("%q, %v", done, err)
 	})
 	// Exactly four starts: first, after the kill, after the change, for

@@ -17,8 +17,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/skupperd/skupperd/internal/hostinfo"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 )
 
 // watchedDirs returns the directories of a namespace whose changes matter:
@@ -141,7 +141,7 @@ func relevant(ns namespaces.Namespace, path string) bool {
 	if filepath.Dir(path) == ns.Dir {
 		return base == "input" || base == "internal"
 	}
-	return path == reloadRequestPath(ns) || path == StoppedPath(ns)
+	return path == ns.ReloadRequestPath() || path == ns.StoppedPath()
 }
 
 // isPolling reports whether inotify became unusable (add sets it from the
@@ -163,7 +163,7 @@ func (w *watcher) close() {
 func fingerprint(ns namespaces.Namespace) string {
 	h := sha256.New()
 	statTree(h, ns.InputDir(), 2)
-	if fi, err := os.Stat(reloadRequestPath(ns)); err == nil {
+	if fi, err := os.Stat(ns.ReloadRequestPath()); err == nil {
 		fmt.Fprintf(h, "reload %d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
 )
 

@@ -24,10 +24,11 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
-	"github.com/skupperd/skupperd/internal/ports"
-	"github.com/skupperd/skupperd/internal/routerschema"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
+	"github.com/skupperd/skupperd/test/routerschema"
 )
 
 // Golden tests: each directory testdata/golden/<scenario>/ holds the input
@@ -242,7 +243,7 @@ func goldenOptions(home namespaces.Home) reconcile.Options {
 		Hosts:   func() []string { return slices.Clone(goldenHosts) },
 		Version: "test",
 		Ports:   ports.New(home, ports.WithProbe(func(string, int) bool { return true })),
-		Router:  reconcile.RouterState{},
+		Router:  router.State{},
 	}
 }
 

@@ -21,8 +21,8 @@ import (
 	"github.com/skupperd/skupperd/certs"
 	"github.com/skupperd/skupperd/grantclient"
 	"github.com/skupperd/skupperd/grantserver"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
 )
 

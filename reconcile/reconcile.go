@@ -30,18 +30,11 @@ import (
 	"github.com/skupperd/skupperd/grantserver"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/hostinfo"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/render"
+	"github.com/skupperd/skupperd/router"
 )
-
-// RouterState is what the caller observed of the namespace's router.
-type RouterState struct {
-	// Running is true only when a live router process was observed.
-	Running bool
-	// Message explains the state, e.g. "skrouterd is not installed".
-	Message string
-}
 
 // Options configure a reconcile. Zero values select the defaults.
 type Options struct {
@@ -56,7 +49,7 @@ type Options struct {
 	// allocator over the namespace's data home).
 	Ports *ports.Allocator
 	// Router is the observed router state, reflected in the Site status.
-	Router RouterState
+	Router router.State
 	// Redeem redeems AccessTokens; nil leaves them pending.
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not
@@ -64,18 +57,14 @@ type Options struct {
 	Grants *GrantServer
 }
 
-// Outcome of a reconcile.
-type Outcome string
+// Outcome of a reconcile (the summary's vocabulary, owned by namespaces).
+type Outcome = namespaces.Outcome
 
 // Outcomes.
 const (
-	// Applied: a valid Site was applied; runtime files are current.
-	Applied Outcome = "Applied"
-	// NotApplied: no valid Site; the runtime config was left as it was.
-	NotApplied Outcome = "NotApplied"
-	// NoSiteNeeded: the namespace holds no resources that need a Site
-	// (e.g. only AttachedConnectors for another namespace's site).
-	NoSiteNeeded Outcome = "NoSiteNeeded"
+	Applied      = namespaces.Applied
+	NotApplied   = namespaces.NotApplied
+	NoSiteNeeded = namespaces.NoSiteNeeded
 )
 
 // Result reports what a reconcile did.

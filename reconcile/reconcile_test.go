@@ -21,8 +21,8 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
 )
 
@@ -315,7 +315,7 @@ func nsTree(t testing.TB, n namespaces.Namespace) map[string]fileState {
 func ageNamespace(t testing.TB, n namespaces.Namespace) {
 	t.Helper()
 	ageTree(t, n.RuntimeDir())
-	ageTree(t, n.InternalDir(), reconcile.SummaryPath(n))
+	ageTree(t, n.InternalDir(), n.SummaryPath())
 }
 
 // ---- tests

@@ -13,13 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skupperd/skupperd/internal/routerschema"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/test/routerschema"
 )
 
 // Every router config skupperd renders must pass the skupper-router schema
-// (internal/routerschema, Strict mode: entity types and attributes known,
+// (test/routerschema, Strict mode: entity types and attributes known,
 // JSON types and enumerations respected, required attributes present). The
 // tests below check every golden config and the config of every example,
 // and make sure the check itself catches the mistakes a renderer makes.

@@ -463,29 +463,8 @@ func (r *run) siteEndpoints() []v2alpha1.Endpoint {
 	return out
 }
 
-// Summary is the namespace's reconcile record, internal/status.yaml: what
-// `skupper system status` shows. It changes on every reconcile (it holds
-// the time), which is why it lives outside runtime/.
-type Summary struct {
-	Namespace     string   `json:"namespace"`
-	Outcome       Outcome  `json:"outcome"`
-	Site          string   `json:"site,omitempty"`
-	SiteID        string   `json:"siteId,omitempty"`
-	InputHash     string   `json:"inputHash"`
-	LastReconcile string   `json:"lastReconcile"`
-	DurationMS    float64  `json:"durationMs"`
-	Router        string   `json:"router"`
-	Errors        []string `json:"errors,omitempty"`
-	Warnings      []string `json:"warnings,omitempty"`
-}
-
-// SummaryPath is where a namespace's summary lives.
-func SummaryPath(ns namespaces.Namespace) string {
-	return filepath.Join(ns.InternalDir(), "status.yaml")
-}
-
 func (r *run) writeSummary() error {
-	s := Summary{
+	s := namespaces.Summary{
 		Namespace: r.ns.Name, Outcome: r.res.Outcome, SiteID: r.siteID,
 		InputHash: r.res.InputHash, LastReconcile: r.now.UTC().Format(time.RFC3339Nano),
 		DurationMS: float64(r.res.Duration.Microseconds()) / 1000,
@@ -507,12 +486,5 @@ func (r *run) writeSummary() error {
 			s.Warnings = append(s.Warnings, d.Error())
 		}
 	}
-	data, err := yaml.Marshal(s)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.MkdirAll(r.ns.InternalDir(), namespaces.DirPerm); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(SummaryPath(r.ns), data, namespaces.FilePerm)
+	return r.ns.WriteSummary(s)
 }

@@ -2,7 +2,7 @@
 // router unit of a namespace (skupper-<ns>.service), talks to the system or
 // the user service manager over D-Bus (github.com/coreos/go-systemd/v22/dbus;
 // it never runs systemctl), supervises namespaces' routers as systemd units
-// (Supervisor, a daemon.Supervisor), installs and uninstalls the daemon's
+// (Supervisor, a router.Supervisor), installs and uninstalls the daemon's
 // own unit for the CLI (InstallDaemon, UninstallDaemon), and wraps
 // sd_notify for the daemon (Notify, WatchdogInterval).
 //

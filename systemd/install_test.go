@@ -11,9 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
 )
 
 // mkNamespace lays out a namespace with the given runtime pieces.
@@ -104,7 +103,7 @@ func TestDescribe(t *testing.T) {
 	}
 	// Active but the local port does not answer: still starting.
 	got := describe(UnitState{Name: "u", LoadState: "loaded", ActiveState: "active", SubState: "running", MainPID: 7}, freePort(t), j)
-	assert.Equal(t, reconcile.RouterState{Message: "Router starting (unit u, pid 7)"}, got)
+	assert.Equal(t, router.State{Message: "Router starting (unit u, pid 7)"}, got)
 }
 
 // freePort returns a loopback port nothing listens on.
@@ -128,7 +127,7 @@ func TestSupervisorWithoutManager(t *testing.T) {
 	sup, err := NewSupervisor(context.Background(), SupervisorOptions{Binary: bin, UnitDir: unitDir, DataHome: home, Client: &Client{}})
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(unitDir, "skupper-west.service"), sup.UnitPath("west"))
-	assert.Equal(t, reconcile.RouterState{Message: "Router not started"}, sup.State("west"))
+	assert.Equal(t, router.State{Message: "Router not started"}, sup.State("west"))
 	require.NoError(t, sup.Stop(context.Background(), "west"))
 
 	// A unit that runs another data home's configuration is left alone.
@@ -145,7 +144,7 @@ func TestSupervisorWithoutManager(t *testing.T) {
 	// Without the router binary, Ensure writes nothing and says why.
 	sup2, err := NewSupervisor(context.Background(), SupervisorOptions{Binary: "skrouterd-does-not-exist", UnitDir: unitDir, Client: &Client{}})
 	require.NoError(t, err)
-	require.NoError(t, sup2.Ensure(context.Background(), daemon.RouterSpec{Namespace: "east", ConfigPath: "/x/skrouterd.json", SiteID: "id", LocalPort: 1}, false))
+	require.NoError(t, sup2.Ensure(context.Background(), router.Spec{Namespace: "east", ConfigPath: "/x/skrouterd.json", SiteID: "id", LocalPort: 1}, false))
 	assert.Contains(t, sup2.State("east").Message, "skrouterd-does-not-exist is not installed")
 	assert.NoFileExists(t, sup2.UnitPath("east"))
 	require.NoError(t, sup2.Stop(context.Background(), "east"))

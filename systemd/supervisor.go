@@ -14,9 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
 )
 
 // Defaults of SupervisorOptions.
@@ -57,7 +56,7 @@ type SupervisorOptions struct {
 
 // Supervisor runs each namespace's router as the unit skupper-<ns>.service
 // of the system manager (root) or of the user's manager. It implements
-// daemon.Supervisor:
+// router.Supervisor:
 //
 //   - Ensure writes the unit file atomically (only when its bytes change,
 //     then daemon-reload), enables it, starts it when it is not active and
@@ -82,7 +81,7 @@ type Supervisor struct {
 	wg      sync.WaitGroup
 }
 
-var _ daemon.Supervisor = (*Supervisor)(nil)
+var _ router.Supervisor = (*Supervisor)(nil)
 
 // routerUnit is the supervision of one namespace's router unit.
 type routerUnit struct {
@@ -93,10 +92,10 @@ type routerUnit struct {
 	kick   chan struct{}
 
 	mu    sync.Mutex
-	spec  daemon.RouterSpec
+	spec  router.Spec
 	bin   string // resolved binary; "" when not installed
 	wrote bool   // the unit file was written (or found) by Ensure
-	state reconcile.RouterState
+	state router.StateCell
 }
 
 func (r *routerUnit) wroteUnit() bool {
@@ -105,15 +104,7 @@ func (r *routerUnit) wroteUnit() bool {
 	return r.wrote
 }
 
-func (r *routerUnit) setState(s reconcile.RouterState) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.state == s {
-		return false
-	}
-	r.state = s
-	return true
-}
+func (r *routerUnit) setState(s router.State) bool { return r.state.Set(s) }
 
 // NewSupervisor connects to the service manager (unless opts.Client is
 // set) and returns a Supervisor.
@@ -205,10 +196,6 @@ func (s *Supervisor) resolveBinary() string {
 	return abs
 }
 
-func notInstalled(bin string) string {
-	return fmt.Sprintf("%s is not installed (install the skupper-router package, or set --router-binary)", bin)
-}
-
 // ownedByOther reports whether an existing unit file runs a configuration
 // outside this supervisor's data home (or another configuration than
 // want, when DataHome is not set), returning that configuration.
@@ -227,8 +214,8 @@ func (s *Supervisor) ownedByOther(path, want string) (string, bool) {
 	return cfg, true
 }
 
-// Ensure implements daemon.Supervisor.
-func (s *Supervisor) Ensure(ctx context.Context, spec daemon.RouterSpec, restart bool) error {
+// Ensure implements router.Supervisor.
+func (s *Supervisor) Ensure(ctx context.Context, spec router.Spec, restart bool) error {
 	unlock := s.lockNS(spec.Namespace)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
@@ -241,7 +228,7 @@ func (s *Supervisor) Ensure(ctx context.Context, spec daemon.RouterSpec, restart
 	r.spec, r.bin = spec, bin
 	r.mu.Unlock()
 	if bin == "" {
-		if r.setState(reconcile.RouterState{Message: notInstalled(s.opts.Binary)}) {
+		if r.setState(router.State{Message: router.NotInstalledMessage(s.opts.Binary)}) {
 			log.Warn("router binary not found; the site's configuration is written but no router runs", "binary", s.opts.Binary)
 			s.changed(spec.Namespace)
 		}
@@ -261,7 +248,7 @@ func (s *Supervisor) Ensure(ctx context.Context, spec daemon.RouterSpec, restart
 	if other, ok := s.ownedByOther(path, spec.ConfigPath); ok {
 		if st, err := c.UnitState(ctx, unit); err == nil && st.Active() {
 			msg := fmt.Sprintf("Router unit %s is in use by another data home (%s)", unit, other)
-			if r.setState(reconcile.RouterState{Message: msg}) {
+			if r.setState(router.State{Message: msg}) {
 				s.changed(spec.Namespace)
 			}
 			return fmt.Errorf("router of namespace %q: unit %s runs %s, which belongs to another data home", spec.Namespace, unit, other)
@@ -323,8 +310,8 @@ func (s *Supervisor) router(ns string) *routerUnit {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &routerUnit{
 		ns: ns, unit: RouterUnitName(ns), cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
-		state: reconcile.RouterState{Message: "Router starting"},
 	}
+	r.state.Set(router.State{Message: "Router starting"})
 	s.routers[ns] = r
 	if s.closed {
 		cancel()
@@ -382,29 +369,29 @@ func (s *Supervisor) monitor(ctx context.Context, r *routerUnit) {
 }
 
 // observe checks the router once.
-func (s *Supervisor) observe(ctx context.Context, r *routerUnit) reconcile.RouterState {
+func (s *Supervisor) observe(ctx context.Context, r *routerUnit) router.State {
 	r.mu.Lock()
 	spec, bin := r.spec, r.bin
 	r.mu.Unlock()
 	if spec.Namespace == "" {
-		return reconcile.RouterState{Message: "Router starting"}
+		return router.State{Message: "Router starting"}
 	}
 	if bin == "" {
 		if s.resolveBinary() != "" {
 			// Installed meanwhile: a reconcile (Ensure) starts it.
 			s.changed(r.ns)
 		}
-		return reconcile.RouterState{Message: notInstalled(s.opts.Binary)}
+		return router.State{Message: router.NotInstalledMessage(s.opts.Binary)}
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := s.conn(qctx)
 	if err != nil {
-		return reconcile.RouterState{Message: fmt.Sprintf("Cannot query systemd about router unit %s: %v", r.unit, err)}
+		return router.State{Message: fmt.Sprintf("Cannot query systemd about router unit %s: %v", r.unit, err)}
 	}
 	st, err := c.UnitState(qctx, r.unit)
 	if err != nil {
-		return reconcile.RouterState{Message: fmt.Sprintf("Cannot query systemd about router unit %s: %v", r.unit, err)}
+		return router.State{Message: fmt.Sprintf("Cannot query systemd about router unit %s: %v", r.unit, err)}
 	}
 	return describe(st, spec.LocalPort, s.journalHint(r.unit))
 }
@@ -421,25 +408,25 @@ func journalCommand(user bool, unit string) string {
 
 // describe turns a unit's state (and a probe of the router's local port)
 // into the RouterState the status reports.
-func describe(st UnitState, port int, journal string) reconcile.RouterState {
+func describe(st UnitState, port int, journal string) router.State {
 	switch {
 	case st.LoadState != "" && st.LoadState != "loaded":
-		return reconcile.RouterState{Message: fmt.Sprintf("Router unit %s is not loaded (%s)", st.Name, st.LoadState)}
+		return router.State{Message: fmt.Sprintf("Router unit %s is not loaded (%s)", st.Name, st.LoadState)}
 	case st.Running():
 		if port > 0 && !portAnswers(port) {
-			return reconcile.RouterState{Message: fmt.Sprintf("Router starting (unit %s, pid %d)", st.Name, st.MainPID)}
+			return router.State{Message: fmt.Sprintf("Router starting (unit %s, pid %d)", st.Name, st.MainPID)}
 		}
-		return reconcile.RouterState{Running: true, Message: fmt.Sprintf("Router running (unit %s, pid %d)", st.Name, st.MainPID)}
+		return router.State{Running: true, Message: fmt.Sprintf("Router running (unit %s, pid %d)", st.Name, st.MainPID)}
 	case st.ActiveState == "activating" && st.SubState == "auto-restart":
-		return reconcile.RouterState{Message: fmt.Sprintf("Router exited (%s); systemd restarts unit %s (restarts: %d; see %s)", st.Result, st.Name, st.NRestarts, journal)}
+		return router.State{Message: fmt.Sprintf("Router exited (%s); systemd restarts unit %s (restarts: %d; see %s)", st.Result, st.Name, st.NRestarts, journal)}
 	case st.ActiveState == "activating" || st.ActiveState == "reloading":
-		return reconcile.RouterState{Message: fmt.Sprintf("Router starting (unit %s)", st.Name)}
+		return router.State{Message: fmt.Sprintf("Router starting (unit %s)", st.Name)}
 	case st.ActiveState == "failed":
-		return reconcile.RouterState{Message: fmt.Sprintf("Router unit %s failed (%s); see %s", st.Name, st.Result, journal)}
+		return router.State{Message: fmt.Sprintf("Router unit %s failed (%s); see %s", st.Name, st.Result, journal)}
 	case st.ActiveState == "deactivating":
-		return reconcile.RouterState{Message: fmt.Sprintf("Router unit %s is stopping", st.Name)}
+		return router.State{Message: fmt.Sprintf("Router unit %s is stopping", st.Name)}
 	}
-	return reconcile.RouterState{Message: fmt.Sprintf("Router unit %s is %s", st.Name, st.ActiveState)}
+	return router.State{Message: fmt.Sprintf("Router unit %s is %s", st.Name, st.ActiveState)}
 }
 
 // portAnswers reports whether 127.0.0.1:port accepts a connection.
@@ -452,27 +439,25 @@ func portAnswers(port int) bool {
 	return true
 }
 
-// State implements daemon.Supervisor. It never blocks on systemd: it
+// State implements router.Supervisor. It never blocks on systemd: it
 // returns what the namespace's monitor last observed.
-func (s *Supervisor) State(ns string) reconcile.RouterState {
+func (s *Supervisor) State(ns string) router.State {
 	s.mu.Lock()
 	r := s.routers[ns]
 	s.mu.Unlock()
 	if r == nil {
 		if s.resolveBinary() == "" {
-			return reconcile.RouterState{Message: notInstalled(s.opts.Binary)}
+			return router.State{Message: router.NotInstalledMessage(s.opts.Binary)}
 		}
 		if _, err := os.Stat(s.UnitPath(ns)); err == nil {
-			return reconcile.RouterState{Message: fmt.Sprintf("Router unit %s not checked yet", RouterUnitName(ns))}
+			return router.State{Message: fmt.Sprintf("Router unit %s not checked yet", RouterUnitName(ns))}
 		}
-		return reconcile.RouterState{Message: "Router not started"}
+		return router.State{Message: "Router not started"}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state
+	return r.state.Get()
 }
 
-// Stop implements daemon.Supervisor: the namespace's router unit is
+// Stop implements router.Supervisor: the namespace's router unit is
 // stopped, disabled and removed, and the manager reloaded. A unit that
 // belongs to another data home is left alone. Stopping a namespace that
 // has no unit costs no D-Bus call.
@@ -536,7 +521,7 @@ func RemoveUnit(ctx context.Context, c *Client, path string) error {
 	return c.ResetFailed(ctx, unit)
 }
 
-// Close implements daemon.Supervisor: monitors stop, routers keep running
+// Close implements router.Supervisor: monitors stop, routers keep running
 // (they are independent units), and the D-Bus connection is closed.
 func (s *Supervisor) Close(ctx context.Context) error {
 	s.mu.Lock()

@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -54,7 +53,7 @@ func buildAndRun(m *testing.M) int {
 	}{
 		{"github.com/skupperd/skupperd/cmd/skupper", &bins.skupper, "skupper"},
 		{"github.com/skupperd/skupperd/cmd/skupperd", &bins.skupperd, "skupperd"},
-		{"github.com/skupperd/skupperd/internal/standin/skrouterd", &bins.router, "skrouterd"},
+		{"github.com/skupperd/skupperd/test/standin/skrouterd", &bins.router, "skrouterd"},
 	} {
 		*b.dst = filepath.Join(dir, b.out)
 		cmd := exec.Command(gobin, "build", "-o", *b.dst, b.pkg)
@@ -159,7 +158,7 @@ func (e *env) startDaemon(args ...string) {
 	home := namespaces.NewHome(e.home)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if running, _ := daemon.Running(home); running {
+		if running, _ := home.DaemonRunning(); running {
 			return
 		}
 		select {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/grantclient"
 	"github.com/skupperd/skupperd/grantserver"
 	"github.com/skupperd/skupperd/namespaces"
@@ -73,7 +72,7 @@ func startLinkingDaemon(t *testing.T, e *env, addr string) *daemonProc {
 	home := namespaces.NewHome(e.home)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if running, _ := daemon.Running(home); running {
+		if running, _ := home.DaemonRunning(); running {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "skupperd did not start")
@@ -269,8 +268,8 @@ func TestConcurrentRedemptionsAcrossDaemonKill(t *testing.T) {
 	// has reconciled west.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		data, _ := os.ReadFile(reconcile.SummaryPath(west))
-		var sum reconcile.Summary
+		data, _ := os.ReadFile(west.SummaryPath())
+		var sum namespaces.Summary
 		_ = yaml.Unmarshal(data, &sum)
 		at, _ := time.Parse(time.RFC3339Nano, sum.LastReconcile)
 		g := readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, docs[0].GetName())

@@ -1,7 +1,7 @@
 // Command skupper is the CLI for the Skupper sites that skupperd runs on
 // this Linux host: it writes resources to a namespace's input, reads the
 // status skupperd writes, and asks skupperd to reload. See package
-// internal/cli for the commands.
+// cmd/skupper/cli for the commands.
 //
 // Exit codes: 0 success, 1 failure, 2 invalid input.
 package main
@@ -9,7 +9,7 @@ package main
 import (
 	"os"
 
-	"github.com/skupperd/skupperd/internal/cli"
+	"github.com/skupperd/skupperd/cmd/skupper/cli"
 )
 
 func main() {

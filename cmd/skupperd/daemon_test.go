@@ -22,7 +22,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -58,7 +57,7 @@ func TestRunUsageErrors(t *testing.T) {
 
 func TestRunRefusesASecondInstance(t *testing.T) {
 	home := t.TempDir()
-	release, err := daemon.Lock(namespaces.NewHome(home))
+	release, err := namespaces.NewHome(home).Lock()
 	require.NoError(t, err)
 	defer release()
 	code, _, errOut := runCmd(t, "run", "--data-home", home, "--supervisor", "none")
@@ -205,7 +204,7 @@ func TestRunSignalsAndGracefulStop(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.exitCode(t), p.output())
 	require.Len(t, p.logged("skupperd stopped"), 1)
-	running, _ := daemon.Running(namespaces.NewHome(home))
+	running, _ := namespaces.NewHome(home).DaemonRunning()
 	require.False(t, running, "lock still held after exit")
 
 	// SIGINT works the same way.

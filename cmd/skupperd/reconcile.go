@@ -7,10 +7,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
 )
 
 func newReconcileCommand(g *globalOptions) *cobra.Command {
@@ -58,7 +59,7 @@ otherwise, 2 for invalid usage.`,
 				res, err := reconcile.Namespace(cmd.Context(), ns, reconcile.Options{
 					Version: version.String(),
 					Ports:   alloc,
-					Router:  reconcile.RouterState{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
+					Router:  router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
 				})
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)

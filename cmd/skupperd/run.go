@@ -20,6 +20,7 @@ import (
 	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/router"
 	"github.com/skupperd/skupperd/systemd"
 )
 
@@ -113,7 +114,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		return usageError("%v", err)
 	}
 	home := namespaces.NewHome(root)
-	release, err := daemon.Lock(home)
+	release, err := home.Lock()
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -181,11 +182,11 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 // this data home (auto: its D-Bus answers and the data home is the default
 // one, so a daemon started by hand on a scratch data home never takes over
 // skupper-<ns>.service units), else child processes.
-func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log *slog.Logger, onChange func(string)) (daemon.Supervisor, error) {
+func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log *slog.Logger, onChange func(string)) (router.Supervisor, error) {
 	user := os.Geteuid() != 0
 	switch o.supervisor {
 	case "none":
-		return daemon.NoSupervisor{}, nil
+		return router.NoSupervisor{}, nil
 	case "auto", "systemd", "process":
 	default:
 		return nil, usageError("invalid --supervisor %q: expected auto, systemd, process or none", o.supervisor)
@@ -203,7 +204,7 @@ func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log
 	if _, err := exec.LookPath(o.routerBinary); err != nil {
 		log.Warn("router binary not found: configuration is still written and status reports the router as not installed", "binary", o.routerBinary)
 	}
-	return &daemon.ProcessSupervisor{Binary: o.routerBinary, Logger: log, OnChange: onChange}, nil
+	return &router.ProcessSupervisor{Binary: o.routerBinary, Logger: log, OnChange: onChange}, nil
 }
 
 // useSystemd reports whether auto mode should run routers as units.

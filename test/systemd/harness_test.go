@@ -467,7 +467,7 @@ func TestRealSystemd(t *testing.T) {
 		t.Fatalf("make deb produced %v", debs)
 	}
 	deb := inside + "/dist/" + filepath.Base(debs[0])
-	run(t, repo, []string{"CGO_ENABLED=0"}, "go", "build", "-o", filepath.Join(stage, "skrouterd-standin"), "./internal/standin/skrouterd")
+	run(t, repo, []string{"CGO_ENABLED=0"}, "go", "build", "-o", filepath.Join(stage, "skrouterd-standin"), "./test/standin/skrouterd")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

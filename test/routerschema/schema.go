@@ -33,7 +33,7 @@
 //
 // The package does not model checks the router makes later, in C, such as
 // whether files exist, log level strings parse or an sslProfile named by a
-// listener is defined (the stand-in router, internal/standin/skrouterd, does
+// listener is defined (the stand-in router, test/standin/skrouterd, does
 // some of those), nor name clashes with entities the router creates itself
 // (such as its management entity, named "self").
 package routerschema

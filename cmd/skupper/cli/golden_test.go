@@ -21,7 +21,7 @@ import (
 
 // update rewrites the golden files:
 //
-//	go test ./internal/cli -run 'Golden' -update
+//	go test ./cmd/skupper/cli -run 'Golden' -update
 var update = flag.Bool("update", false, "rewrite testdata/golden/*")
 
 const goldenDir = "testdata/golden"
@@ -37,8 +37,8 @@ func golden(t *testing.T, name, got string) {
 		return
 	}
 	want, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run `go test ./internal/cli -run Golden -update`")
-	assert.Equal(t, string(want), got, "%s differs (run `go test ./internal/cli -run Golden -update` if the change is intended)", path)
+	require.NoError(t, err, "missing golden file; run `go test ./cmd/skupper/cli -run Golden -update`")
+	assert.Equal(t, string(want), got, "%s differs (run `go test ./cmd/skupper/cli -run Golden -update` if the change is intended)", path)
 }
 
 // commandPaths lists every command of the tree (hidden ones and cobra's
@@ -150,7 +150,7 @@ func statusFixture(t *testing.T, c *cli) {
 		_, err := ns.WriteStatus(o)
 		require.NoError(t, err)
 	}
-	sum := reconcile.Summary{
+	sum := namespaces.Summary{
 		Namespace: "west", Outcome: reconcile.Applied, Site: "west", SiteID: "00000000-0000-4000-8000-000000000001",
 		InputHash: "abc", LastReconcile: "2026-01-02T03:04:05.123456789Z", DurationMS: 4.2, Router: "Running",
 		Errors:   []string{filepath.Join(ns.InputResourcesDir(), "Connector-database.yaml") + ":9: Connector/database: spec.tlsCredentials: " + `bundle "db-tls" not found`},
@@ -159,7 +159,7 @@ func statusFixture(t *testing.T, c *cli) {
 	data, err := yaml.Marshal(sum)
 	require.NoError(t, err)
 	require.NoError(t, atomicfile.MkdirAll(ns.InternalDir(), namespaces.DirPerm))
-	require.NoError(t, atomicfile.WriteFile(reconcile.SummaryPath(ns), data, namespaces.FilePerm))
+	require.NoError(t, atomicfile.WriteFile(ns.SummaryPath(), data, namespaces.FilePerm))
 	// A second namespace that skupperd has not reconciled, and an empty one.
 	c.writeInput("east", "Site-east.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: east\n")
 	require.NoError(t, c.ns("empty").EnsureInput())

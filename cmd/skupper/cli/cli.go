@@ -29,7 +29,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -265,7 +264,7 @@ func (a *app) existingNS() (namespaces.Namespace, error) {
 
 // daemonRunning reports whether skupperd runs for the data home, and its pid.
 func (a *app) daemonRunning(ns namespaces.Namespace) (bool, int) {
-	return daemon.Running(ns.Home)
+	return ns.Home.DaemonRunning()
 }
 
 // startHint tells how to start the daemon.

@@ -16,10 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
 )
 
 func TestCreateUpdateDeleteWithoutDaemon(t *testing.T) {
@@ -354,13 +352,13 @@ func TestStopStartWithoutDaemon(t *testing.T) {
 	c.ok("site", "create", "west")
 	r := c.ok("system", "stop")
 	assert.Contains(t, r.stdout, `Namespace "default" is marked stopped`)
-	assert.FileExists(t, filepath.Join(c.ns("default").InternalDir(), StoppedMarker))
+	assert.FileExists(t, c.ns("default").StoppedPath())
 	assert.Equal(t, []string{"Site-west.yaml"}, c.inputFiles("default"), "stop never deletes input")
 	r = c.ok("system", "status")
 	assert.Contains(t, r.stdout, `stopped by "skupper system stop"`)
 	r = c.ok("system", "start")
 	assert.Contains(t, r.stdout, `Namespace "default" may run`)
-	assert.NoFileExists(t, filepath.Join(c.ns("default").InternalDir(), StoppedMarker))
+	assert.NoFileExists(t, c.ns("default").StoppedPath())
 }
 
 // TestStopWaitsForTheDaemon plays the daemon side proposed for "skupper
@@ -370,7 +368,7 @@ func TestStopWaitsForTheDaemon(t *testing.T) {
 	c := newCLI(t)
 	c.ok("site", "create", "west")
 	ns := c.ns("default")
-	release, err := daemon.Lock(namespaces.NewHome(c.home))
+	release, err := namespaces.NewHome(c.home).Lock()
 	require.NoError(t, err)
 	defer release()
 
@@ -383,10 +381,10 @@ func TestStopWaitsForTheDaemon(t *testing.T) {
 		site.Status.Conditions = []v2alpha1.Condition{{Type: "Running", Status: st, Message: "stopped"}}
 		_, err := ns.WriteStatus(site)
 		require.NoError(t, err)
-		data, err := yaml.Marshal(reconcile.Summary{Namespace: "default", LastReconcile: time.Now().UTC().Format(time.RFC3339Nano)})
+		data, err := yaml.Marshal(namespaces.Summary{Namespace: "default", LastReconcile: time.Now().UTC().Format(time.RFC3339Nano)})
 		require.NoError(t, err)
 		require.NoError(t, atomicfile.MkdirAll(ns.InternalDir(), namespaces.DirPerm))
-		require.NoError(t, atomicfile.WriteFile(reconcile.SummaryPath(ns), data, namespaces.FilePerm))
+		require.NoError(t, atomicfile.WriteFile(ns.SummaryPath(), data, namespaces.FilePerm))
 	}
 	writeSite(true)
 	done := make(chan struct{})
@@ -394,7 +392,7 @@ func TestStopWaitsForTheDaemon(t *testing.T) {
 		defer close(done)
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if isStopped(ns) {
+			if ns.Stopped() {
 				writeSite(false)
 				return
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/version"
 )
 
@@ -103,7 +102,7 @@ func (a *app) daemonVersion() string {
 	if err != nil {
 		return "unknown"
 	}
-	running, pid := daemon.Running(home)
+	running, pid := home.DaemonRunning()
 	if !running {
 		return "not running"
 	}

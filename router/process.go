@@ -1,4 +1,4 @@
-package daemon
+package router
 
 import (
 	"context"
@@ -17,55 +17,7 @@ import (
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
 )
-
-// RouterSpec is what a namespace's router runs.
-type RouterSpec struct {
-	Namespace string
-	// ConfigPath is the absolute path of skrouterd.json.
-	ConfigPath string
-	// SiteID is exported to the router as SKUPPER_SITE_ID.
-	SiteID string
-	// LocalPort is the router's local normal port on 127.0.0.1; a router
-	// counts as running once it accepts connections there.
-	LocalPort int
-	// PIDFile records the process so that a restarted daemon can find a
-	// router left behind by a crashed one.
-	PIDFile string
-}
-
-// Supervisor keeps namespaces' routers running. Implementations must be
-// safe for concurrent use by the namespace workers.
-type Supervisor interface {
-	// Ensure makes the namespace's router run spec. When restart is true a
-	// running router is restarted (its configuration changed); otherwise a
-	// running router is left alone and a stopped one is started.
-	Ensure(ctx context.Context, spec RouterSpec, restart bool) error
-	// Stop stops the namespace's router, if any, and waits for it to exit.
-	Stop(ctx context.Context, ns string) error
-	// State reports what was observed of the namespace's router.
-	State(ns string) reconcile.RouterState
-	// Close stops every router.
-	Close(ctx context.Context) error
-}
-
-// NoSupervisor starts nothing; the status says so.
-type NoSupervisor struct{}
-
-// Ensure implements Supervisor.
-func (NoSupervisor) Ensure(context.Context, RouterSpec, bool) error { return nil }
-
-// Stop implements Supervisor.
-func (NoSupervisor) Stop(context.Context, string) error { return nil }
-
-// State implements Supervisor.
-func (NoSupervisor) State(string) reconcile.RouterState {
-	return reconcile.RouterState{Message: "router supervision is disabled (--supervisor none)"}
-}
-
-// Close implements Supervisor.
-func (NoSupervisor) Close(context.Context) error { return nil }
 
 // ProcessSupervisor runs each namespace's router as a child process of the
 // daemon: `skrouterd -c <config>`. A router that exits is restarted with
@@ -91,24 +43,15 @@ type ProcessSupervisor struct {
 
 // routerProc is the supervision of one namespace's router.
 type routerProc struct {
-	spec    RouterSpec
+	spec    Spec
 	restart chan struct{} // signals "restart now" (buffered 1)
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	mu    sync.Mutex
-	state reconcile.RouterState
+	state StateCell
 }
 
-func (p *routerProc) setState(s reconcile.RouterState) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state == s {
-		return false
-	}
-	p.state = s
-	return true
-}
+func (p *routerProc) setState(s State) bool { return p.state.Set(s) }
 
 func (s *ProcessSupervisor) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -124,7 +67,7 @@ func (s *ProcessSupervisor) changed(ns string) {
 }
 
 // Ensure implements Supervisor.
-func (s *ProcessSupervisor) Ensure(ctx context.Context, spec RouterSpec, restart bool) error {
+func (s *ProcessSupervisor) Ensure(ctx context.Context, spec Spec, restart bool) error {
 	s.mu.Lock()
 	if s.routers == nil {
 		s.routers = map[string]*routerProc{}
@@ -181,23 +124,17 @@ func (s *ProcessSupervisor) Stop(ctx context.Context, ns string) error {
 }
 
 // State implements Supervisor.
-func (s *ProcessSupervisor) State(ns string) reconcile.RouterState {
+func (s *ProcessSupervisor) State(ns string) State {
 	s.mu.Lock()
 	p := s.routers[ns]
 	s.mu.Unlock()
 	if p == nil {
 		if _, err := exec.LookPath(s.Binary); err != nil {
-			return reconcile.RouterState{Message: notInstalled(s.Binary)}
+			return State{Message: NotInstalledMessage(s.Binary)}
 		}
-		return reconcile.RouterState{Message: "Router not started"}
+		return State{Message: "Router not started"}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state
-}
-
-func notInstalled(bin string) string {
-	return fmt.Sprintf("%s is not installed (install the skupper-router package, or set --router-binary)", bin)
+	return p.state.Get()
 }
 
 // Close implements Supervisor.
@@ -229,14 +166,14 @@ func (s *ProcessSupervisor) supervise(ctx context.Context, p *routerProc) {
 	}
 	backoff := minB
 	defer func() {
-		if p.setState(reconcile.RouterState{Message: "Router stopped"}) {
+		if p.setState(State{Message: "Router stopped"}) {
 			s.changed(p.spec.Namespace)
 		}
 	}()
 	for ctx.Err() == nil {
 		bin, err := exec.LookPath(s.Binary)
 		if err != nil {
-			if p.setState(reconcile.RouterState{Message: notInstalled(s.Binary)}) {
+			if p.setState(State{Message: NotInstalledMessage(s.Binary)}) {
 				log.Warn("router binary not found; the site's configuration is written but no router runs", "binary", s.Binary)
 				s.changed(p.spec.Namespace)
 			}
@@ -259,7 +196,7 @@ func (s *ProcessSupervisor) supervise(ctx context.Context, p *routerProc) {
 		}
 		msg := fmt.Sprintf("Router exited (%s); restarting in %s", exit, backoff.Round(time.Millisecond))
 		log.Warn("router exited", "exit", exit, "restart_in", backoff)
-		if p.setState(reconcile.RouterState{Message: msg}) {
+		if p.setState(State{Message: msg}) {
 			s.changed(p.spec.Namespace)
 		}
 		if !s.wait(ctx, p, backoff) {
@@ -297,7 +234,7 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		msg := fmt.Sprintf("Router failed to start: %v", err)
-		if p.setState(reconcile.RouterState{Message: msg}) {
+		if p.setState(State{Message: msg}) {
 			s.changed(p.spec.Namespace)
 		}
 		return err.Error(), false
@@ -312,12 +249,12 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 	defer stopProbe()
 	go func() {
 		if waitForPort(probeCtx, p.spec.LocalPort) {
-			if p.setState(reconcile.RouterState{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
+			if p.setState(State{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
 				s.changed(p.spec.Namespace)
 			}
 		}
 	}()
-	if p.setState(reconcile.RouterState{Message: "Router starting"}) {
+	if p.setState(State{Message: "Router starting"}) {
 		s.changed(p.spec.Namespace)
 	}
 
@@ -386,14 +323,14 @@ func waitForPort(ctx context.Context, port int) bool {
 
 // writePIDFile records "<pid> <config path>" so a later daemon can find
 // the process.
-func writePIDFile(spec RouterSpec, pid int) {
+func writePIDFile(spec Spec, pid int) {
 	if spec.PIDFile == "" {
 		return
 	}
 	_ = atomicfile.WriteFile(spec.PIDFile, []byte(fmt.Sprintf("%d %s\n", pid, spec.ConfigPath)), namespaces.FilePerm)
 }
 
-func removePIDFile(spec RouterSpec) {
+func removePIDFile(spec Spec) {
 	if spec.PIDFile != "" {
 		_ = atomicfile.Remove(spec.PIDFile)
 	}
@@ -402,7 +339,7 @@ func removePIDFile(spec RouterSpec) {
 // replaceOrphan stops a router recorded in spec's pid file that is still
 // running the same configuration (left behind by a daemon that was
 // killed), so that exactly one router per namespace runs.
-func replaceOrphan(spec RouterSpec, log *slog.Logger) {
+func replaceOrphan(spec Spec, log *slog.Logger) {
 	if spec.PIDFile == "" {
 		return
 	}

@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
 )
 
 // waitMode is what a command waits for after writing.
@@ -75,27 +71,10 @@ func (w *deleteWaitFlags) check() error {
 	return nil
 }
 
-// readSummary reads the namespace's reconcile summary (nil when there is
-// none yet).
-func readSummary(ns namespaces.Namespace) (*reconcile.Summary, error) {
-	data, err := os.ReadFile(reconcile.SummaryPath(ns))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read reconcile summary: %w", err)
-	}
-	var s reconcile.Summary
-	if err := yaml.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("read reconcile summary %s: %w", reconcile.SummaryPath(ns), err)
-	}
-	return &s, nil
-}
-
 // reconciledSince reports whether the daemon started a reconcile of ns at
 // or after t: such a reconcile read input written before t.
 func reconciledSince(ns namespaces.Namespace, t time.Time) bool {
-	s, err := readSummary(ns)
+	s, err := ns.ReadSummary()
 	if err != nil || s == nil {
 		return false
 	}

@@ -62,7 +62,7 @@ import (
 	"time"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/internal/routerschema"
+	"github.com/skupperd/skupperd/test/routerschema"
 )
 
 // Version is the version --version reports.

@@ -20,7 +20,6 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/render"
 )
@@ -93,7 +92,7 @@ func (a *app) runChecks(ns namespaces.Namespace) []checkResult {
 	add := func(level, name, format string, args ...any) {
 		out = append(out, checkResult{level, name, fmt.Sprintf(format, args...)})
 	}
-	daemonUp, pid := daemon.Running(ns.Home)
+	daemonUp, pid := ns.Home.DaemonRunning()
 	if daemonUp {
 		add("OK", "skupperd", "running (pid %d)", pid)
 	} else {
@@ -107,7 +106,7 @@ func (a *app) runChecks(ns namespaces.Namespace) []checkResult {
 	switch up, seen := siteRunning(ns); {
 	case !daemonUp:
 		add("FAIL", "router running", "skupperd is not running, so neither is the router (the site status on disk is from its last run)")
-	case isStopped(ns):
+	case ns.Stopped():
 		add("WARN", "router running", "stopped by \"skupper system stop\"; start it with \"skupper system start\"")
 	case up:
 		add("OK", "router running", "%s", seen)
@@ -288,7 +287,7 @@ func (a *app) checkInotify() checkResult {
 // checkDiagnostics reports the errors of the namespace's last reconcile.
 func checkDiagnostics(ns namespaces.Namespace) checkResult {
 	const name = "namespace diagnostics"
-	s, err := readSummary(ns)
+	s, err := ns.ReadSummary()
 	switch {
 	case err != nil:
 		return checkResult{"FAIL", name, err.Error()}
@@ -423,9 +422,9 @@ func (a *app) buildDump(s *inputState, now time.Time) ([]byte, error) {
 	d := &dumpWriter{tw: tar.NewWriter(gz), now: now}
 
 	d.addYAML("versions.yaml", a.gatherVersions())
-	running, pid := daemon.Running(ns.Home)
-	d.addYAML("daemon.yaml", map[string]any{"running": running, "pid": pid, "dataHome": ns.Home.Root, "namespace": ns.Name, "stopped": isStopped(ns)})
-	if sum, err := readSummary(ns); err == nil && sum != nil {
+	running, pid := ns.Home.DaemonRunning()
+	d.addYAML("daemon.yaml", map[string]any{"running": running, "pid": pid, "dataHome": ns.Home.Root, "namespace": ns.Name, "stopped": ns.Stopped()})
+	if sum, err := ns.ReadSummary(); err == nil && sum != nil {
 		d.addYAML("internal/status.yaml", sum)
 	}
 	var check bytes.Buffer

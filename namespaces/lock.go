@@ -1,4 +1,4 @@
-package daemon
+package namespaces
 
 import (
 	"errors"
@@ -10,23 +10,23 @@ import (
 	"syscall"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
-	"github.com/skupperd/skupperd/namespaces"
 )
 
 // LockPath is the file a running daemon holds an exclusive flock on.
-func LockPath(home namespaces.Home) string { return filepath.Join(home.Root, "skupperd.lock") }
+func (h Home) LockPath() string { return filepath.Join(h.Root, "skupperd.lock") }
 
 // ErrAlreadyRunning is returned by Lock when another daemon holds the lock.
 var ErrAlreadyRunning = errors.New("another skupperd is already running for this data home")
 
 // Lock takes the data home's single-instance lock, recording this
-// process's pid in it. The returned function releases it.
-func Lock(home namespaces.Home) (func(), error) {
-	if err := atomicfile.MkdirAll(home.Root, namespaces.DirPerm); err != nil {
+// process's pid in it. The returned function releases it. Only the daemon
+// takes the lock; everything else asks DaemonRunning.
+func (h Home) Lock() (func(), error) {
+	if err := atomicfile.MkdirAll(h.Root, DirPerm); err != nil {
 		return nil, err
 	}
-	path := LockPath(home)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, namespaces.FilePerm)
+	path := h.LockPath()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, FilePerm)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
@@ -46,9 +46,10 @@ func Lock(home namespaces.Home) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// Running reports whether a daemon holds the data home's lock, and its pid.
-func Running(home namespaces.Home) (bool, int) {
-	f, err := os.Open(LockPath(home))
+// DaemonRunning reports whether a daemon holds the data home's lock, and
+// its pid.
+func (h Home) DaemonRunning() (bool, int) {
+	f, err := os.Open(h.LockPath())
 	if err != nil {
 		return false, 0
 	}
@@ -57,7 +58,7 @@ func Running(home namespaces.Home) (bool, int) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		return false, 0
 	}
-	data, _ := os.ReadFile(LockPath(home))
+	data, _ := os.ReadFile(h.LockPath())
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	return true, pid
 }

@@ -16,8 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skupperd/skupperd/daemon"
-	"github.com/skupperd/skupperd/internal/ports"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
+	"github.com/skupperd/skupperd/router"
 )
 
 // result is what one in-process run of the CLI produced.
@@ -127,12 +128,12 @@ func (c *cli) inputFiles(ns string) []string {
 func (c *cli) startDaemon() {
 	c.t.Helper()
 	home := namespaces.NewHome(c.home)
-	release, err := daemon.Lock(home)
+	release, err := home.Lock()
 	require.NoError(c.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := daemon.New(daemon.Config{
 		Home:       home,
-		Supervisor: daemon.NoSupervisor{},
+		Supervisor: router.NoSupervisor{},
 		Version:    "test",
 		Hosts:      func() []string { return []string{"host.example.com", "192.0.2.10"} },
 		Ports:      ports.New(home, ports.WithBasePorts(map[string]int{ports.RoleNormal: 25671, ports.RoleInterRouter: 25771, ports.RoleEdge: 25871})),

@@ -6,17 +6,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
-	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
-	"github.com/skupperd/skupperd/reconcile"
 )
 
 // newSystemCommand builds the "skupper system" command group.
@@ -268,35 +265,17 @@ own; reload forces a pass and a router restart.`,
 
 // reload asks the daemon to reload ns and waits for the acknowledgement.
 func (a *app) reload(ns namespaces.Namespace, timeout time.Duration) error {
-	id, err := daemon.RequestReload(ns)
+	id, err := ns.RequestReload()
 	if err != nil {
 		return failed(fmt.Errorf("request reload: %w", err))
 	}
 	a.printf("Waiting for skupperd to reload namespace %q...\n", ns.Name)
 	return a.poll(timeout, fmt.Sprintf("skupperd to reload namespace %q", ns.Name), func() (bool, string, error) {
-		data, err := os.ReadFile(daemon.ReloadDonePath(ns))
-		if err == nil && strings.TrimSpace(string(data)) == id {
+		if ns.ReloadDone(id) {
 			return true, "", nil
 		}
 		return false, "the reload request is not acknowledged yet", nil
 	})
-}
-
-// StoppedMarker is the file, under a namespace's internal directory, that
-// "skupper system stop" writes and "skupper system start" removes. While it
-// exists, skupperd keeps the namespace's router stopped (the input is kept
-// and still reconciled).
-const StoppedMarker = "stopped"
-
-// stoppedPath is the namespace's stop marker.
-func stoppedPath(ns namespaces.Namespace) string {
-	return filepath.Join(ns.InternalDir(), StoppedMarker)
-}
-
-// isStopped reports whether the namespace carries the stop marker.
-func isStopped(ns namespaces.Namespace) bool {
-	_, err := os.Stat(stoppedPath(ns))
-	return err == nil
 }
 
 // siteRunning reports the Running condition of the namespace's site status.
@@ -350,16 +329,12 @@ not running (--wait, --timeout).`,
 				return err
 			}
 			since := time.Now()
-			if err := atomicfile.MkdirAll(ns.InternalDir(), namespaces.DirPerm); err != nil {
-				return failed(err)
-			}
-			note := fmt.Sprintf("stopped by \"skupper system stop\" at %s\n", since.UTC().Format(time.RFC3339))
-			if err := atomicfile.WriteFile(stoppedPath(ns), []byte(note), namespaces.FilePerm); err != nil {
+			if err := ns.MarkStopped(since); err != nil {
 				return failed(fmt.Errorf("write stop marker: %w", err))
 			}
 			running, _ := a.daemonRunning(ns)
 			if !running || !wait {
-				a.printf("Namespace %q is marked stopped (%s): skupperd keeps its router stopped until \"skupper system start\".\n", ns.Name, stoppedPath(ns))
+				a.printf("Namespace %q is marked stopped (%s): skupperd keeps its router stopped until \"skupper system start\".\n", ns.Name, ns.StoppedPath())
 				return nil
 			}
 			a.printf("Waiting for the router to stop...\n")
@@ -402,7 +377,7 @@ until the site reports that its router is running (--wait, --timeout).`,
 			if err != nil {
 				return err
 			}
-			if err := atomicfile.Remove(stoppedPath(ns)); err != nil {
+			if err := atomicfile.Remove(ns.StoppedPath()); err != nil {
 				return failed(fmt.Errorf("remove stop marker: %w", err))
 			}
 			running, _ := a.daemonRunning(ns)
@@ -411,7 +386,7 @@ until the site reports that its router is running (--wait, --timeout).`,
 				return nil
 			}
 			if !wait {
-				if _, err := daemon.RequestReload(ns); err != nil {
+				if _, err := ns.RequestReload(); err != nil {
 					return failed(fmt.Errorf("request reload: %w", err))
 				}
 				a.printf("Namespace %q may run: skupperd starts its router.\n", ns.Name)
@@ -440,9 +415,9 @@ until the site reports that its router is running (--wait, --timeout).`,
 
 // namespaceStatus is one namespace in "skupper system status".
 type namespaceStatus struct {
-	Name    string             `json:"name"`
-	Stopped bool               `json:"stopped,omitempty"`
-	Summary *reconcile.Summary `json:"summary,omitempty"`
+	Name    string              `json:"name"`
+	Stopped bool                `json:"stopped,omitempty"`
+	Summary *namespaces.Summary `json:"summary,omitempty"`
 }
 
 // systemStatus is the output of "skupper system status -o".
@@ -463,7 +438,7 @@ func (a *app) gatherStatus(cmd *cobra.Command) (*systemStatus, error) {
 		return nil, err
 	}
 	st := &systemStatus{DataHome: home.Root, Namespaces: []namespaceStatus{}}
-	st.Daemon.Running, st.Daemon.PID = daemon.Running(home)
+	st.Daemon.Running, st.Daemon.PID = home.DaemonRunning()
 	names := []string{a.namespace}
 	if !cmd.Flags().Changed("namespace") {
 		if names, err = home.List(); err != nil {
@@ -474,11 +449,11 @@ func (a *app) gatherStatus(cmd *cobra.Command) (*systemStatus, error) {
 	}
 	for _, n := range names {
 		ns := home.Namespace(n)
-		sum, err := readSummary(ns)
+		sum, err := ns.ReadSummary()
 		if err != nil {
 			return nil, failed(err)
 		}
-		st.Namespaces = append(st.Namespaces, namespaceStatus{Name: n, Stopped: isStopped(ns), Summary: sum})
+		st.Namespaces = append(st.Namespaces, namespaceStatus{Name: n, Stopped: ns.Stopped(), Summary: sum})
 	}
 	return st, nil
 }
