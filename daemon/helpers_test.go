@@ -30,6 +30,7 @@ import (
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 // convergeTimeout bounds every wait for observable state.
@@ -424,19 +425,7 @@ func eventually(t testing.TB, what string, cond func() (bool, string)) {
 
 func eventuallyWithin(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := time.Millisecond
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(delay)
-		delay = min(delay*2, 20*time.Millisecond)
-	}
+	testwait.For(t, timeout, what, cond)
 }
 
 // ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 func TestRunUsageErrors(t *testing.T) {
@@ -160,13 +161,7 @@ func (p *skupperdProc) exitCode(t *testing.T) int {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 20*time.Second, what, cond)
 }
 
 func TestRunSignalsAndGracefulStop(t *testing.T) {
