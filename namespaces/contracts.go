@@ -95,6 +95,9 @@ const (
 	// NoSiteNeeded: the namespace holds no resources that need a Site
 	// (e.g. only AttachedConnectors for another namespace's site).
 	NoSiteNeeded Outcome = "NoSiteNeeded"
+	// Failed: the reconcile did not complete (an error, a panic or its
+	// deadline); the last good runtime state stays and it is retried.
+	Failed Outcome = "Failed"
 )
 
 // Summary is the namespace's reconcile record, internal/status.yaml: what
