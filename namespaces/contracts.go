@@ -43,7 +43,9 @@ func (n Namespace) MarkStopped(at time.Time) error {
 // the same id to internal/reload-done.
 
 // ReloadRequestPath is where the CLI asks for a reload.
-func (n Namespace) ReloadRequestPath() string { return filepath.Join(n.InternalDir(), "reload-request") }
+func (n Namespace) ReloadRequestPath() string {
+	return filepath.Join(n.InternalDir(), "reload-request")
+}
 
 // ReloadDonePath is where the daemon acknowledges a reload request.
 func (n Namespace) ReloadDonePath() string { return filepath.Join(n.InternalDir(), "reload-done") }
