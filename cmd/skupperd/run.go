@@ -26,14 +26,15 @@ import (
 
 // runOptions are the daemon's flags.
 type runOptions struct {
-	namespaces   []string
-	logLevel     string
-	logFormat    string
-	supervisor   string
-	routerBinary string
-	resync       time.Duration
-	grantAddr    string
-	advertise    string
+	namespaces       []string
+	logLevel         string
+	logFormat        string
+	supervisor       string
+	routerBinary     string
+	resync           time.Duration
+	reconcileTimeout time.Duration
+	grantAddr        string
+	advertise        string
 }
 
 // envDefault returns $key, or def.
@@ -44,13 +45,19 @@ func envDefault(key, def string) string {
 	return def
 }
 
-func (o *runOptions) register(fs *pflag.FlagSet) {
-	resync := daemon.DefaultResync
-	if v := os.Getenv("SKUPPER_RESYNC"); v != "" {
+// envDuration is the duration in environment variable key, or def when it
+// is unset or not a duration.
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
-			resync = d
+			return d
 		}
 	}
+	return def
+}
+
+func (o *runOptions) register(fs *pflag.FlagSet) {
+	resync := envDuration("SKUPPER_RESYNC", daemon.DefaultResync)
 	var nsDefault []string
 	if v := os.Getenv("SKUPPER_NAMESPACES"); v != "" {
 		nsDefault = strings.Split(v, ",")
@@ -61,6 +68,7 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.supervisor, "supervisor", envDefault("SKUPPER_SUPERVISOR", "auto"), "how routers are run: auto, systemd, process or none (env SKUPPER_SUPERVISOR)")
 	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
 	fs.DurationVar(&o.resync, "resync", resync, "period of resync passes, which reconcile what changed (every namespace at least every 6h) (env SKUPPER_RESYNC)")
+	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", envDuration("SKUPPER_RECONCILE_TIMEOUT", daemon.DefaultReconcileTimeout), "longest one reconcile of one namespace may take; past it the reconcile fails and is retried (env SKUPPER_RECONCILE_TIMEOUT)")
 	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", daemon.DefaultGrantServerAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
 	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
 }
@@ -109,6 +117,9 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	if o.resync <= 0 {
 		return usageError("--resync must be positive")
 	}
+	if o.reconcileTimeout <= 0 {
+		return usageError("--reconcile-timeout must be positive")
+	}
 	root, err := namespaces.ResolveDataHome(g.dataHome)
 	if err != nil {
 		return usageError("%v", err)
@@ -141,7 +152,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	notify := func(state string) { _, _ = sddaemon.SdNotify(false, state) }
 	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
 	d = daemon.New(daemon.Config{
-		Home: home, Namespaces: o.namespaces, Resync: o.resync,
+		Home: home, Namespaces: o.namespaces, Resync: o.resync, ReconcileTimeout: o.reconcileTimeout,
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
 		Grants:  grants, Redeem: daemon.Redeem,
