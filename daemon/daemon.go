@@ -105,6 +105,13 @@ type Config struct {
 	// ReconcileTimeout bounds one reconcile (default 2m); a reconcile
 	// past it fails and is retried with backoff.
 	ReconcileTimeout time.Duration
+	// LockCheck reports whether the data home's single-instance lock
+	// still guards it (namespaces.DaemonLock.Check); nil: not checked. It
+	// is checked every LockCheckInterval (default 2s) and before a worker
+	// acts on a router. Once it fails, Run stops every worker and router
+	// and returns its error: another daemon may own the data home now.
+	LockCheck         func() error
+	LockCheckInterval time.Duration
 }
 
 // Daemon is a running skupperd.
@@ -141,6 +148,9 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.LockCheckInterval <= 0 {
+		cfg.LockCheckInterval = 2 * time.Second
 	}
 	if cfg.Reconcile == nil {
 		cfg.Reconcile = reconcile.Namespace
@@ -280,9 +290,12 @@ func (d *Daemon) loop(ctx context.Context) error {
 	if d.watch.polling {
 		st.poll = st.ticker(d.cfg.PollInterval)
 	}
-	var watchdog <-chan time.Time
+	var watchdog, lockCheck <-chan time.Time
 	if d.cfg.Watchdog > 0 {
 		watchdog = st.ticker(d.cfg.Watchdog / 2)
+	}
+	if d.cfg.LockCheck != nil {
+		lockCheck = st.ticker(d.cfg.LockCheckInterval)
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
@@ -307,6 +320,11 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.handleWatchError(err)
 		case <-watchdog:
 			d.cfg.Notify("WATCHDOG=1")
+		case <-lockCheck:
+			if err := d.cfg.LockCheck(); err != nil {
+				d.log.Error("this daemon no longer owns the data home; stopping", "error", err)
+				return errors.Join(err, d.shutdown())
+			}
 		case <-resync:
 			d.resync(st)
 		case <-d.reload:

@@ -358,6 +358,14 @@ func (w *worker) serveGrants(res *reconcile.Result) {
 // reconcile. An invalid Site keeps the last good router running.
 func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 	res, sup := p.res, w.d.cfg.Supervisor
+	if check := w.d.cfg.LockCheck; check != nil {
+		if err := check(); err != nil {
+			// Another daemon may manage the data home now: leave its
+			// routers alone; the event loop stops this daemon.
+			p.log.Error("not touching the router: this daemon no longer owns the data home", "error", err)
+			return
+		}
+	}
 	switch {
 	case p.stopped:
 	case res.Outcome == reconcile.Applied:

@@ -125,11 +125,12 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		return usageError("%v", err)
 	}
 	home := namespaces.NewHome(root)
-	release, err := home.Lock()
+	lock, err := home.TakeLock()
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer release()
+	defer lock.Release()
+	raiseFileLimit(log)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,6 +157,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
 		Grants:  grants, Redeem: daemon.Redeem,
+		LockCheck: lock.Check,
 	})
 
 	signals := make(chan os.Signal, 2)
@@ -222,4 +224,21 @@ func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log
 func useSystemd(ctx context.Context, home namespaces.Home, user bool) bool {
 	def, err := namespaces.DefaultDataHome(os.Geteuid(), os.Getenv("XDG_DATA_HOME"), os.Getenv("HOME"))
 	return err == nil && home.Root == filepath.Clean(def) && systemd.Available(ctx, user)
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit:
+// every watched directory, router connection and grant server client
+// holds a descriptor, and running out of them stalls reconciles.
+func raiseFileLimit(log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= lim.Max {
+		return
+	}
+	old := lim.Cur
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("cannot raise the open files limit", "soft", old, "hard", lim.Max, "error", err)
+		return
+	}
+	log.Debug("raised the open files limit", "from", old, "to", lim.Max)
 }
