@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skupperd/skupperd/daemon"
+	"github.com/skupperd/skupperd/router"
 	"github.com/skupperd/skupperd/test/realrouter"
 )
 
@@ -76,6 +78,7 @@ func waitTraffic(t *testing.T, port int, msg string) time.Duration {
 // bytes flow again.
 func TestRealRouterSupervisedTraffic(t *testing.T) {
 	bin := realrouter.Binary(t)
+	binaries(t) // built before the clock starts
 	h := newTestHome(t)
 	t.Cleanup(func() { killRecordedRouters(h) }) // runs after the daemon is stopped
 	echo := realrouter.EchoServer(t)
@@ -126,4 +129,42 @@ func TestRealRouterSupervisedTraffic(t *testing.T) {
 	eventually(t, "the router to exit with the daemon", func() (bool, string) {
 		return !processAlive(second), fmt.Sprintf("pid %d alive", second)
 	})
+}
+
+// TestRealRouterInProcessTraffic is the same in-process: daemon.Run with a
+// router.ProcessSupervisor whose Binary is the real skrouterd carries
+// bytes from the Listener to the Connector's echo server, and when Run
+// returns the router has stopped.
+func TestRealRouterInProcessTraffic(t *testing.T) {
+	bin := realrouter.Binary(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	listen := freePorts(t, 1)[0]
+	h.addNamespace("west")
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener.yaml", listenerYAML("backend", "backend", listen))
+	h.put("west", "connector.yaml", connectorYAML("backend", "backend", echo))
+	log := testLogger(t)
+	var d *daemon.Daemon
+	sup := &router.ProcessSupervisor{Binary: bin, Logger: log, StopTimeout: 5 * time.Second,
+		OnChange: func(ns string) { d.KickNamespace(ns) }}
+	d = daemon.New(daemon.Config{Home: h.home, Supervisor: sup, Logger: log, Version: "test"})
+	start := time.Now()
+	stop := runDaemon(t, d)
+
+	waitTraffic(t, listen, "hello through skrouterd, in-process")
+	t.Logf("traffic flowed %s after Run started", time.Since(start).Round(time.Millisecond))
+	var pid int
+	eventually(t, "the router's pid file", func() (bool, string) {
+		p, ok, why := recordedRouter(h, "west")
+		pid = p
+		return ok, why
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if processAlive(pid) {
+		t.Fatalf("router %d still alive after Run returned", pid)
+	}
 }
