@@ -289,7 +289,7 @@ func boot(t *testing.T, stage string) *ns {
 		n.pid = pid
 		return true, ""
 	})
-	n.waitFor("systemctl is-system-running", 90*time.Second, func() (bool, string) {
+	n.waitFor("systemctl is-system-running", 5*time.Minute, func() (bool, string) {
 		out, _ := n.sh("systemctl is-system-running")
 		s := strings.TrimSpace(out)
 		return s == "running" || s == "degraded", s
