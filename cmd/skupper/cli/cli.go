@@ -165,10 +165,10 @@ invalid input (arguments, options or values).`,
 		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
 	root.AddCommand(
-		a.newSiteCommand(),
-		a.newListenerCommand(),
-		a.newConnectorCommand(),
-		a.newLinkCommand(),
+		a.newKindCommand(siteKind),
+		a.newKindCommand(listenerKind),
+		a.newKindCommand(connectorKind),
+		a.newKindCommand(linkKind),
 		a.newTokenCommand(),
 		a.newSystemCommand(),
 		a.newDebugCommand(),
