@@ -2,6 +2,7 @@ package cli
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -9,29 +10,58 @@ import (
 )
 
 // Listeners and connectors are both endpoints of a routing key: a host and
-// a port, with the same options; endpointFlags serves both kinds.
+// a port, with the same options and status; endpointKind makes the
+// kindSpec of both from the spec and status fields they have.
 
-// endpointHelp is what differs between the options of listeners and
-// connectors.
-type endpointHelp struct {
-	hostDefault, host, tls, typ, port string
-	// client adds --use-client-cert and --verify-hostname (connectors).
-	client bool
+// Where listeners bind and connectors connect unless --host is given.
+const (
+	// DefaultListenerHost: all interfaces, as upstream Skupper does on
+	// Linux.
+	DefaultListenerHost = "0.0.0.0"
+	// DefaultConnectorHost: this host, as upstream Skupper does on Linux.
+	DefaultConnectorHost = "localhost"
+)
+
+// The "skupper listener" and "skupper connector" command groups.
+var (
+	listenerKind  = endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint)
+	connectorKind = endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint)
+)
+
+// listenerEndpoint points at a listener's endpoint fields.
+func listenerEndpoint(obj v2alpha1.Object) endpointFields {
+	l := obj.(*v2alpha1.Listener)
+	return endpointFields{routingKey: &l.Spec.RoutingKey, host: &l.Spec.Host, tls: &l.Spec.TLSCredentials, typ: &l.Spec.Type, port: &l.Spec.Port,
+		matching: &l.Status.HasMatchingConnector}
 }
 
-// endpointFields points at the spec fields of a listener or connector.
+// connectorEndpoint points at a connector's endpoint fields.
+func connectorEndpoint(obj v2alpha1.Object) endpointFields {
+	c := obj.(*v2alpha1.Connector)
+	s := &c.Spec
+	return endpointFields{routingKey: &s.RoutingKey, host: &s.Host, tls: &s.TLSCredentials, typ: &s.Type, port: &s.Port,
+		useClientCert: &s.UseClientCert, verifyHostname: &s.VerifyHostname, selector: &s.Selector, matching: &c.Status.HasMatchingListener}
+}
+
+// endpointFields points at the fields of a listener or connector; the
+// connectors' own are nil for listeners.
 type endpointFields struct {
 	routingKey, host, tls, typ    *string
 	port                          *int
 	useClientCert, verifyHostname *bool
+	selector                      *string
+	// matching is whether endpoints of the other kind match.
+	matching *bool
 }
 
 // endpointFlags are the resource options of listener and connector
 // create/update/generate.
 type endpointFlags struct {
-	kind   string
-	help   endpointHelp
-	fields func(v2alpha1.Object) endpointFields
+	kind        string
+	hostDefault string
+	fields      func(v2alpha1.Object) endpointFields
+	// client adds --use-client-cert and --verify-hostname (connectors).
+	client bool
 
 	routingKey     string
 	host           string
@@ -44,22 +74,22 @@ type endpointFlags struct {
 
 // register adds the options to cmd; update commands have no defaults and
 // take --port.
-func (f *endpointFlags) register(cmd *cobra.Command, update bool) {
-	typeDefault, hostDefault := "tcp", f.help.hostDefault
+func (f *endpointFlags) register(cmd *cobra.Command, update bool, help map[string]string) {
+	typeDefault, hostDefault := "tcp", f.hostDefault
 	if update {
 		typeDefault, hostDefault = "", ""
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.routingKey, "routing-key", "r", "", "the identifier used to route traffic from listeners to connectors (default: the name)")
-	fl.StringVar(&f.host, "host", hostDefault, f.help.host)
-	fl.StringVar(&f.tlsCredentials, "tls-credentials", "", f.help.tls)
-	if f.help.client {
-		fl.BoolVar(&f.useClientCert, "use-client-cert", false, "present the client certificate of --tls-credentials to the server")
-		fl.BoolVar(&f.verifyHostname, "verify-hostname", false, "check that the server certificate matches --host")
+	fl.StringVarP(&f.routingKey, "routing-key", "r", "", help["routing-key"])
+	fl.StringVar(&f.host, "host", hostDefault, help["host"])
+	fl.StringVar(&f.tlsCredentials, "tls-credentials", "", help["tls-credentials"])
+	if f.client {
+		fl.BoolVar(&f.useClientCert, "use-client-cert", false, help["use-client-cert"])
+		fl.BoolVar(&f.verifyHostname, "verify-hostname", false, help["verify-hostname"])
 	}
-	fl.StringVar(&f.typ, "type", typeDefault, f.help.typ)
+	fl.StringVar(&f.typ, "type", typeDefault, help["type"])
 	if update {
-		fl.IntVar(&f.port, "port", 0, f.help.port)
+		fl.IntVar(&f.port, "port", 0, help["port"])
 	}
 }
 
@@ -103,10 +133,10 @@ func (f *endpointFlags) apply(cmd *cobra.Command, e endpointFields, create bool)
 	if set("tls-credentials") {
 		*e.tls = f.tlsCredentials
 	}
-	if f.help.client && set("use-client-cert") {
+	if f.client && set("use-client-cert") {
 		*e.useClientCert = f.useClientCert
 	}
-	if f.help.client && set("verify-hostname") {
+	if f.client && set("verify-hostname") {
 		*e.verifyHostname = f.verifyHostname
 	}
 	if cmd.Flags().Changed("type") {
@@ -117,22 +147,49 @@ func (f *endpointFlags) apply(cmd *cobra.Command, e endpointFields, create bool)
 	}
 }
 
-// endpointUpdateFlags are the options of listener and connector update.
-func endpointUpdateFlags(client bool) []string {
+// endpointKind is the kindSpec of listeners and connectors: kind's
+// options are endpointFlags on the fields that fields points at (with the
+// client options when it has them), and so is its status.
+func endpointKind(kind, hostDefault string, fields func(v2alpha1.Object) endpointFields) *kindSpec {
+	client := fields(newObject(kind, "")).useClientCert != nil
+	updateFlags := []string{"--routing-key", "--host", "--port", "--tls-credentials", "--type"}
 	if client {
-		return []string{"--routing-key", "--host", "--port", "--tls-credentials", "--use-client-cert", "--verify-hostname", "--type"}
+		updateFlags = []string{"--routing-key", "--host", "--port", "--tls-credentials", "--use-client-cert", "--verify-hostname", "--type"}
 	}
-	return []string{"--routing-key", "--host", "--port", "--tls-credentials", "--type"}
+	return &kindSpec{
+		kind: kind,
+		wait: waitConfigured,
+		flags: func() kindFlags {
+			return &endpointFlags{kind: kind, hostDefault: hostDefault, fields: fields, client: client}
+		},
+		updateFlags: updateFlags,
+		row:         func(v view) []string { return endpointRow(v, fields(v.obj)) },
+		fields: func(v view) [][2]string {
+			return endpointStatus(v, fields(v.obj), allKindDocs[strings.ToLower(kind)].Match)
+		},
+	}
+}
+
+// endpointRow is a row of the listener or connector status table.
+func endpointRow(v view, e endpointFields) []string {
+	st := v.status()
+	row := []string{v.obj.GetObjectMeta().Name, orNone(string(st.StatusType)), *e.routingKey}
+	if e.selector != nil {
+		row = append(row, orNone(*e.selector))
+	}
+	return append(row, orNone(*e.host), strconv.Itoa(*e.port), boolText(*e.matching), orNone(st.Message))
 }
 
 // endpointStatus is the single-resource status of a listener or
-// connector; extra follows the routing key.
-func endpointStatus(v view, e endpointFields, extra [][2]string, matchLabel string, match bool) [][2]string {
+// connector; matchLabel names e.matching.
+func endpointStatus(v view, e endpointFields, matchLabel string) [][2]string {
 	rows := append(statusHead(v), [2]string{"Routing key", *e.routingKey})
-	rows = append(rows, extra...)
+	if e.selector != nil {
+		rows = append(rows, [2]string{"Selector", orNone(*e.selector)})
+	}
 	rows = append(rows, [2]string{"Host", orNone(*e.host)}, [2]string{"Port", strconv.Itoa(*e.port)})
 	if *e.tls != "" {
 		rows = append(rows, [2]string{"TLS credentials", *e.tls})
 	}
-	return append(rows, [2]string{matchLabel, boolText(match)})
+	return append(rows, [2]string{matchLabel, boolText(*e.matching)})
 }

@@ -1,7 +1,11 @@
 package cli
 
 import (
+	_ "embed"
+	"fmt"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/spf13/cobra"
 
@@ -10,25 +14,55 @@ import (
 
 // The resource command groups (site, listener, connector, link) are built
 // from a kindSpec each: one builder makes their create, update, delete,
-// status and generate commands, so that every kind follows the same flow
-// and only says what is its own (texts, options, status columns).
+// status and generate commands, so that every kind follows the same flow.
+// A kindSpec says what the kind's commands do that is its own; their help
+// texts are data, in kinds.yaml.
+
+//go:embed kinds.yaml
+var kindsYAML []byte
+
+// kindDocs are the texts of a kind's command group (see kinds.yaml).
+type kindDocs struct {
+	Short    string            `yaml:"short"`
+	Long     string            `yaml:"long"`
+	Commands map[string]cmdDoc `yaml:"commands"`
+	// Flags is the help of the kind's own options, by name.
+	Flags  map[string]string `yaml:"flags"`
+	Empty  string            `yaml:"empty"`
+	Header []string          `yaml:"header"`
+	// Match labels the status field of listeners and connectors that
+	// says whether endpoints of the other kind match.
+	Match string `yaml:"match"`
+}
 
 // cmdDoc is the help of one command.
 type cmdDoc struct {
-	// use is cobra's Use: the verb, then <required> and [optional]
+	// Use is cobra's Use: the verb, then <required> and [optional]
 	// arguments, from which the argument check is derived.
-	use, short, long, example string
-	// usage is the usage line of argument errors; default
+	Use     string `yaml:"use"`
+	Short   string `yaml:"short"`
+	Long    string `yaml:"long"`
+	Example string `yaml:"example"`
+	// Usage is the usage line of argument errors; default
 	// "skupper <kind> <use> [options]".
-	usage string
+	Usage string `yaml:"usage"`
 }
+
+// allKindDocs are the texts of kinds.yaml, by kind name ("listener").
+var allKindDocs = func() map[string]kindDocs {
+	var docs map[string]kindDocs
+	if err := yaml.Unmarshal(kindsYAML, &docs); err != nil {
+		panic(fmt.Sprintf("kinds.yaml: %v", err))
+	}
+	return docs
+}()
 
 // kindFlags are the resource options of one command of a kind; each
 // command has its own.
 type kindFlags interface {
-	// register adds the options to cmd; update says it is an update
-	// command (no defaults).
-	register(cmd *cobra.Command, update bool)
+	// register adds the options to cmd, with help from the kind's docs;
+	// update says it is an update command (no defaults).
+	register(cmd *cobra.Command, update bool, help map[string]string)
 	// build makes a new resource named name (already checked) from the
 	// other arguments and the options (create, generate).
 	build(cmd *cobra.Command, name string, rest []string) (v2alpha1.Object, error)
@@ -38,24 +72,9 @@ type kindFlags interface {
 	modify(cmd *cobra.Command, obj v2alpha1.Object)
 }
 
-// statusTable says how the status command of a kind prints.
-type statusTable struct {
-	// empty is printed when there is nothing to show.
-	empty string
-	// header and row make the table of all resources; with no header,
-	// every resource is printed as a block of fields.
-	header []string
-	row    func(view) []string
-	// fields is the status of one resource.
-	fields func(view) [][2]string
-}
-
-// kindSpec describes the command group of one resource kind.
+// kindSpec describes what the commands of one resource kind do.
 type kindSpec struct {
-	kind  string
-	group cmdDoc
-	// The subcommands; nil: the kind has no such command.
-	create, update, delete, status, generate *cmdDoc
+	kind string
 	// wait is what create and update wait for by default.
 	wait waitMode
 	// flags returns new resource options for one command.
@@ -67,10 +86,13 @@ type kindSpec struct {
 	// beforeCreate checks the input before a resource is created.
 	beforeCreate func(s *inputState) error
 	// deleteFlags adds the kind's own options to its delete command.
-	deleteFlags func(cmd *cobra.Command)
+	deleteFlags func(cmd *cobra.Command, help map[string]string)
 	// remove deletes the resource at loc; default: its file.
 	remove func(a *app, cmd *cobra.Command, s *inputState, loc location, wf *deleteWaitFlags) error
-	table  statusTable
+	// row is a row of the status table; fields the status of one
+	// resource.
+	row    func(view) []string
+	fields func(view) [][2]string
 	// extra returns commands of the group that follow no common flow.
 	extra func(a *app) []*cobra.Command
 }
@@ -78,28 +100,32 @@ type kindSpec struct {
 // name is the kind as commands spell it ("listener").
 func (k *kindSpec) name() string { return strings.ToLower(k.kind) }
 
+// docs returns the kind's texts.
+func (k *kindSpec) docs() kindDocs { return allKindDocs[k.name()] }
+
 // newKindCommand builds the command group of a kind.
 func (a *app) newKindCommand(k *kindSpec) *cobra.Command {
+	docs := k.docs()
 	cmd := &cobra.Command{
 		Use:   k.name(),
-		Short: k.group.short,
-		Long:  k.group.long,
+		Short: docs.Short,
+		Long:  docs.Long,
 		Args:  noArgs,
 		RunE:  helpOrUnknown,
 	}
 	builders := []struct {
-		doc   *cmdDoc
+		verb  string
 		build func(*kindSpec, *cobra.Command)
 	}{
-		{k.create, a.kindCreate},
-		{k.update, a.kindUpdate},
-		{k.delete, a.kindDelete},
-		{k.status, a.kindStatus},
-		{k.generate, a.kindGenerate},
+		{"create", a.kindCreate},
+		{"update", a.kindUpdate},
+		{"delete", a.kindDelete},
+		{"status", a.kindStatus},
+		{"generate", a.kindGenerate},
 	}
 	for _, b := range builders {
-		if b.doc != nil {
-			sub := k.command(b.doc)
+		if doc, ok := docs.Commands[b.verb]; ok {
+			sub := k.command(doc)
 			b.build(k, sub)
 			cmd.AddCommand(sub)
 		}
@@ -111,14 +137,14 @@ func (a *app) newKindCommand(k *kindSpec) *cobra.Command {
 }
 
 // command makes the command that doc describes, with its argument check.
-func (k *kindSpec) command(doc *cmdDoc) *cobra.Command {
-	usage := doc.usage
+func (k *kindSpec) command(doc cmdDoc) *cobra.Command {
+	usage := doc.Usage
 	if usage == "" {
-		usage = "skupper " + k.name() + " " + doc.use + " [options]"
+		usage = "skupper " + k.name() + " " + doc.Use + " [options]"
 	}
 	var required []string
 	optional := ""
-	for _, w := range strings.Fields(doc.use)[1:] {
+	for _, w := range strings.Fields(doc.Use)[1:] {
 		if strings.HasPrefix(w, "[") {
 			optional = strings.Trim(w, "[]")
 		} else {
@@ -126,10 +152,10 @@ func (k *kindSpec) command(doc *cmdDoc) *cobra.Command {
 		}
 	}
 	return &cobra.Command{
-		Use:     doc.use,
-		Short:   doc.short,
-		Long:    doc.long,
-		Example: doc.example,
+		Use:     doc.Use,
+		Short:   doc.Short,
+		Long:    doc.Long,
+		Example: doc.Example,
 		Args:    positional(usage, required, optional),
 	}
 }
@@ -196,7 +222,7 @@ func (a *app) kindCreate(k *kindSpec, cmd *cobra.Command) {
 		}
 		return a.createResource(s, obj, wf)
 	}
-	f.register(cmd, false)
+	f.register(cmd, false, k.docs().Flags)
 	wf.register(cmd, k.wait)
 }
 
@@ -232,7 +258,7 @@ func (a *app) kindUpdate(k *kindSpec, cmd *cobra.Command) {
 		f.modify(cmd, obj)
 		return a.updateResource(s, loc, obj, mode, wf.timeout)
 	}
-	f.register(cmd, true)
+	f.register(cmd, true, k.docs().Flags)
 	wf.register(cmd, k.wait)
 }
 
@@ -271,7 +297,7 @@ func (a *app) kindDelete(k *kindSpec, cmd *cobra.Command) {
 		return a.deleteResources(s, []v2alpha1.Key{loc.doc.Key()}, wf)
 	}
 	if k.deleteFlags != nil {
-		k.deleteFlags(cmd)
+		k.deleteFlags(cmd, k.docs().Flags)
 	}
 	wf.register(cmd)
 }
@@ -298,44 +324,45 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 		if name != "" && len(vs) == 0 {
 			return s.notFound(v2alpha1.Key{Kind: k.kind, Name: name})
 		}
-		return a.printStatus(&k.table, vs, name, output)
+		return a.printStatus(k, vs, name, output)
 	}
 	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
 }
 
 // printStatus prints the views a status command found: encoded with
 // --output, else as a table of all or the fields of the one named.
-func (a *app) printStatus(t *statusTable, vs []view, name, output string) error {
+func (a *app) printStatus(k *kindSpec, vs []view, name, output string) error {
+	docs := k.docs()
 	if output != "" {
 		values := make([]any, len(vs))
 		for i, v := range vs {
 			values[i] = v.obj
 		}
 		single := name != ""
-		if t.header == nil {
+		if docs.Header == nil {
 			single = len(vs) == 1
 		}
 		return a.printEncoded(output, values, single)
 	}
 	if len(vs) == 0 {
-		a.printf("%s\n", t.empty)
+		a.printf("%s\n", docs.Empty)
 		return nil
 	}
-	if t.header != nil && name == "" {
-		tw := newTable(a.stdout, t.header...)
+	if docs.Header != nil && name == "" {
+		t := newTable(a.stdout, docs.Header...)
 		for _, v := range vs {
-			tw.row(t.row(v)...)
+			t.row(k.row(v)...)
 		}
-		return failed(tw.flush())
+		return failed(t.flush())
 	}
-	if t.header != nil {
+	if docs.Header != nil {
 		vs = vs[:1]
 	}
 	for i, v := range vs {
 		if i > 0 {
 			a.printf("\n")
 		}
-		if err := fields(a.stdout, t.fields(v)); err != nil {
+		if err := fields(a.stdout, k.fields(v)); err != nil {
 			return failed(err)
 		}
 	}
@@ -356,7 +383,7 @@ func (a *app) kindGenerate(k *kindSpec, cmd *cobra.Command) {
 		}
 		return a.generate(obj, output)
 	}
-	f.register(cmd, false)
+	f.register(cmd, false, k.docs().Flags)
 	outputFlag(cmd, &output, "yaml", "the output format: json or yaml")
 }
 

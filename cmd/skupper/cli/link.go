@@ -18,59 +18,14 @@ import (
 // linkKind is the "skupper link" command group. Links are not created
 // from options: they come from "skupper link generate" or tokens.
 var linkKind = &kindSpec{
-	kind: v2alpha1.KindLink,
-	group: cmdDoc{
-		short: "Manage links to remote sites",
-		long: `A link is a channel from this site's router to a remote site. Links come from
-"skupper link generate" at the remote site (applied here with "skupper system
-apply") or from access tokens.`,
-	},
-	update: &cmdDoc{
-		use:   "update <name>",
-		short: "Change link settings",
-		long: `Change the settings of a link: rewrite the file that defines it.
-
-When skupperd is running, the command waits until the link is ready
-(--wait, --timeout). A link is ready once it is operational; skupperd
-reports a link's configuration with --wait configured.`,
-		example: `  # Change the link cost
-  skupper link update west-6bfn6 --cost 10`,
-		usage: "skupper link update <name> --cost <cost> [options]",
-	},
-	delete: &cmdDoc{
-		use:   "delete <name>",
-		short: "Delete a link",
-		long: `Delete a link: remove the file that defines it, and the Secret holding its
-credentials (spec.tlsCredentials) when no other link uses it. A file that also
-defines other resources is left alone (edit it instead).
-
-When skupperd is running, the command waits until the link is gone.`,
-		example: `  # Delete a link
-  skupper link delete west-6bfn6`,
-	},
-	status: &cmdDoc{
-		use:   "status [name]",
-		short: "Display the status of links in the current site",
-		long: `Display the status of the namespace's links, as skupperd last applied them
-(runtime/resources). A link that skupperd has not applied yet is shown as
-Pending with the reason.`,
-		example: `  # Show the status of all links in the current site
-  skupper link status
-
-  # Show the status of one link
-  skupper link status west-6bfn6`,
-	},
+	kind:        v2alpha1.KindLink,
 	wait:        waitReady,
 	flags:       func() kindFlags { return &linkFlags{} },
 	updateFlags: []string{"--cost"},
 	remove:      removeLink,
-	table: statusTable{
-		empty:  "There are no link resources in the namespace",
-		header: []string{"NAME", "STATUS", "COST", "MESSAGE"},
-		row:    linkRow,
-		fields: linkFields,
-	},
-	extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} },
+	row:         linkRow,
+	fields:      linkFields,
+	extra:       func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} },
 }
 
 // linkFlags are the options of link update.
@@ -79,8 +34,8 @@ type linkFlags struct {
 }
 
 // register adds --cost to cmd.
-func (f *linkFlags) register(cmd *cobra.Command, _ bool) {
-	cmd.Flags().IntVar(&f.cost, "cost", 1, "the configured routing cost of sending traffic over the link")
+func (f *linkFlags) register(cmd *cobra.Command, _ bool, help map[string]string) {
+	cmd.Flags().IntVar(&f.cost, "cost", 1, help["cost"])
 }
 
 // build is not used: there is no "skupper link create".

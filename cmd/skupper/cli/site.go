@@ -10,71 +10,7 @@ import (
 
 // siteKind is the "skupper site" command group.
 var siteKind = &kindSpec{
-	kind: v2alpha1.KindSite,
-	group: cmdDoc{
-		short: "Manage the site of the current namespace",
-		long: `A site is the basis of a namespace's configuration: skupperd runs one router
-per site. A namespace holds exactly one Site.`,
-	},
-	create: &cmdDoc{
-		use:   "create <name>",
-		short: "Create a site",
-		long: `Create a site: write input/resources/Site-<name>.yaml. The namespace directory
-is created if needed.
-
-When skupperd is running, the command waits until the site is ready: its
-router runs (--wait, --timeout).`,
-		example: `  # Create a site
-  skupper site create west
-
-  # Create a site that can accept links from remote sites
-  skupper site create west --enable-link-access`,
-	},
-	update: &cmdDoc{
-		use:   "update [name]",
-		short: "Change site settings",
-		long: `Change the settings of the namespace's site (the named one, or the only one).
-Options not given keep their values; --enable-link-access=false disables link
-access.
-
-When skupperd is running, the command waits until the site is ready
-(--wait, --timeout).`,
-		example: `  # Update the current site to accept links
-  skupper site update --enable-link-access`,
-	},
-	delete: &cmdDoc{
-		use:   "delete [name]",
-		short: "Delete a site",
-		long: `Delete the namespace's site (the named one, or the only one): remove the file
-that defines it. skupperd then stops the site's router. With --all, every
-resource file of the namespace's input/resources is removed as well.
-
-When skupperd is running, the command waits until the site is gone.`,
-		example: `  # Delete the current site
-  skupper site delete
-
-  # Delete the current site and all of its associated Skupper resources
-  skupper site delete --all`,
-	},
-	status: &cmdDoc{
-		use:   "status [name]",
-		short: "Display the status of a site",
-		long: `Display the status of the namespace's site, as skupperd last applied it
-(runtime/resources). A site that skupperd has not applied yet is shown as
-Pending with the reason.`,
-		example: `  # Show the status of the current site
-  skupper site status`,
-	},
-	generate: &cmdDoc{
-		use:   "generate <name>",
-		short: "Generate a Site resource",
-		long:  `Print a Site resource (YAML or JSON) without writing anything.`,
-		example: `  # Generate a Site resource and print it to the console
-  skupper site generate west --enable-link-access
-
-  # Generate a Site resource and direct the output to a file
-  skupper site generate east > east.yaml`,
-	},
+	kind:        v2alpha1.KindSite,
 	wait:        waitReady,
 	flags:       func() kindFlags { return &siteFlags{} },
 	updateFlags: []string{"--enable-link-access", "--edge"},
@@ -85,14 +21,11 @@ Pending with the reason.`,
 		}
 		return nil
 	},
-	deleteFlags: func(cmd *cobra.Command) {
-		cmd.Flags().Bool("all", false, "also delete every other resource of the namespace (every file of input/resources)")
+	deleteFlags: func(cmd *cobra.Command, help map[string]string) {
+		cmd.Flags().Bool("all", false, help["all"])
 	},
 	remove: removeSite,
-	table: statusTable{
-		empty:  "There is no existing Skupper site resource",
-		fields: siteFields,
-	},
+	fields: siteFields,
 }
 
 // siteFlags are the resource options of site create/update/generate.
@@ -102,10 +35,10 @@ type siteFlags struct {
 }
 
 // register adds the site options to cmd.
-func (f *siteFlags) register(cmd *cobra.Command, _ bool) {
+func (f *siteFlags) register(cmd *cobra.Command, _ bool, help map[string]string) {
 	fl := cmd.Flags()
-	fl.BoolVar(&f.enableLinkAccess, "enable-link-access", false, "allow links from remote sites (spec.linkAccess: default)")
-	fl.BoolVar(&f.edge, "edge", false, "make this an edge site (spec.edge): it links to other sites and accepts no links")
+	fl.BoolVar(&f.enableLinkAccess, "enable-link-access", false, help["enable-link-access"])
+	fl.BoolVar(&f.edge, "edge", false, help["edge"])
 }
 
 // build makes a Site from create/generate arguments.
