@@ -164,11 +164,10 @@ invalid input (arguments, options or values).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
+	for _, k := range kindTable() {
+		root.AddCommand(a.newKindCommand(k))
+	}
 	root.AddCommand(
-		a.newKindCommand(siteKind),
-		a.newKindCommand(listenerKind),
-		a.newKindCommand(connectorKind),
-		a.newKindCommand(linkKind),
 		a.newTokenCommand(),
 		a.newSystemCommand(),
 		a.newDebugCommand(),

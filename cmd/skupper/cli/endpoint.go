@@ -22,12 +22,6 @@ const (
 	DefaultConnectorHost = "localhost"
 )
 
-// The "skupper listener" and "skupper connector" command groups.
-var (
-	listenerKind  = endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint)
-	connectorKind = endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint)
-)
-
 // listenerEndpoint points at a listener's endpoint fields.
 func listenerEndpoint(obj v2alpha1.Object) endpointFields {
 	l := obj.(*v2alpha1.Listener)
@@ -73,7 +67,7 @@ type endpointFlags struct {
 }
 
 // register adds the options to cmd; update commands have no defaults and
-// take --port.
+// take --port. The order is that of "nothing to update" errors.
 func (f *endpointFlags) register(cmd *cobra.Command, update bool, help map[string]string) {
 	typeDefault, hostDefault := "tcp", f.hostDefault
 	if update {
@@ -82,15 +76,15 @@ func (f *endpointFlags) register(cmd *cobra.Command, update bool, help map[strin
 	fl := cmd.Flags()
 	fl.StringVarP(&f.routingKey, "routing-key", "r", "", help["routing-key"])
 	fl.StringVar(&f.host, "host", hostDefault, help["host"])
+	if update {
+		fl.IntVar(&f.port, "port", 0, help["port"])
+	}
 	fl.StringVar(&f.tlsCredentials, "tls-credentials", "", help["tls-credentials"])
 	if f.client {
 		fl.BoolVar(&f.useClientCert, "use-client-cert", false, help["use-client-cert"])
 		fl.BoolVar(&f.verifyHostname, "verify-hostname", false, help["verify-hostname"])
 	}
 	fl.StringVar(&f.typ, "type", typeDefault, help["type"])
-	if update {
-		fl.IntVar(&f.port, "port", 0, help["port"])
-	}
 }
 
 // build makes a resource from the name and <port> arguments.
@@ -152,18 +146,13 @@ func (f *endpointFlags) apply(cmd *cobra.Command, e endpointFields, create bool)
 // client options when it has them), and so is its status.
 func endpointKind(kind, hostDefault string, fields func(v2alpha1.Object) endpointFields) *kindSpec {
 	client := fields(newObject(kind, "")).useClientCert != nil
-	updateFlags := []string{"--routing-key", "--host", "--port", "--tls-credentials", "--type"}
-	if client {
-		updateFlags = []string{"--routing-key", "--host", "--port", "--tls-credentials", "--use-client-cert", "--verify-hostname", "--type"}
-	}
 	return &kindSpec{
 		kind: kind,
 		wait: waitConfigured,
 		flags: func() kindFlags {
 			return &endpointFlags{kind: kind, hostDefault: hostDefault, fields: fields, client: client}
 		},
-		updateFlags: updateFlags,
-		row:         func(v view) []string { return endpointRow(v, fields(v.obj)) },
+		row: func(v view) []string { return endpointRow(v, fields(v.obj)) },
 		fields: func(v view) [][2]string {
 			return endpointStatus(v, fields(v.obj), allKindDocs[strings.ToLower(kind)].Match)
 		},

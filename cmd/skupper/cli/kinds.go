@@ -8,6 +8,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
@@ -79,8 +80,6 @@ type kindSpec struct {
 	wait waitMode
 	// flags returns new resource options for one command.
 	flags func() kindFlags
-	// updateFlags are the options of which update needs at least one.
-	updateFlags []string
 	// find locates the resource a command names; default: by name.
 	find func(s *inputState, name string) (location, error)
 	// beforeCreate checks the input before a resource is created.
@@ -95,6 +94,18 @@ type kindSpec struct {
 	fields func(view) [][2]string
 	// extra returns commands of the group that follow no common flow.
 	extra func(a *app) []*cobra.Command
+}
+
+// kindTable is the resource kinds with commands.
+func kindTable() []*kindSpec {
+	return []*kindSpec{
+		{kind: v2alpha1.KindSite, wait: waitReady, flags: func() kindFlags { return &siteFlags{} }, fields: siteFields,
+			find: (*inputState).findSite, beforeCreate: checkNoSite, deleteFlags: siteDeleteFlags, remove: removeSite},
+		endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint),
+		endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint),
+		{kind: v2alpha1.KindLink, wait: waitReady, flags: func() kindFlags { return &linkFlags{} }, row: linkRow, fields: linkFields,
+			remove: removeLink, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
+	}
 }
 
 // name is the kind as commands spell it ("listener").
@@ -169,6 +180,33 @@ func (k *kindSpec) nameArg(args []string) (string, error) {
 	return args[0], checkName(k.kind, args[0])
 }
 
+// kindInput returns the name argument of a command (checked), then runs
+// check (when not nil) and reads the input of the namespace, which must
+// exist.
+func (a *app) kindInput(k *kindSpec, args []string, check func() error) (string, *inputState, error) {
+	name, err := k.nameArg(args)
+	if err != nil {
+		return "", nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return "", nil, err
+		}
+	}
+	s, err := a.loadForStatus()
+	return name, s, err
+}
+
+// kindTarget is kindInput, and the resource the command names.
+func (a *app) kindTarget(k *kindSpec, args []string, check func() error) (*inputState, location, error) {
+	name, s, err := a.kindInput(k, args, check)
+	if err != nil {
+		return nil, location{}, err
+	}
+	loc, err := k.locate(s, name)
+	return s, loc, err
+}
+
 // locate finds the resource a command names.
 func (k *kindSpec) locate(s *inputState, name string) (location, error) {
 	if k.find != nil {
@@ -207,13 +245,9 @@ func (a *app) kindCreate(k *kindSpec, cmd *cobra.Command) {
 		if _, err := wf.mode(); err != nil {
 			return err
 		}
-		ns, err := a.ns()
+		s, err := a.loadInput()
 		if err != nil {
 			return err
-		}
-		s, err := readInput(ns)
-		if err != nil {
-			return failed(err)
 		}
 		if k.beforeCreate != nil {
 			if err := k.beforeCreate(s); err != nil {
@@ -231,26 +265,22 @@ func (a *app) kindCreate(k *kindSpec, cmd *cobra.Command) {
 func (a *app) kindUpdate(k *kindSpec, cmd *cobra.Command) {
 	f := k.flags()
 	wf := &waitFlags{}
+	own := registerOwn(cmd, func(c *cobra.Command) { f.register(c, true, k.docs().Flags) })
+	wf.register(cmd, k.wait)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := f.check(cmd); err != nil {
 			return err
 		}
-		name, err := k.nameArg(args)
-		if err != nil {
-			return err
-		}
-		mode, err := wf.mode()
-		if err != nil {
-			return err
-		}
-		if !anyChanged(cmd, k.updateFlags) {
-			return errNoChange(k.updateFlags...)
-		}
-		s, err := a.loadForStatus()
-		if err != nil {
-			return err
-		}
-		loc, err := k.locate(s, name)
+		var mode waitMode
+		s, loc, err := a.kindTarget(k, args, func() (err error) {
+			if mode, err = wf.mode(); err != nil {
+				return err
+			}
+			if !anyChanged(cmd, own) {
+				return errNoChange(own...)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -258,8 +288,19 @@ func (a *app) kindUpdate(k *kindSpec, cmd *cobra.Command) {
 		f.modify(cmd, obj)
 		return a.updateResource(s, loc, obj, mode, wf.timeout)
 	}
-	f.register(cmd, true, k.docs().Flags)
-	wf.register(cmd, k.wait)
+}
+
+// registerOwn has register add the kind's own options to cmd and returns
+// them ("--name"), in the order registered: update needs one of them.
+func registerOwn(cmd *cobra.Command, register func(*cobra.Command)) []string {
+	own := &cobra.Command{}
+	register(own)
+	fs := own.Flags()
+	fs.SortFlags = false
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, "--"+f.Name) })
+	cmd.Flags().AddFlagSet(fs)
+	return names
 }
 
 // anyChanged reports whether one of flags ("--name") was given.
@@ -276,18 +317,7 @@ func anyChanged(cmd *cobra.Command, flags []string) bool {
 func (a *app) kindDelete(k *kindSpec, cmd *cobra.Command) {
 	wf := &deleteWaitFlags{}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, err := k.nameArg(args)
-		if err != nil {
-			return err
-		}
-		if err := wf.check(); err != nil {
-			return err
-		}
-		s, err := a.loadForStatus()
-		if err != nil {
-			return err
-		}
-		loc, err := k.locate(s, name)
+		s, loc, err := a.kindTarget(k, args, wf.check)
 		if err != nil {
 			return err
 		}
@@ -309,11 +339,7 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 		if err := checkOutput(output, true); err != nil {
 			return err
 		}
-		name, err := k.nameArg(args)
-		if err != nil {
-			return err
-		}
-		s, err := a.loadForStatus()
+		name, s, err := a.kindInput(k, args, nil)
 		if err != nil {
 			return err
 		}

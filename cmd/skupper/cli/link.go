@@ -15,20 +15,8 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
 
-// linkKind is the "skupper link" command group. Links are not created
-// from options: they come from "skupper link generate" or tokens.
-var linkKind = &kindSpec{
-	kind:        v2alpha1.KindLink,
-	wait:        waitReady,
-	flags:       func() kindFlags { return &linkFlags{} },
-	updateFlags: []string{"--cost"},
-	remove:      removeLink,
-	row:         linkRow,
-	fields:      linkFields,
-	extra:       func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} },
-}
-
-// linkFlags are the options of link update.
+// linkFlags are the options of link update. Links are not created from
+// options: they come from "skupper link generate" or tokens.
 type linkFlags struct {
 	cost int
 }

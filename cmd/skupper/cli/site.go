@@ -8,24 +8,17 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
 
-// siteKind is the "skupper site" command group.
-var siteKind = &kindSpec{
-	kind:        v2alpha1.KindSite,
-	wait:        waitReady,
-	flags:       func() kindFlags { return &siteFlags{} },
-	updateFlags: []string{"--enable-link-access", "--edge"},
-	find:        (*inputState).findSite,
-	beforeCreate: func(s *inputState) error {
-		if sites := s.ofKind(v2alpha1.KindSite); len(sites) > 0 {
-			return usageError("There is already a site resource defined for the namespace. (Site %q in %s; change it with \"skupper site update\")", sites[0].GetName(), sites[0].File)
-		}
-		return nil
-	},
-	deleteFlags: func(cmd *cobra.Command, help map[string]string) {
-		cmd.Flags().Bool("all", false, help["all"])
-	},
-	remove: removeSite,
-	fields: siteFields,
+// checkNoSite checks that the namespace has no site yet: it holds one.
+func checkNoSite(s *inputState) error {
+	if sites := s.ofKind(v2alpha1.KindSite); len(sites) > 0 {
+		return usageError("There is already a site resource defined for the namespace. (Site %q in %s; change it with \"skupper site update\")", sites[0].GetName(), sites[0].File)
+	}
+	return nil
+}
+
+// siteDeleteFlags adds --all to site delete.
+func siteDeleteFlags(cmd *cobra.Command, help map[string]string) {
+	cmd.Flags().Bool("all", false, help["all"])
 }
 
 // siteFlags are the resource options of site create/update/generate.

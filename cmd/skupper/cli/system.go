@@ -124,14 +124,11 @@ as file:line: Kind/name: field: message (exit 2).`,
 			if err != nil {
 				return err
 			}
-			ns, err := a.ns()
+			s, err := a.loadInput()
 			if err != nil {
 				return err
 			}
-			s, err := readInput(ns)
-			if err != nil {
-				return failed(err)
-			}
+			ns := s.ns
 			c := newChange()
 			var problems []string
 			for _, d := range docs {
