@@ -187,6 +187,14 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// newGroup builds a command group: it takes no arguments and prints its
+// help.
+func newGroup(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs, RunE: helpOrUnknown}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 // helpOrUnknown is the action of group commands: it prints their help.
 func helpOrUnknown(cmd *cobra.Command, _ []string) error {
 	return cmd.Help()

@@ -117,13 +117,7 @@ func (k *kindSpec) docs() kindDocs { return allKindDocs[k.name()] }
 // newKindCommand builds the command group of a kind.
 func (a *app) newKindCommand(k *kindSpec) *cobra.Command {
 	docs := k.docs()
-	cmd := &cobra.Command{
-		Use:   k.name(),
-		Short: docs.Short,
-		Long:  docs.Long,
-		Args:  noArgs,
-		RunE:  helpOrUnknown,
-	}
+	cmd := newGroup(k.name(), docs.Short, docs.Long)
 	builders := []struct {
 		verb  string
 		build func(*kindSpec, *cobra.Command)

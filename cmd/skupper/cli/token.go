@@ -16,17 +16,11 @@ import (
 )
 
 func (a *app) newTokenCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Issue and redeem tokens that link sites",
-		Long: `A token lets a remote site create a link to this site. "skupper token issue"
+	return newGroup("token", "Issue and redeem tokens that link sites",
+		`A token lets a remote site create a link to this site. "skupper token issue"
 creates an AccessGrant, which skupperd's grant server serves, and writes a token
 file; "skupper token redeem" at the remote site exchanges it for a Link.`,
-		Args: noArgs,
-		RunE: helpOrUnknown,
-	}
-	cmd.AddCommand(a.newTokenIssueCommand(), a.newTokenRedeemCommand())
-	return cmd
+		a.newTokenIssueCommand(), a.newTokenRedeemCommand())
 }
 
 // tokenIssue is "skupper token issue": its options and steps.
@@ -40,20 +34,15 @@ type tokenIssue struct {
 
 func (a *app) newTokenIssueCommand() *cobra.Command {
 	t := &tokenIssue{a: a}
-	cmd := &cobra.Command{
-		Use:   "issue <file>",
-		Short: "Issue a token file redeemable for a link to the current site",
-		Long: `Issue a token file redeemable for a link to the current site.
+	cmd := fileCommand("issue <file>", "Issue a token file redeemable for a link to the current site", t.run)
+	cmd.Long = `Issue a token file redeemable for a link to the current site.
 
 This command first creates an AccessGrant, waits until skupperd's grant server
 serves it, and then writes the token file (mode 0600: it is a credential).
 Issuing a token requires a site with link access enabled and a running
-skupperd.`,
-		Example: `  skupper token issue ~/token.yaml
-  skupper token issue ~/token.yaml --expiration-window 60m --redemptions-allowed 3`,
-		Args: positional("issue <file>", []string{"file"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error { return t.run(args[0]) },
-	}
+skupperd.`
+	cmd.Example = `  skupper token issue ~/token.yaml
+  skupper token issue ~/token.yaml --expiration-window 60m --redemptions-allowed 3`
 	cmd.Flags().DurationVar(&t.window, "expiration-window", 15*time.Minute, "the period of time in which the token can be redeemed")
 	cmd.Flags().IntVar(&t.redemptions, "redemptions-allowed", 1, "the number of times the token can be redeemed")
 	cmd.Flags().StringVar(&t.grant, "grant", "", "the name of the AccessGrant to create (default <site>-<uuid>)")
@@ -201,6 +190,17 @@ func (t *tokenIssue) printInstructions(abs, file string) {
 	t.a.printf("The token expires after %s or after %s.\n", uses, humanDuration(t.window))
 }
 
+// fileCommand builds a token command that takes a file argument and runs
+// run on it.
+func fileCommand(use, short string, run func(file string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  positional(use, []string{"file"}, ""),
+		RunE:  func(_ *cobra.Command, args []string) error { return run(args[0]) },
+	}
+}
+
 // humanDuration renders 15m0s as "15 minutes", 1h0m0s as "1 hour".
 func humanDuration(d time.Duration) string {
 	switch {
@@ -221,20 +221,15 @@ type tokenRedeem struct {
 
 func (a *app) newTokenRedeemCommand() *cobra.Command {
 	t := &tokenRedeem{a: a}
-	cmd := &cobra.Command{
-		Use:   "redeem <file>",
-		Short: "Redeem a token file in order to create a link to a remote site",
-		Long: `Redeem a token file in order to create a link to a remote site.
+	cmd := fileCommand("redeem <file>", "Redeem a token file in order to create a link to a remote site", t.run)
+	cmd.Long = `Redeem a token file in order to create a link to a remote site.
 
 The token is handed to skupperd (written to the namespace's input as an
 AccessToken); skupperd redeems it once at the grant server that issued it and
 writes the resulting Link and its credentials to the input. The command waits
-until the Link is configured, or prints the grant server's refusal.`,
-		Example: `  skupper token redeem ~/token.yaml
-  skupper token redeem ~/token.yaml --link-cost 5`,
-		Args: positional("redeem <file>", []string{"file"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error { return t.run(args[0]) },
-	}
+until the Link is configured, or prints the grant server's refusal.`
+	cmd.Example = `  skupper token redeem ~/token.yaml
+  skupper token redeem ~/token.yaml --link-cost 5`
 	cmd.Flags().IntVar(&t.cost, "link-cost", 1, "the link cost to use when creating the link")
 	cmd.Flags().DurationVar(&t.timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
 	return cmd
