@@ -5,19 +5,18 @@ import (
 	"fmt"
 	"strings"
 
-	yaml "go.yaml.in/yaml/v3"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
 
 // The resource command groups (site, listener, connector, link) are built
-// from a kindSpec each: one builder makes their create, update, delete,
-// status and generate commands, so that every kind follows the same flow.
-// A kindSpec says what the kind's commands do that is its own; their help
-// texts are data, in kinds.yaml.
+// from kindTable, a kindSpec per kind: one builder makes their create,
+// update, delete, status and generate commands, so that every kind follows
+// the same flow. A kindSpec says what the kind's commands do that is its
+// own; their help texts are data, in kinds.yaml.
 
 //go:embed kinds.yaml
 var kindsYAML []byte
