@@ -164,11 +164,10 @@ invalid input (arguments, options or values).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
+	for _, k := range kindTable() {
+		root.AddCommand(a.newKindCommand(k))
+	}
 	root.AddCommand(
-		a.newSiteCommand(),
-		a.newListenerCommand(),
-		a.newConnectorCommand(),
-		a.newLinkCommand(),
 		a.newTokenCommand(),
 		a.newSystemCommand(),
 		a.newDebugCommand(),
@@ -186,6 +185,14 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usageError("unknown command or argument %q for %q\nRun '%s --help' for usage.", args[0], cmd.CommandPath(), cmd.CommandPath())
 	}
 	return nil
+}
+
+// newGroup builds a command group: it takes no arguments and prints its
+// help.
+func newGroup(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs, RunE: helpOrUnknown}
+	cmd.AddCommand(subs...)
+	return cmd
 }
 
 // helpOrUnknown is the action of group commands: it prints their help.

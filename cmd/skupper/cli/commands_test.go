@@ -18,6 +18,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 func TestCreateUpdateDeleteWithoutDaemon(t *testing.T) {
@@ -390,13 +391,10 @@ func TestStopWaitsForTheDaemon(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if ns.Stopped() {
-				writeSite(false)
-				return
-			}
-			<-time.After(5 * time.Millisecond)
+		// Not testwait.For: a goroutine other than the test's must not fail
+		// it; the command's own timeout reports a router that never stops.
+		if ok, _ := testwait.Poll(10*time.Second, func() (bool, string) { return ns.Stopped(), "the namespace is not stopped" }); ok {
+			writeSite(false)
 		}
 	}()
 	r := c.ok("system", "stop", "--timeout", "10s")

@@ -324,14 +324,11 @@ current directory. The command fails if the file already exists.`,
   skupper debug dump /tmp/abc.tar.gz`,
 		Args: positional("skupper debug dump [file] [options]", nil, "file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := a.existingNS()
+			s, err := a.loadForStatus()
 			if err != nil {
 				return err
 			}
-			s, err := readInput(ns)
-			if err != nil {
-				return failed(err)
-			}
+			ns := s.ns
 			now := a.now()
 			file := ""
 			if len(args) == 1 {

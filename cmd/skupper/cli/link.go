@@ -15,98 +15,51 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
 
-// newLinkCommand builds the "skupper link" command group.
-func (a *app) newLinkCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "link",
-		Short: "Manage links to remote sites",
-		Long: `A link is a channel from this site's router to a remote site. Links come from
-"skupper link generate" at the remote site (applied here with "skupper system
-apply") or from access tokens.`,
-		Args: noArgs,
-		RunE: helpOrUnknown,
-	}
-	cmd.AddCommand(a.linkUpdate(), a.linkDelete(), a.linkStatus(), a.linkGenerate())
-	return cmd
+// linkFlags are the options of link update. Links are not created from
+// options: they come from "skupper link generate" or tokens.
+type linkFlags struct {
+	cost int
 }
 
-// linkUpdate builds "skupper link update".
-func (a *app) linkUpdate() *cobra.Command {
-	wf := &waitFlags{}
-	var cost int
-	cmd := &cobra.Command{
-		Use:   "update <name>",
-		Short: "Change link settings",
-		Long: `Change the settings of a link: rewrite the file that defines it.
-
-When skupperd is running, the command waits until the link is ready
-(--wait, --timeout). A link is ready once it is operational; skupperd
-reports a link's configuration with --wait configured.`,
-		Example: `  # Change the link cost
-  skupper link update west-6bfn6 --cost 10`,
-		Args: positional("skupper link update <name> --cost <cost> [options]", []string{"<name>"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if cost < 1 {
-				return usageError("invalid --cost %d: expected 1 or more", cost)
-			}
-			return a.runUpdate(cmd, v2alpha1.KindLink, args[0], wf, []string{"--cost"}, func(obj v2alpha1.Object) error {
-				obj.(*v2alpha1.Link).Spec.Cost = cost
-				return nil
-			})
-		},
-	}
-	cmd.Flags().IntVar(&cost, "cost", 1, "the configured routing cost of sending traffic over the link")
-	wf.register(cmd, waitReady)
-	return cmd
+// register adds --cost to cmd.
+func (f *linkFlags) register(cmd *cobra.Command, _ bool, help map[string]string) {
+	cmd.Flags().IntVar(&f.cost, "cost", 1, help["cost"])
 }
 
-// linkDelete builds "skupper link delete".
-func (a *app) linkDelete() *cobra.Command {
-	wf := &deleteWaitFlags{}
-	cmd := &cobra.Command{
-		Use:   "delete <name>",
-		Short: "Delete a link",
-		Long: `Delete a link: remove the file that defines it, and the Secret holding its
-credentials (spec.tlsCredentials) when no other link uses it. A file that also
-defines other resources is left alone (edit it instead).
+// build is not used: there is no "skupper link create".
+func (f *linkFlags) build(*cobra.Command, string, []string) (v2alpha1.Object, error) {
+	return nil, usageError("links are not created from options; use \"skupper token redeem\" or \"skupper system apply\"")
+}
 
-When skupperd is running, the command waits until the link is gone.`,
-		Example: `  # Delete a link
-  skupper link delete west-6bfn6`,
-		Args: positional("skupper link delete <name> [options]", []string{"<name>"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if err := checkName(v2alpha1.KindLink, name); err != nil {
-				return err
-			}
-			if err := wf.check(); err != nil {
-				return err
-			}
-			s, err := a.loadForStatus()
-			if err != nil {
-				return err
-			}
-			k := v2alpha1.Key{Kind: v2alpha1.KindLink, Name: name}
-			loc, err := s.locate(k)
-			if err != nil {
-				return err
-			}
-			keys := []v2alpha1.Key{k}
-			if sk, ok := s.linkSecret(loc.doc.Object.(*v2alpha1.Link)); ok {
-				keys = append(keys, sk)
-			}
-			c, err := s.deletion(keys)
-			if err != nil {
-				return err
-			}
-			if err := a.commit(s, c); err != nil {
-				return err
-			}
-			return a.reportDeletion(s.ns, []v2alpha1.Key{k}, c, wf)
-		},
+// check validates --cost.
+func (f *linkFlags) check(*cobra.Command) error {
+	if f.cost < 1 {
+		return usageError("invalid --cost %d: expected 1 or more", f.cost)
 	}
-	wf.register(cmd)
-	return cmd
+	return nil
+}
+
+// modify sets the link's cost.
+func (f *linkFlags) modify(_ *cobra.Command, obj v2alpha1.Object) {
+	obj.(*v2alpha1.Link).Spec.Cost = f.cost
+}
+
+// removeLink deletes a link and, when it can go with it, the Secret that
+// holds its credentials.
+func removeLink(a *app, _ *cobra.Command, s *inputState, loc location, wf *deleteWaitFlags) error {
+	k := loc.doc.Key()
+	keys := []v2alpha1.Key{k}
+	if sk, ok := s.linkSecret(loc.doc.Object.(*v2alpha1.Link)); ok {
+		keys = append(keys, sk)
+	}
+	c, err := s.deletion(keys)
+	if err != nil {
+		return err
+	}
+	if err := a.commit(s, c); err != nil {
+		return err
+	}
+	return a.reportDeletion(s.ns, []v2alpha1.Key{k}, c, wf)
 }
 
 // linkSecret returns the Secret that holds a link's credentials when it
@@ -139,30 +92,6 @@ func (s *inputState) linkSecret(l *v2alpha1.Link) (v2alpha1.Key, bool) {
 	return sk, true
 }
 
-// linkStatus builds "skupper link status".
-func (a *app) linkStatus() *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "status [name]",
-		Short: "Display the status of links in the current site",
-		Long: `Display the status of the namespace's links, as skupperd last applied them
-(runtime/resources). A link that skupperd has not applied yet is shown as
-Pending with the reason.`,
-		Example: `  # Show the status of all links in the current site
-  skupper link status
-
-  # Show the status of one link
-  skupper link status west-6bfn6`,
-		Args: positional("skupper link status [name] [options]", nil, "name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runStatus(v2alpha1.KindLink, args, output, "There are no link resources in the namespace", linkRow, linkFields,
-				[]string{"NAME", "STATUS", "COST", "MESSAGE"})
-		},
-	}
-	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
-	return cmd
-}
-
 // linkCost renders a link's cost, defaulted as skupperd applies it.
 func linkCost(l *v2alpha1.Link) string {
 	if l.Spec.Cost == 0 {
@@ -181,13 +110,7 @@ func linkRow(v view) []string {
 // linkFields is the single-link status.
 func linkFields(v view) [][2]string {
 	l := v.obj.(*v2alpha1.Link)
-	st := v.status()
-	rows := [][2]string{
-		{"Name", l.Name},
-		{"Status", orNone(string(st.StatusType))},
-		{"Message", orNone(st.Message)},
-		{"Cost", linkCost(l)},
-	}
+	rows := append(statusHead(v), [2]string{"Cost", linkCost(l)})
 	if l.Status.RemoteSiteName != "" {
 		rows = append(rows, [2]string{"Remote site", l.Status.RemoteSiteName})
 	}

@@ -283,9 +283,14 @@ func (s *inputState) relative(d v2alpha1.Diagnostic) string {
 	return d.Error()
 }
 
+// loadInput reads the input of the namespace, which need not exist.
+func (a *app) loadInput() (*inputState, error) { return inputOf(a.ns()) }
+
 // loadForStatus reads the input of an existing namespace.
-func (a *app) loadForStatus() (*inputState, error) {
-	ns, err := a.existingNS()
+func (a *app) loadForStatus() (*inputState, error) { return inputOf(a.existingNS()) }
+
+// inputOf reads the input of ns unless err.
+func inputOf(ns namespaces.Namespace, err error) (*inputState, error) {
 	if err != nil {
 		return nil, err
 	}

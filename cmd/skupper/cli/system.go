@@ -18,16 +18,10 @@ import (
 
 // newSystemCommand builds the "skupper system" command group.
 func (a *app) newSystemCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "system",
-		Short: "Operate skupperd and the namespaces it runs",
-		Long: `System commands apply resource files, reload, start and stop a namespace's
+	return newGroup("system", "Operate skupperd and the namespaces it runs",
+		`System commands apply resource files, reload, start and stop a namespace's
 router, and show what skupperd is doing.`,
-		Args: noArgs,
-		RunE: helpOrUnknown,
-	}
-	cmd.AddCommand(a.systemApply(), a.systemDelete(), a.systemReload(), a.systemStart(), a.systemStop(), a.systemStatus(), a.systemValidate(), a.systemInstall(), a.systemUninstall())
-	return cmd
+		a.systemApply(), a.systemDelete(), a.systemReload(), a.systemStart(), a.systemStop(), a.systemStatus(), a.systemValidate(), a.systemInstall(), a.systemUninstall())
 }
 
 // readManifest reads the file named by -f ("-": standard input). The name
@@ -124,14 +118,11 @@ as file:line: Kind/name: field: message (exit 2).`,
 			if err != nil {
 				return err
 			}
-			ns, err := a.ns()
+			s, err := a.loadInput()
 			if err != nil {
 				return err
 			}
-			s, err := readInput(ns)
-			if err != nil {
-				return failed(err)
-			}
+			ns := s.ns
 			c := newChange()
 			var problems []string
 			for _, d := range docs {
@@ -306,8 +297,6 @@ func siteRunning(ns namespaces.Namespace) (running bool, seen string) {
 
 // systemStop builds "skupper system stop".
 func (a *app) systemStop() *cobra.Command {
-	var wait bool
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "stop",
 		Short: "Shut down the router of the current namespace's site",
@@ -319,48 +308,34 @@ The command writes the marker internal/stopped in the namespace directory,
 which skupperd honours, and waits until the site reports that its router is
 not running (--wait, --timeout).`,
 		Example: `  skupper system stop -n west`,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if timeout <= 0 {
-				return usageError("invalid --timeout %v: must be positive", timeout)
-			}
-			ns, err := a.existingNS()
-			if err != nil {
-				return err
-			}
-			since := time.Now()
-			if err := ns.MarkStopped(since); err != nil {
-				return failed(fmt.Errorf("write stop marker: %w", err))
-			}
-			running, _ := a.daemonRunning(ns)
-			if !running || !wait {
-				a.printf("Namespace %q is marked stopped (%s): skupperd keeps its router stopped until \"skupper system start\".\n", ns.Name, ns.StoppedPath())
-				return nil
-			}
-			a.printf("Waiting for the router to stop...\n")
-			err = a.poll(timeout, fmt.Sprintf("the router of namespace %q to stop", ns.Name), func() (bool, string, error) {
-				if !reconciledSince(ns, since) {
-					return false, "skupperd has not reconciled the namespace since the stop request (a skupperd without support for \"skupper system stop\" ignores it)", nil
-				}
-				up, seen := siteRunning(ns)
-				return !up, seen, nil
-			})
-			if err != nil {
-				return err
-			}
-			a.printf("Namespace %q is stopped.\n", ns.Name)
-			return nil
-		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the router has stopped when skupperd is running")
-	cmd.Flags().DurationVar(&timeout, "timeout", DefaultTimeout, "raise an error if the router does not stop in the given period of time")
-	return cmd
+	return a.routerCommand(cmd, "has stopped", "stop", a.stopRouter)
+}
+
+// stopRouter marks ns stopped and waits until its router is.
+func (a *app) stopRouter(ns namespaces.Namespace, wait bool, timeout time.Duration) error {
+	since := time.Now()
+	if err := ns.MarkStopped(since); err != nil {
+		return failed(fmt.Errorf("write stop marker: %w", err))
+	}
+	running, _ := a.daemonRunning(ns)
+	if !running || !wait {
+		a.printf("Namespace %q is marked stopped (%s): skupperd keeps its router stopped until \"skupper system start\".\n", ns.Name, ns.StoppedPath())
+		return nil
+	}
+	a.printf("Waiting for the router to stop...\n")
+	err := a.poll(timeout, fmt.Sprintf("the router of namespace %q to stop", ns.Name), func() (bool, string, error) {
+		if !reconciledSince(ns, since) {
+			return false, "skupperd has not reconciled the namespace since the stop request (a skupperd without support for \"skupper system stop\" ignores it)", nil
+		}
+		up, seen := siteRunning(ns)
+		return !up, seen, nil
+	})
+	return a.done(err, "Namespace %q is stopped.\n", ns.Name)
 }
 
 // systemStart builds "skupper system start".
 func (a *app) systemStart() *cobra.Command {
-	var wait bool
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Start up the router of the current namespace's site",
@@ -368,49 +343,68 @@ func (a *app) systemStart() *cobra.Command {
 the marker internal/stopped, ask skupperd to reconcile the namespace, and wait
 until the site reports that its router is running (--wait, --timeout).`,
 		Example: `  skupper system start -n west`,
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if timeout <= 0 {
-				return usageError("invalid --timeout %v: must be positive", timeout)
-			}
-			ns, err := a.existingNS()
-			if err != nil {
-				return err
-			}
-			if err := atomicfile.Remove(ns.StoppedPath()); err != nil {
-				return failed(fmt.Errorf("remove stop marker: %w", err))
-			}
-			running, _ := a.daemonRunning(ns)
-			if !running {
-				a.printf("Namespace %q may run: skupperd starts its router when it runs.\n%s\n", ns.Name, "skupperd is not running; "+startHint+".")
-				return nil
-			}
-			if !wait {
-				if _, err := ns.RequestReload(); err != nil {
-					return failed(fmt.Errorf("request reload: %w", err))
-				}
-				a.printf("Namespace %q may run: skupperd starts its router.\n", ns.Name)
-				return nil
-			}
-			deadline := time.Now().Add(timeout)
-			if err := a.reload(ns, timeout); err != nil {
-				return err
-			}
-			a.printf("Waiting for the router to start...\n")
-			err = a.poll(time.Until(deadline), fmt.Sprintf("the router of namespace %q to start", ns.Name), func() (bool, string, error) {
-				up, seen := siteRunning(ns)
-				return up, seen, nil
-			})
-			if err != nil {
-				return err
-			}
-			a.printf("Namespace %q is running.\n", ns.Name)
-			return nil
-		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the router runs when skupperd is running")
-	cmd.Flags().DurationVar(&timeout, "timeout", DefaultTimeout, "raise an error if the router does not start in the given period of time")
+	return a.routerCommand(cmd, "runs", "start", a.startRouter)
+}
+
+// startRouter lets ns run again and waits until its router runs.
+func (a *app) startRouter(ns namespaces.Namespace, wait bool, timeout time.Duration) error {
+	if err := atomicfile.Remove(ns.StoppedPath()); err != nil {
+		return failed(fmt.Errorf("remove stop marker: %w", err))
+	}
+	running, _ := a.daemonRunning(ns)
+	if !running {
+		a.printf("Namespace %q may run: skupperd starts its router when it runs.\n%s\n", ns.Name, "skupperd is not running; "+startHint+".")
+		return nil
+	}
+	if !wait {
+		if _, err := ns.RequestReload(); err != nil {
+			return failed(fmt.Errorf("request reload: %w", err))
+		}
+		a.printf("Namespace %q may run: skupperd starts its router.\n", ns.Name)
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	if err := a.reload(ns, timeout); err != nil {
+		return err
+	}
+	a.printf("Waiting for the router to start...\n")
+	err := a.poll(time.Until(deadline), fmt.Sprintf("the router of namespace %q to start", ns.Name), func() (bool, string, error) {
+		up, seen := siteRunning(ns)
+		return up, seen, nil
+	})
+	return a.done(err, "Namespace %q is running.\n", ns.Name)
+}
+
+// routerCommand completes system start and stop (cmd): they take --wait
+// (help: "wait until the router <waited>") and --timeout (help: "...
+// does not <verb>"), check them and the namespace, and run.
+func (a *app) routerCommand(cmd *cobra.Command, waited, verb string, run func(ns namespaces.Namespace, wait bool, timeout time.Duration) error) *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd.Args = noArgs
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if timeout <= 0 {
+			return usageError("invalid --timeout %v: must be positive", timeout)
+		}
+		ns, err := a.existingNS()
+		if err != nil {
+			return err
+		}
+		return run(ns, wait, timeout)
+	}
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the router "+waited+" when skupperd is running")
+	cmd.Flags().DurationVar(&timeout, "timeout", DefaultTimeout, "raise an error if the router does not "+verb+" in the given period of time")
 	return cmd
+}
+
+// done ends a command that waited: err, or the message when it is nil.
+func (a *app) done(err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	a.printf(format, args...)
+	return nil
 }
 
 // namespaceStatus is one namespace in "skupper system status".

@@ -16,140 +16,189 @@ import (
 )
 
 func (a *app) newTokenCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Issue and redeem tokens that link sites",
-		Long: `A token lets a remote site create a link to this site. "skupper token issue"
+	return newGroup("token", "Issue and redeem tokens that link sites",
+		`A token lets a remote site create a link to this site. "skupper token issue"
 creates an AccessGrant, which skupperd's grant server serves, and writes a token
 file; "skupper token redeem" at the remote site exchanges it for a Link.`,
-		Args: noArgs,
-		RunE: helpOrUnknown,
-	}
-	cmd.AddCommand(a.newTokenIssueCommand(), a.newTokenRedeemCommand())
-	return cmd
+		a.newTokenIssueCommand(), a.newTokenRedeemCommand())
+}
+
+// tokenIssue is "skupper token issue": its options and steps.
+type tokenIssue struct {
+	a           *app
+	window      time.Duration
+	redemptions int
+	grant       string
+	timeout     time.Duration
 }
 
 func (a *app) newTokenIssueCommand() *cobra.Command {
-	var (
-		window      time.Duration
-		redemptions int
-		grant       string
-		timeout     time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "issue <file>",
-		Short: "Issue a token file redeemable for a link to the current site",
-		Long: `Issue a token file redeemable for a link to the current site.
+	t := &tokenIssue{a: a}
+	cmd := fileCommand("issue <file>", "Issue a token file redeemable for a link to the current site", t.run)
+	cmd.Long = `Issue a token file redeemable for a link to the current site.
 
 This command first creates an AccessGrant, waits until skupperd's grant server
 serves it, and then writes the token file (mode 0600: it is a credential).
 Issuing a token requires a site with link access enabled and a running
-skupperd.`,
-		Example: `  skupper token issue ~/token.yaml
-  skupper token issue ~/token.yaml --expiration-window 60m --redemptions-allowed 3`,
-		Args: positional("issue <file>", []string{"file"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			file := args[0]
-			if window <= 0 {
-				return usageError("--expiration-window must be positive, got %v", window)
-			}
-			if redemptions < 1 {
-				return usageError("--redemptions-allowed must be 1 or more, got %d", redemptions)
-			}
-			if fi, err := os.Stat(file); err == nil && fi.IsDir() {
-				return usageError("the token file %q is a directory", file)
-			}
-			ns, err := a.existingNS()
-			if err != nil {
-				return err
-			}
-			s, err := readInput(ns)
-			if err != nil {
-				return failed(err)
-			}
-			site := s.site()
-			if site == nil {
-				return failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name> --enable-link-access\"", ns.Name)
-			}
-			if site.Spec.Edge {
-				return failure("edge sites cannot accept links, so they cannot issue tokens")
-			}
-			if !site.Spec.LinkAccessEnabled() {
-				return failure("Link access is not enabled at this site; use \"skupper site update --enable-link-access\" to enable it")
-			}
-			if running, _ := a.daemonRunning(ns); !running {
-				return failure("skupperd is not running, and tokens are served by its grant server; %s", startHint)
-			}
-			if grant == "" {
-				grant = site.Name + "-" + uuid.NewString()
-				if len(grant) > 63 {
-					grant = grant[:63]
-				}
-			}
-			if err := checkName("AccessGrant", grant); err != nil {
-				return err
-			}
-			obj := &v2alpha1.AccessGrant{
-				TypeMeta:   typeMeta(v2alpha1.KindAccessGrant),
-				ObjectMeta: v2alpha1.ObjectMeta{Name: grant},
-				Spec:       v2alpha1.AccessGrantSpec{RedemptionsAllowed: redemptions, ExpirationWindow: window.String()},
-			}
-			k := v2alpha1.KeyOf(obj)
-			if locs := s.find(k); len(locs) > 0 {
-				return usageError("AccessGrant %q already exists in namespace %q; choose another --grant", grant, ns.Name)
-			}
-			path := ns.InputPath(k)
-			data, err := encodeFor(path, obj)
-			if err != nil {
-				return failed(err)
-			}
-			c := newChange()
-			c.write(path, data, k)
-			since := time.Now()
-			if err := a.commit(s, c); err != nil {
-				return err
-			}
-			a.printf("Waiting for status...\n")
-			if err := a.awaitResource(ns, obj, site, since, waitReady, timeout); err != nil {
-				return err
-			}
-			a.printf("Access grant %q is ready.\n", grant)
-			st, err := ns.ReadStatus(k)
-			if err != nil {
-				return failed(err)
-			}
-			g := st.(*v2alpha1.AccessGrant)
-			token := &v2alpha1.AccessToken{
-				TypeMeta:   typeMeta(v2alpha1.KindAccessToken),
-				ObjectMeta: v2alpha1.ObjectMeta{Name: grant},
-				Spec:       v2alpha1.AccessTokenSpec{URL: g.Status.URL, Code: g.Status.Code, CA: g.Status.CA},
-			}
-			out, err := v2alpha1.Marshal(token)
-			if err != nil {
-				return failed(err)
-			}
-			abs, err := filepath.Abs(file)
-			if err != nil {
-				return failed(err)
-			}
-			if err := atomicfile.WriteFile(abs, out, namespaces.FilePerm); err != nil {
-				return failed(err)
-			}
-			a.printf("Token file %s created.\n\n", abs)
-			a.printf("Transfer this file to a remote site. At the remote site,\ncreate a link to this site using the 'skupper token\nredeem' command:\n\n    $ skupper token redeem %s\n\n", file)
-			uses := "1 use"
-			if redemptions != 1 {
-				uses = fmt.Sprintf("%d uses", redemptions)
-			}
-			a.printf("The token expires after %s or after %s.\n", uses, humanDuration(window))
-			return nil
-		},
-	}
-	cmd.Flags().DurationVar(&window, "expiration-window", 15*time.Minute, "the period of time in which the token can be redeemed")
-	cmd.Flags().IntVar(&redemptions, "redemptions-allowed", 1, "the number of times the token can be redeemed")
-	cmd.Flags().StringVar(&grant, "grant", "", "the name of the AccessGrant to create (default <site>-<uuid>)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
+skupperd.`
+	cmd.Example = `  skupper token issue ~/token.yaml
+  skupper token issue ~/token.yaml --expiration-window 60m --redemptions-allowed 3`
+	cmd.Flags().DurationVar(&t.window, "expiration-window", 15*time.Minute, "the period of time in which the token can be redeemed")
+	cmd.Flags().IntVar(&t.redemptions, "redemptions-allowed", 1, "the number of times the token can be redeemed")
+	cmd.Flags().StringVar(&t.grant, "grant", "", "the name of the AccessGrant to create (default <site>-<uuid>)")
+	cmd.Flags().DurationVar(&t.timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
 	return cmd
+}
+
+// run issues a token to file: check, create the AccessGrant, wait until it
+// is served, write the token file.
+func (t *tokenIssue) run(file string) error {
+	if err := t.check(file); err != nil {
+		return err
+	}
+	s, site, err := t.site()
+	if err != nil {
+		return err
+	}
+	grant, err := t.grantName(site)
+	if err != nil {
+		return err
+	}
+	k, err := t.createGrant(s, site, grant)
+	if err != nil {
+		return err
+	}
+	abs, err := t.writeToken(s.ns, k, file)
+	if err != nil {
+		return err
+	}
+	t.printInstructions(abs, file)
+	return nil
+}
+
+// check validates the options and the token file argument.
+func (t *tokenIssue) check(file string) error {
+	if t.window <= 0 {
+		return usageError("--expiration-window must be positive, got %v", t.window)
+	}
+	if t.redemptions < 1 {
+		return usageError("--redemptions-allowed must be 1 or more, got %d", t.redemptions)
+	}
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		return usageError("the token file %q is a directory", file)
+	}
+	return nil
+}
+
+// site returns the namespace's input and its site, which must accept links
+// and be run by skupperd.
+func (t *tokenIssue) site() (*inputState, *v2alpha1.Site, error) {
+	s, err := t.a.loadForStatus()
+	if err != nil {
+		return nil, nil, err
+	}
+	site := s.site()
+	switch {
+	case site == nil:
+		return nil, nil, failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name> --enable-link-access\"", s.ns.Name)
+	case site.Spec.Edge:
+		return nil, nil, failure("edge sites cannot accept links, so they cannot issue tokens")
+	case !site.Spec.LinkAccessEnabled():
+		return nil, nil, failure("Link access is not enabled at this site; use \"skupper site update --enable-link-access\" to enable it")
+	}
+	if running, _ := t.a.daemonRunning(s.ns); !running {
+		return nil, nil, failure("skupperd is not running, and tokens are served by its grant server; %s", startHint)
+	}
+	return s, site, nil
+}
+
+// grantName returns the name of the AccessGrant: --grant, else
+// <site>-<uuid>.
+func (t *tokenIssue) grantName(site *v2alpha1.Site) (string, error) {
+	grant := t.grant
+	if grant == "" {
+		grant = site.Name + "-" + uuid.NewString()
+		if len(grant) > 63 {
+			grant = grant[:63]
+		}
+	}
+	return grant, checkName("AccessGrant", grant)
+}
+
+// createGrant writes the AccessGrant and waits until it is ready.
+func (t *tokenIssue) createGrant(s *inputState, site *v2alpha1.Site, grant string) (v2alpha1.Key, error) {
+	obj := &v2alpha1.AccessGrant{
+		TypeMeta:   typeMeta(v2alpha1.KindAccessGrant),
+		ObjectMeta: v2alpha1.ObjectMeta{Name: grant},
+		Spec:       v2alpha1.AccessGrantSpec{RedemptionsAllowed: t.redemptions, ExpirationWindow: t.window.String()},
+	}
+	k := v2alpha1.KeyOf(obj)
+	if locs := s.find(k); len(locs) > 0 {
+		return k, usageError("AccessGrant %q already exists in namespace %q; choose another --grant", grant, s.ns.Name)
+	}
+	path := s.ns.InputPath(k)
+	data, err := encodeFor(path, obj)
+	if err != nil {
+		return k, failed(err)
+	}
+	c := newChange()
+	c.write(path, data, k)
+	since := time.Now()
+	if err := t.a.commit(s, c); err != nil {
+		return k, err
+	}
+	t.a.printf("Waiting for status...\n")
+	if err := t.a.awaitResource(s.ns, obj, site, since, waitReady, t.timeout); err != nil {
+		return k, err
+	}
+	t.a.printf("Access grant %q is ready.\n", grant)
+	return k, nil
+}
+
+// writeToken writes the token of the grant k's status to file and returns
+// its absolute path.
+func (t *tokenIssue) writeToken(ns namespaces.Namespace, k v2alpha1.Key, file string) (string, error) {
+	st, err := ns.ReadStatus(k)
+	if err != nil {
+		return "", failed(err)
+	}
+	g := st.(*v2alpha1.AccessGrant)
+	token := &v2alpha1.AccessToken{
+		TypeMeta:   typeMeta(v2alpha1.KindAccessToken),
+		ObjectMeta: v2alpha1.ObjectMeta{Name: k.Name},
+		Spec:       v2alpha1.AccessTokenSpec{URL: g.Status.URL, Code: g.Status.Code, CA: g.Status.CA},
+	}
+	out, err := v2alpha1.Marshal(token)
+	if err != nil {
+		return "", failed(err)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", failed(err)
+	}
+	return abs, failed(atomicfile.WriteFile(abs, out, namespaces.FilePerm))
+}
+
+// printInstructions tells what to do with the token file.
+func (t *tokenIssue) printInstructions(abs, file string) {
+	t.a.printf("Token file %s created.\n\n", abs)
+	t.a.printf("Transfer this file to a remote site. At the remote site,\ncreate a link to this site using the 'skupper token\nredeem' command:\n\n    $ skupper token redeem %s\n\n", file)
+	uses := "1 use"
+	if t.redemptions != 1 {
+		uses = fmt.Sprintf("%d uses", t.redemptions)
+	}
+	t.a.printf("The token expires after %s or after %s.\n", uses, humanDuration(t.window))
+}
+
+// fileCommand builds a token command that takes a file argument and runs
+// run on it.
+func fileCommand(use, short string, run func(file string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  positional(use, []string{"file"}, ""),
+		RunE:  func(_ *cobra.Command, args []string) error { return run(args[0]) },
+	}
 }
 
 // humanDuration renders 15m0s as "15 minutes", 1h0m0s as "1 hour".
@@ -163,123 +212,146 @@ func humanDuration(d time.Duration) string {
 	return d.String()
 }
 
+// tokenRedeem is "skupper token redeem": its options and steps.
+type tokenRedeem struct {
+	a       *app
+	cost    int
+	timeout time.Duration
+}
+
 func (a *app) newTokenRedeemCommand() *cobra.Command {
-	var (
-		cost    int
-		timeout time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "redeem <file>",
-		Short: "Redeem a token file in order to create a link to a remote site",
-		Long: `Redeem a token file in order to create a link to a remote site.
+	t := &tokenRedeem{a: a}
+	cmd := fileCommand("redeem <file>", "Redeem a token file in order to create a link to a remote site", t.run)
+	cmd.Long = `Redeem a token file in order to create a link to a remote site.
 
 The token is handed to skupperd (written to the namespace's input as an
 AccessToken); skupperd redeems it once at the grant server that issued it and
 writes the resulting Link and its credentials to the input. The command waits
-until the Link is configured, or prints the grant server's refusal.`,
-		Example: `  skupper token redeem ~/token.yaml
-  skupper token redeem ~/token.yaml --link-cost 5`,
-		Args: positional("redeem <file>", []string{"file"}, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			file := args[0]
-			if cost < 1 {
-				return usageError("--link-cost must be 1 or more, got %d", cost)
-			}
-			fi, err := os.Stat(file)
-			if err != nil {
-				return usageError("cannot open token file: %v", err)
-			}
-			if fi.IsDir() {
-				return usageError("the token file %q is a directory", file)
-			}
-			data, err := readLimited(file)
-			if err != nil {
-				return usageError("cannot read token file: %v", err)
-			}
-			docs, diags := v2alpha1.Decode(file, data)
-			if diags.HasErrors() {
-				return a.invalid(diags.Errors())
-			}
-			if len(docs) != 1 || docs[0].Key().Kind != v2alpha1.KindAccessToken {
-				return usageError("%s must hold exactly one AccessToken", file)
-			}
-			token := docs[0].Object.(*v2alpha1.AccessToken)
-			token.Namespace = ""
-			token.Spec.LinkCost = cost
-			ns, err := a.existingNS()
-			if err != nil {
-				return err
-			}
-			s, err := readInput(ns)
-			if err != nil {
-				return failed(err)
-			}
-			if s.site() == nil {
-				return failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name>\"", ns.Name)
-			}
-			k := v2alpha1.KeyOf(token)
-			path := ns.InputPath(k)
-			c := newChange()
-			if locs := s.find(k); len(locs) > 0 {
-				if err := locs[0].editable(k, "replaces"); err != nil {
-					return err
-				}
-				path = locs[0].path
-			}
-			out, err := encodeFor(path, token)
-			if err != nil {
-				return failed(err)
-			}
-			c.write(path, out, k)
-			since := time.Now()
-			if err := a.commit(s, c); err != nil {
-				return err
-			}
-			running, _ := a.daemonRunning(ns)
-			if !running {
-				a.printf("Token %q written to %s.\n%s\n", token.Name, path, notRunningHint)
-				return nil
-			}
-			a.printf("Waiting for status...\n")
-			var links []string
-			err = a.poll(timeout, fmt.Sprintf("token %q to be redeemed", token.Name), func() (bool, string, error) {
-				if !reconciledSince(ns, since) {
-					return false, "skupperd has not reconciled the change yet", nil
-				}
-				obj, err := ns.ReadStatus(k)
-				if err != nil {
-					return false, "no status yet", nil
-				}
-				st := obj.(*v2alpha1.AccessToken)
-				if !applied(token, st, nil) {
-					return false, "the status still shows a previous token", nil
-				}
-				switch {
-				case st.Status.Redeemed:
-					links = redeemedLinks(ns, token.Name)
-					return true, "", nil
-				case st.Status.StatusType == v2alpha1.StatusError:
-					return true, "", failure("%s", st.Status.Message)
-				}
-				return false, orNone(st.Status.Message), nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, l := range links {
-				link := &v2alpha1.Link{TypeMeta: typeMeta(v2alpha1.KindLink), ObjectMeta: v2alpha1.ObjectMeta{Name: l}}
-				if err := a.awaitConfigured(ns, v2alpha1.KeyOf(link), timeout); err != nil {
-					return err
-				}
-				a.printf("Link %q is configured.\n", l)
-			}
-			a.printf("You can now safely delete %s.\n", file)
-			return nil
-		},
-	}
-	cmd.Flags().IntVar(&cost, "link-cost", 1, "the link cost to use when creating the link")
-	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
+until the Link is configured, or prints the grant server's refusal.`
+	cmd.Example = `  skupper token redeem ~/token.yaml
+  skupper token redeem ~/token.yaml --link-cost 5`
+	cmd.Flags().IntVar(&t.cost, "link-cost", 1, "the link cost to use when creating the link")
+	cmd.Flags().DurationVar(&t.timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
 	return cmd
+}
+
+// run redeems the token in file: hand it to skupperd, wait until it is
+// redeemed and its links are configured.
+func (t *tokenRedeem) run(file string) error {
+	if t.cost < 1 {
+		return usageError("--link-cost must be 1 or more, got %d", t.cost)
+	}
+	token, err := t.read(file)
+	if err != nil {
+		return err
+	}
+	s, err := t.a.loadForStatus()
+	if err != nil {
+		return err
+	}
+	if s.site() == nil {
+		return failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name>\"", s.ns.Name)
+	}
+	path, c, err := t.change(s, token)
+	if err != nil {
+		return err
+	}
+	since := time.Now()
+	if err := t.a.commit(s, c); err != nil {
+		return err
+	}
+	if running, _ := t.a.daemonRunning(s.ns); !running {
+		t.a.printf("Token %q written to %s.\n%s\n", token.Name, path, notRunningHint)
+		return nil
+	}
+	t.a.printf("Waiting for status...\n")
+	links, err := t.awaitRedeemed(s.ns, token, since)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if err := t.a.awaitConfigured(s.ns, v2alpha1.Key{Kind: v2alpha1.KindLink, Name: l}, t.timeout); err != nil {
+			return err
+		}
+		t.a.printf("Link %q is configured.\n", l)
+	}
+	t.a.printf("You can now safely delete %s.\n", file)
+	return nil
+}
+
+// read reads the AccessToken of file, with the link cost set.
+func (t *tokenRedeem) read(file string) (*v2alpha1.AccessToken, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, usageError("cannot open token file: %v", err)
+	}
+	if fi.IsDir() {
+		return nil, usageError("the token file %q is a directory", file)
+	}
+	data, err := readLimited(file)
+	if err != nil {
+		return nil, usageError("cannot read token file: %v", err)
+	}
+	docs, diags := v2alpha1.Decode(file, data)
+	if diags.HasErrors() {
+		return nil, t.a.invalid(diags.Errors())
+	}
+	if len(docs) != 1 || docs[0].Key().Kind != v2alpha1.KindAccessToken {
+		return nil, usageError("%s must hold exactly one AccessToken", file)
+	}
+	token := docs[0].Object.(*v2alpha1.AccessToken)
+	token.Namespace = ""
+	token.Spec.LinkCost = t.cost
+	return token, nil
+}
+
+// change is the change that writes the token to the input (replacing a
+// token of the same name), and the file's path.
+func (t *tokenRedeem) change(s *inputState, token *v2alpha1.AccessToken) (string, *change, error) {
+	k := v2alpha1.KeyOf(token)
+	path := s.ns.InputPath(k)
+	if locs := s.find(k); len(locs) > 0 {
+		if err := locs[0].editable(k, "replaces"); err != nil {
+			return "", nil, err
+		}
+		path = locs[0].path
+	}
+	out, err := encodeFor(path, token)
+	if err != nil {
+		return "", nil, failed(err)
+	}
+	c := newChange()
+	c.write(path, out, k)
+	return path, c, nil
+}
+
+// awaitRedeemed waits until skupperd has redeemed the token written since,
+// and returns the links the redemption wrote.
+func (t *tokenRedeem) awaitRedeemed(ns namespaces.Namespace, token *v2alpha1.AccessToken, since time.Time) ([]string, error) {
+	k := v2alpha1.KeyOf(token)
+	var links []string
+	err := t.a.poll(t.timeout, fmt.Sprintf("token %q to be redeemed", token.Name), func() (bool, string, error) {
+		if !reconciledSince(ns, since) {
+			return false, "skupperd has not reconciled the change yet", nil
+		}
+		obj, err := ns.ReadStatus(k)
+		if err != nil {
+			return false, "no status yet", nil
+		}
+		st := obj.(*v2alpha1.AccessToken)
+		if !applied(token, st, nil) {
+			return false, "the status still shows a previous token", nil
+		}
+		switch {
+		case st.Status.Redeemed:
+			links = redeemedLinks(ns, token.Name)
+			return true, "", nil
+		case st.Status.StatusType == v2alpha1.StatusError:
+			return true, "", failure("%s", st.Status.Message)
+		}
+		return false, orNone(st.Status.Message), nil
+	})
+	return links, err
 }
 
 // redeemedLinks lists the Links of the input that the token's redemption
