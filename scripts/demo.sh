@@ -80,13 +80,10 @@ fi
 # ---- Build ----------------------------------------------------------------
 
 step "build"
-build_log=$(mktemp "${TMPDIR:-/tmp}/skupperd-demo-build.XXXXXX")
-if ! { make build && go build -o bin/demo-echo ./test/echo; } >"$build_log" 2>&1; then
-  cat "$build_log" >&2
-  rm -f "$build_log"
+if ! build_out=$({ make build && go build -o bin/demo-echo ./test/echo; } 2>&1); then
+  printf '%s\n' "$build_out" >&2
   die "the build failed (output above)"
 fi
-rm -f "$build_log"
 say "bin/skupperd, bin/skupper, bin/skrouterd-standin, bin/demo-echo"
 skupperd=$repo/bin/skupperd
 skupper=$repo/bin/skupper
@@ -157,7 +154,9 @@ stop_all() {
 
 on_exit() {
   local rc=$?
-  trap - EXIT INT TERM
+  # Clean-up is bounded; a second Ctrl-C must not cut it short.
+  trap - EXIT
+  trap '' INT TERM
   if [ "$finished" != 1 ]; then
     say ""
     say "demo: stopping what was started (skupperd, routers, echo service)..."
