@@ -19,7 +19,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 	$(GO) build -o $(BIN)/skrouterd-standin ./test/standin/skrouterd
 
-## run: the main job — build and check the hello-world example (scripts/demo.sh)
+## run: the main job — run the hello-world network for real: two linked sites, traffic across the link, status, clean stop (scripts/demo.sh; KEEP=1 keeps it running)
 run:
 	./scripts/demo.sh
 

@@ -32,10 +32,15 @@ const (
 	// TestCrashNeverTorn so that a failing run can be replayed.
 	crashSeedEnv = "ATOMICFILE_CRASH_SEED"
 
-	crashKills       = 250
+	// crashKills is how many kills a run makes. The test counts kills, not
+	// time: a busy machine makes it slower, never weaker or failing.
+	crashKills       = 200
 	crashMaxDelay    = 3 * time.Millisecond
-	crashMaxPreWrite = 2                // kill after 0..crashMaxPreWrite reported writes plus a random delay
-	crashDeadline    = 60 * time.Second // hard cap; a normal run takes a few seconds
+	crashMaxPreWrite = 2 // kill after 0..crashMaxPreWrite reported writes plus a random delay
+	// crashHangGuard only catches a hung run (a normal run takes a few
+	// seconds, a run on a saturated machine a minute or two); it is never
+	// what ends a healthy run. go test's -timeout lowers it.
+	crashHangGuard   = 8 * time.Minute
 	crashStartupWait = 20 * time.Second // a child that is not ready by then is stuck
 	crashPerm        = 0o644
 	crashSizeA       = 64 << 10
@@ -137,7 +142,7 @@ func TestCrashNeverTorn(t *testing.T) {
 	t.Logf("seed %d (replay with %s=%d)", seed, crashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	deadline := time.Now().Add(crashDeadline)
+	deadline := time.Now().Add(crashHangGuard)
 	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
 		deadline = d.Add(-5 * time.Second)
 	}
@@ -153,7 +158,9 @@ func TestCrashNeverTorn(t *testing.T) {
 	var st crashStats
 	for st.kills < crashKills {
 		if time.Now().After(deadline) {
-			break
+			t.Fatalf("hang guard: only %d of %d kills after %v (A %d times, B %d times, none torn so far); "+
+				"each kill takes a child start, so this is a stuck child or an extreme overload, not a slow disk",
+				st.kills, crashKills, time.Since(start).Round(time.Millisecond), st.sawA, st.sawB)
 		}
 		// The kill point is: after the child reported preWrites completed
 		// writes (0, 1 or 2, so that both contents are due to be seen
@@ -195,12 +202,6 @@ func TestCrashNeverTorn(t *testing.T) {
 		st.kills, elapsed.Round(time.Millisecond), st.totalKillDelay/time.Duration(max(st.kills, 1)),
 		st.sawA, st.sawB, st.completed, st.maxWritesOnce, st.withWrites, st.kills, st.leftoverTemps)
 
-	if st.kills < 200 {
-		t.Fatalf("only %d kills before the deadline, want >= 200 (%d planned)", st.kills, crashKills)
-	}
-	if st.kills < crashKills {
-		t.Logf("deadline reached after %d of %d kills", st.kills, crashKills)
-	}
 	// The kills must have been spread over the write loop, not all before
 	// the first write or all at the same phase of it.
 	if st.sawA == 0 || st.sawB == 0 {
