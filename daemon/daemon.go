@@ -655,7 +655,7 @@ func (w *worker) reconcile(ctx context.Context) {
 			opts.Hosts = func() []string { return AdvertisedHosts(advertise) }
 		}
 	}
-	res, err := reconcile.Namespace(ctx, w.ns, opts)
+	res, err := reconcile.Run(ctx, w.ns, opts)
 	d.passes.Add(1)
 	w.mu.Lock()
 	w.stamp = "" // until this reconcile is known good

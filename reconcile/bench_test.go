@@ -51,7 +51,7 @@ func benchOptions(home namespaces.Home) reconcile.Options {
 }
 
 func mustApply(b *testing.B, ns namespaces.Namespace, opts reconcile.Options) {
-	res, err := reconcile.Namespace(context.Background(), ns, opts)
+	res, err := reconcile.Run(context.Background(), ns, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func (e *linkingEnv) write(t testing.TB, ns, file, content string) {
 
 func (e *linkingEnv) reconcile(t testing.TB, ns string) *reconcile.Result {
 	t.Helper()
-	res, err := reconcile.Namespace(context.Background(), e.home.Namespace(ns), reconcile.Options{
+	res, err := reconcile.Run(context.Background(), e.home.Namespace(ns), reconcile.Options{
 		Hosts: func() []string { return []string{"127.0.0.1"} }, Version: "test", Ports: e.alloc,
 		Grants: e.info,
 		Redeem: func(ctx context.Context, tok *v2alpha1.AccessToken, subject string) (*grantclient.Result, error) {

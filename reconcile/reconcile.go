@@ -99,10 +99,10 @@ type Result struct {
 	RetryRedemption bool
 }
 
-// Namespace reconciles one namespace. The error is for failures that stop
+// Run reconciles one namespace once. The error is for failures that stop
 // the reconcile itself (I/O errors writing runtime files); problems in the
 // input are reported in the result's diagnostics and status files.
-func Namespace(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, error) {
+func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

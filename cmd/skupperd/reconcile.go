@@ -56,7 +56,7 @@ otherwise, 2 for invalid usage.`,
 			failed := false
 			for _, name := range names {
 				ns := home.Namespace(name)
-				res, err := reconcile.Namespace(cmd.Context(), ns, reconcile.Options{
+				res, err := reconcile.Run(cmd.Context(), ns, reconcile.Options{
 					Version: version.String(),
 					Ports:   alloc,
 					Router:  router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
