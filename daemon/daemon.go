@@ -105,6 +105,7 @@ type Daemon struct {
 	cfg   Config
 	log   *slog.Logger
 	alloc *ports.Allocator
+	cache *reconcile.Cache // status memo shared by every worker, for the daemon's lifetime
 	watch *watcher
 
 	ctx     context.Context
@@ -148,7 +149,7 @@ func New(cfg Config) *Daemon {
 	if alloc == nil {
 		alloc = ports.New(cfg.Home)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
+	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
 }
 
 // Reload asks for a full pass over every namespace (SIGHUP).
@@ -647,6 +648,7 @@ func (w *worker) reconcile(ctx context.Context) {
 		Router:  rstate,
 		Hosts:   d.cfg.Hosts,
 		Redeem:  d.cfg.Redeem,
+		Cache:   d.cache,
 	}
 	if g := d.cfg.Grants; g != nil {
 		opts.Grants = g.Info()

@@ -47,6 +47,7 @@ func benchOptions(home namespaces.Home) reconcile.Options {
 		Hosts:   func() []string { return []string{"host.example.com", "127.0.0.1"} },
 		Version: "1.2.3-test",
 		Ports:   ports.New(home, ports.WithProbe(func(string, int) bool { return true })),
+		Cache:   reconcile.NewCache(),
 	}
 }
 

@@ -55,6 +55,10 @@ type Options struct {
 	// Grants describes the running grant server; nil: grants are not
 	// served and their status says so.
 	Grants *GrantServer
+	// Cache memoizes status decoding and encoding across reconciles; the
+	// caller owns it and may share it between namespaces and goroutines.
+	// nil: nothing is memoized (the results are the same, only slower).
+	Cache *Cache
 }
 
 // Outcome of a reconcile (the summary's vocabulary, owned by namespaces).

@@ -68,8 +68,13 @@ func (h *harness) options() reconcile.Options {
 		Hosts:   func() []string { return append([]string(nil), h.hosts...) },
 		Version: "1.2.3-test",
 		Ports:   h.alloc,
+		Cache:   testCache,
 	}
 }
+
+// testCache is shared by every harness, as the daemon shares one Cache
+// between its workers; the golden tests run without one.
+var testCache = reconcile.NewCache()
 
 // reconcile runs one reconcile of n and fails the test on an error.
 func (h *harness) reconcile(n namespaces.Namespace) *reconcile.Result {
