@@ -596,22 +596,11 @@ func (r *run) linkClient(ra *v2alpha1.RouterAccess) (certs.Bundle, error) {
 	}
 	dir := filepath.Join(r.ns.InternalDir(), "link-clients", ra.Name)
 	req := certs.Request{CommonName: "link-" + ra.Name, Usage: certs.ClientAuth, Validity: certs.DefaultCAValidity}
-	if old, err := certs.ReadDir(dir); err == nil {
-		if ok, _ := certs.Reusable(old, ca, req, r.now); ok {
-			return old, nil
-		}
-	}
-	b, err := certs.Issue(ca, req, r.now)
-	if err != nil {
-		return certs.Bundle{}, err
-	}
 	if err := atomicfile.MkdirAll(filepath.Dir(dir), namespaces.DirPerm); err != nil {
 		return certs.Bundle{}, err
 	}
-	if _, err := certs.WriteDir(dir, b); err != nil {
-		return certs.Bundle{}, err
-	}
-	return b, nil
+	b, _, err := certs.EnsureLeaf(dir, ca, req, r.now)
+	return b, err
 }
 
 // linkHosts are the endpoint hosts offered in static links: the bind host
