@@ -44,6 +44,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
@@ -95,7 +96,7 @@ type Config struct {
 	Ports *ports.Allocator
 	// Grants is the grant server serving AccessGrants (nil: none; grants
 	// report that it is not running).
-	Grants *GrantService
+	Grants *grants.Service
 	// Redeem redeems AccessTokens (nil: tokens stay pending).
 	Redeem reconcile.Redeemer
 }
@@ -450,7 +451,7 @@ func (d *Daemon) stopWorker(name string) {
 	if err := d.cfg.Supervisor.Stop(ctx, name); err != nil {
 		d.log.Error("stop router", "namespace", name, "error", err)
 	}
-	if err := d.alloc.Release(ctx, name); err != nil && !strings.Contains(err.Error(), "does not exist") {
+	if err := d.alloc.Release(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.log.Warn("release ports", "namespace", name, "error", err)
 	}
 	d.watch.forget(w.ns.Dir)
@@ -654,7 +655,7 @@ func (w *worker) reconcile(ctx context.Context) {
 		opts.Grants = g.Info()
 		if opts.Hosts == nil {
 			advertise := g.AdvertiseHost()
-			opts.Hosts = func() []string { return AdvertisedHosts(advertise) }
+			opts.Hosts = func() []string { return grants.AdvertisedHosts(advertise) }
 		}
 	}
 	res, err := reconcile.Run(ctx, w.ns, opts)
@@ -685,7 +686,7 @@ func (w *worker) reconcile(ctx context.Context) {
 
 	if g := d.cfg.Grants; g != nil {
 		if res.Outcome == reconcile.Applied {
-			g.SetGrants(w.ns.Name, res.Grants)
+			g.SetGrants(w.ns.Name, res.Grants, res.LinkAccess)
 		} else {
 			g.SetGrants(w.ns.Name, nil)
 		}

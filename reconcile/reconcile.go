@@ -54,7 +54,7 @@ type Options struct {
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not
 	// served and their status says so.
-	Grants *GrantServer
+	Grants *grantserver.Info
 	// Cache memoizes status decoding and encoding across reconciles; the
 	// caller owns it and may share it between namespaces and goroutines.
 	// nil: nothing is memoized (the results are the same, only slower).
@@ -98,6 +98,10 @@ type Result struct {
 	// Grants are the AccessGrants the grant server must serve for this
 	// namespace (Applied only).
 	Grants []grantserver.Grant
+	// LinkAccess is what answering a redemption of Grants needs: the
+	// site's endpoints as its status reports them and where its issuers
+	// are (Applied only). The grant server is given it with Grants.
+	LinkAccess grantserver.LinkAccess
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
@@ -262,6 +266,7 @@ func (r *run) do() error {
 		return err
 	}
 	r.res.CertsChanged = r.creds.changed
+	r.res.LinkAccess = r.linkAccess()
 	r.res.LocalPort = r.ports.Local
 	r.res.ConfigPath = r.ns.RouterConfigPath()
 	r.res.Outcome = Applied
