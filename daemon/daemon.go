@@ -38,7 +38,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -58,7 +57,9 @@ const (
 	DefaultQuiet        = 15 * time.Millisecond
 	DefaultMaxDelay     = 500 * time.Millisecond
 	DefaultPollInterval = 2 * time.Second
-	maxRetryBackoff     = time.Minute
+	// DefaultReconcileTimeout bounds one reconcile of one namespace.
+	DefaultReconcileTimeout = 2 * time.Minute
+	maxRetryBackoff         = time.Minute
 )
 
 // Config configures a Daemon.
@@ -99,6 +100,19 @@ type Config struct {
 	Grants *grants.Service
 	// Redeem redeems AccessTokens (nil: tokens stay pending).
 	Redeem reconcile.Redeemer
+	// Reconcile runs one reconcile of one namespace (default
+	// reconcile.Run); tests wrap it to inject faults.
+	Reconcile func(context.Context, namespaces.Namespace, reconcile.Options) (*reconcile.Result, error)
+	// ReconcileTimeout bounds one reconcile (default 2m); a reconcile
+	// past it fails and is retried with backoff.
+	ReconcileTimeout time.Duration
+	// LockCheck reports whether the data home's single-instance lock
+	// still guards it (namespaces.DaemonLock.Check); nil: not checked. It
+	// is checked every LockCheckInterval (default 2s) and before a worker
+	// acts on a router. Once it fails, Run stops every worker and router
+	// and returns its error: another daemon may own the data home now.
+	LockCheck         func() error
+	LockCheckInterval time.Duration
 }
 
 // Daemon is a running skupperd.
@@ -137,6 +151,15 @@ func New(cfg Config) *Daemon {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.LockCheckInterval <= 0 {
+		cfg.LockCheckInterval = 2 * time.Second
+	}
+	if cfg.Reconcile == nil {
+		cfg.Reconcile = reconcile.Run
+	}
+	if cfg.ReconcileTimeout <= 0 {
+		cfg.ReconcileTimeout = DefaultReconcileTimeout
+	}
 	if cfg.Supervisor == nil {
 		cfg.Supervisor = router.NoSupervisor{}
 	}
@@ -174,10 +197,26 @@ func (d *Daemon) wanted(ns string) bool {
 }
 
 // Run runs the daemon until ctx ends, then stops every worker and router
-// and returns. The caller holds the data-home lock (see Lock).
+// and returns. The caller holds the data-home lock (see
+// namespaces.Home.Lock).
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.cfg.Home.Ensure(); err != nil {
+	first, n, err := d.start(ctx)
+	if err != nil {
 		return err
+	}
+	defer d.watch.close()
+	d.startGrants(ctx)
+	first.Wait()
+	d.log.Info("ready", "namespaces", n)
+	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(n) + " namespaces")
+	return d.loop(ctx)
+}
+
+// start watches the data home and starts a worker per namespace present;
+// first counts down as each completes its first reconcile.
+func (d *Daemon) start(ctx context.Context) (first *sync.WaitGroup, n int, err error) {
+	if err := d.cfg.Home.Ensure(); err != nil {
+		return nil, 0, err
 	}
 	d.ctx = ctx
 	d.started = time.Now()
@@ -187,60 +226,83 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("file watching is unavailable; polling input for changes instead", "interval", d.cfg.PollInterval, "reason", fmt.Sprint(err))
 	}
 	d.watch = w
-	defer w.close()
 	if err := w.add(d.cfg.Home.NamespacesDir()); err != nil {
 		d.log.Warn("cannot watch the namespaces directory; polling instead", "error", err)
 	}
-
 	names, err := d.cfg.Home.List()
 	if err != nil {
-		return err
+		w.close()
+		return nil, 0, err
 	}
-	var first sync.WaitGroup
+	first = &sync.WaitGroup{}
 	for _, ns := range names {
 		if d.wanted(ns) {
-			d.startWorker(ns, &first)
+			d.startWorker(ns, first)
 		}
 	}
-	if g := d.cfg.Grants; g != nil {
-		if err := g.Listen(); err != nil {
-			d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
-		}
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			// Once it listens, grants can be served: reconcile again.
-			if err := g.Serve(ctx, func(net.Addr) { d.kickAll(false) }); err != nil {
-				d.log.Error("the grant server stopped; AccessGrants are not served", "error", err)
-			}
-		}()
-	}
-	first.Wait()
-	// What every namespace depends on beyond its own files; a resync that
-	// finds it changed reconciles every namespace.
-	global := globalStamp(d.cfg.Home, d.cfg.Hosts)
-	d.log.Info("ready", "namespaces", len(names))
-	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(len(names)) + " namespaces")
+	return first, len(names), nil
+}
 
-	resync := time.NewTicker(d.cfg.Resync)
-	defer resync.Stop()
-	var poll <-chan time.Time
-	prints := map[string]string{}
-	if w.polling {
-		t := time.NewTicker(d.cfg.PollInterval)
-		defer t.Stop()
-		poll = t.C
+// startGrants starts the grant server, if any; once it listens, every
+// namespace is reconciled again so that its grants are served.
+func (d *Daemon) startGrants(ctx context.Context) {
+	g := d.cfg.Grants
+	if g == nil {
+		return
 	}
-	var watchdog <-chan time.Time
+	if err := g.Listen(); err != nil {
+		d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := g.Serve(ctx, func(net.Addr) { d.kickAll(false) }); err != nil {
+			d.log.Error("the grant server stopped; AccessGrants are not served", "error", err)
+		}
+	}()
+}
+
+// loopState is what the event loop carries between iterations.
+type loopState struct {
+	// global is what every namespace depends on beyond its own files; a
+	// resync that finds it changed reconciles every namespace.
+	global string
+	// prints are the namespaces' input fingerprints (polling only).
+	prints map[string]string
+	poll   <-chan time.Time
+	stops  []func()
+}
+
+func (s *loopState) ticker(d time.Duration) <-chan time.Time {
+	t := time.NewTicker(d)
+	s.stops = append(s.stops, t.Stop)
+	return t.C
+}
+
+// loop dispatches file events, resync and poll ticks, watchdog pings and
+// reload requests until ctx ends.
+func (d *Daemon) loop(ctx context.Context) error {
+	st := &loopState{global: globalStamp(d.cfg.Home, d.cfg.Hosts), prints: map[string]string{}}
+	defer func() {
+		for _, stop := range st.stops {
+			stop()
+		}
+	}()
+	resync := st.ticker(d.cfg.Resync)
+	if d.watch.polling {
+		st.poll = st.ticker(d.cfg.PollInterval)
+	}
+	var watchdog, lockCheck <-chan time.Time
 	if d.cfg.Watchdog > 0 {
-		t := time.NewTicker(d.cfg.Watchdog / 2)
-		defer t.Stop()
-		watchdog = t.C
+		watchdog = st.ticker(d.cfg.Watchdog / 2)
+	}
+	if d.cfg.LockCheck != nil {
+		lockCheck = st.ticker(d.cfg.LockCheckInterval)
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
-	if w.fs != nil {
-		events, errs = w.fs.Events, w.fs.Errors
+	if d.watch.fs != nil {
+		events, errs = d.watch.fs.Events, d.watch.fs.Errors
 	}
 	for {
 		select {
@@ -257,51 +319,78 @@ func (d *Daemon) Run(ctx context.Context) error {
 				errs = nil
 				continue
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				d.log.Warn("file events were lost; reconciling every namespace")
-				d.kickAll(false)
-				continue
-			}
-			d.log.Error("file watch error", "error", err)
+			d.handleWatchError(err)
 		case <-watchdog:
 			d.cfg.Notify("WATCHDOG=1")
-		case <-resync.C:
-			d.discover()
-			if g := globalStamp(d.cfg.Home, d.cfg.Hosts); g != global {
-				global = g
-				d.kickAll(false)
-				continue
+		case <-lockCheck:
+			if err := d.cfg.LockCheck(); err != nil {
+				d.log.Error("this daemon no longer owns the data home; stopping", "error", err)
+				return errors.Join(err, d.shutdown())
 			}
-			d.mu.Lock()
-			for _, wk := range d.workers {
-				wk.kickResync()
-			}
-			d.mu.Unlock()
+		case <-resync:
+			d.resync(st)
 		case <-d.reload:
-			d.cfg.Notify("RELOADING=1")
-			d.log.Info("reload requested: full pass")
-			d.discover()
-			var pass sync.WaitGroup
-			d.kickAllWait(&pass)
-			pass.Wait()
-			d.cfg.Notify("READY=1")
-		case <-poll:
-			d.discover()
-			d.mu.Lock()
-			for name, wk := range d.workers {
-				fp := fingerprint(wk.ns)
-				if prints[name] != fp {
-					prints[name] = fp
-					wk.kick(false)
-				}
-			}
-			d.mu.Unlock()
+			d.fullPass()
+		case <-st.poll:
+			d.pollInputs(st)
 		}
-		if poll == nil && w.isPolling() {
+		if st.poll == nil && d.watch.isPolling() {
 			d.log.Warn("inotify limit reached; switching to polling", "interval", d.cfg.PollInterval)
-			t := time.NewTicker(d.cfg.PollInterval)
-			defer t.Stop()
-			poll = t.C
+			st.poll = st.ticker(d.cfg.PollInterval)
+		}
+	}
+}
+
+// handleWatchError reacts to an error of the file watcher: lost events
+// mean every namespace must be looked at again.
+func (d *Daemon) handleWatchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		d.log.Warn("file events were lost; reconciling every namespace")
+		d.kickAll(false)
+		return
+	}
+	d.log.Error("file watch error", "error", err)
+}
+
+// resync finds new and removed namespaces, then reconciles every
+// namespace when what they all depend on changed, else asks each worker to
+// reconcile only if its namespace changed.
+func (d *Daemon) resync(st *loopState) {
+	d.discover()
+	if g := globalStamp(d.cfg.Home, d.cfg.Hosts); g != st.global {
+		st.global = g
+		d.kickAll(false)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, wk := range d.workers {
+		wk.kickResync()
+	}
+}
+
+// fullPass reconciles every namespace and waits until each did (SIGHUP).
+func (d *Daemon) fullPass() {
+	d.cfg.Notify("RELOADING=1")
+	d.log.Info("reload requested: full pass")
+	d.discover()
+	var pass sync.WaitGroup
+	d.kickAllWait(&pass)
+	pass.Wait()
+	d.cfg.Notify("READY=1")
+}
+
+// pollInputs kicks the namespaces whose input fingerprint changed (the
+// fallback when inotify cannot be used).
+func (d *Daemon) pollInputs(st *loopState) {
+	d.discover()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, wk := range d.workers {
+		fp := fingerprint(wk.ns)
+		if st.prints[name] != fp {
+			st.prints[name] = fp
+			wk.kick(false)
 		}
 	}
 }
@@ -480,383 +569,3 @@ func (d *Daemon) shutdown() error {
 // Passes returns how many reconciles have completed (for tests and
 // benchmarks).
 func (d *Daemon) Passes() int64 { return d.passes.Load() }
-
-// stampOf is what a resync compares to decide whether ns needs a
-// reconcile, when globalStamp (checked by the event loop) is unchanged.
-func stampOf(ns namespaces.Namespace) string {
-	return runtimeStamp(ns)
-}
-
-// worker reconciles one namespace.
-type worker struct {
-	d      *Daemon
-	ns     namespaces.Namespace
-	kicks  chan bool // true: restart the router (reload request)
-	cancel context.CancelFunc
-	done   chan struct{}
-	sweep  bool // remove temporary files of interrupted writes first
-
-	mu          sync.Mutex
-	waiters     []*sync.WaitGroup
-	force       bool
-	dirty       bool      // a kick other than a resync check arrived
-	stamp       string    // stampOf after the last good reconcile ("": none)
-	reconciled  time.Time // when that reconcile ended
-	attachesTo  []string
-	retryTimer  *time.Timer
-	retryDelay  time.Duration
-	lastOutcome reconcile.Outcome
-}
-
-// kick asks for a reconcile (force: and a router restart).
-func (w *worker) kick(force bool) {
-	w.mu.Lock()
-	w.dirty = true
-	w.force = w.force || force
-	w.mu.Unlock()
-	select {
-	case w.kicks <- true:
-	default:
-	}
-}
-
-// kickResync asks for a reconcile only if the namespace changed since its
-// last one, or that one is older than FullResync.
-func (w *worker) kickResync() {
-	select {
-	case w.kicks <- true:
-	default:
-	}
-}
-
-// upToDate reports whether a resync can skip the namespace.
-func (w *worker) upToDate() bool {
-	w.mu.Lock()
-	stamp, at := w.stamp, w.reconciled
-	w.mu.Unlock()
-	return stamp != "" && time.Since(at) < w.d.cfg.FullResync && stamp == stampOf(w.ns)
-}
-
-func (w *worker) addWaiter(wg *sync.WaitGroup) {
-	w.mu.Lock()
-	w.waiters = append(w.waiters, wg)
-	w.mu.Unlock()
-}
-
-func (w *worker) releaseWaiters() {
-	w.mu.Lock()
-	ws := w.waiters
-	w.waiters = nil
-	w.mu.Unlock()
-	for _, wg := range ws {
-		wg.Done()
-	}
-}
-
-func (w *worker) run(ctx context.Context) {
-	defer w.releaseWaiters()
-	if w.sweep {
-		sweepTemp(w.ns, w.d.started, w.d.log)
-	}
-	defer func() {
-		w.mu.Lock()
-		if w.retryTimer != nil {
-			w.retryTimer.Stop()
-		}
-		w.mu.Unlock()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.kicks:
-		}
-		if !w.coalesce(ctx) {
-			return
-		}
-		w.mu.Lock()
-		dirty := w.dirty
-		w.dirty = false
-		w.mu.Unlock()
-		if dirty || !w.upToDate() {
-			w.reconcile(ctx)
-		} else {
-			w.d.skipped.Add(1)
-		}
-		w.releaseWaiters()
-	}
-}
-
-// coalesce waits until no kick arrived for Quiet, or MaxDelay passed.
-func (w *worker) coalesce(ctx context.Context) bool {
-	deadline := time.Now().Add(w.d.cfg.MaxDelay)
-	for {
-		wait := min(w.d.cfg.Quiet, time.Until(deadline))
-		if wait <= 0 {
-			return true
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-w.kicks:
-			t.Stop()
-		case <-t.C:
-			return true
-		}
-	}
-}
-
-func (w *worker) reconcile(ctx context.Context) {
-	d := w.d
-	id := d.seq.Add(1)
-	log := d.log.With("namespace", w.ns.Name, "reconcile", id)
-	// The namespace directory stays open during the reconcile, so that its
-	// removal is detected reliably (its inode cannot be reused meanwhile).
-	dir, err := os.Open(w.ns.Dir)
-	if err != nil {
-		return
-	}
-	defer dir.Close()
-	if fi, err := dir.Stat(); err != nil || !fi.IsDir() {
-		return
-	}
-	if err := d.watch.arm(w.ns); err != nil {
-		log.Warn("cannot watch namespace input; changes are found by polling and resync", "error", err)
-	}
-	reloadID := w.ns.PendingReload()
-	w.mu.Lock()
-	force := w.force || reloadID != ""
-	w.force = false
-	w.mu.Unlock()
-
-	stopped := w.ns.Stopped()
-	if stopped {
-		// "skupper system stop": the router stays down until "start";
-		// the input and the configuration are kept.
-		if err := d.cfg.Supervisor.Stop(ctx, w.ns.Name); err != nil {
-			log.Error("stop router", "error", err)
-		}
-	}
-	rstate := d.cfg.Supervisor.State(w.ns.Name)
-	if stopped {
-		rstate = router.State{Message: stoppedMessage}
-	}
-	opts := reconcile.Options{
-		Version: d.cfg.Version,
-		Ports:   d.alloc,
-		Router:  rstate,
-		Hosts:   d.cfg.Hosts,
-		Redeem:  d.cfg.Redeem,
-		Cache:   d.cache,
-	}
-	if g := d.cfg.Grants; g != nil {
-		opts.Grants = g.Info()
-		if opts.Hosts == nil {
-			advertise := g.AdvertiseHost()
-			opts.Hosts = func() []string { return grants.AdvertisedHosts(advertise) }
-		}
-	}
-	res, err := reconcile.Run(ctx, w.ns, opts)
-	d.passes.Add(1)
-	w.mu.Lock()
-	w.stamp = "" // until this reconcile is known good
-	w.mu.Unlock()
-	if w.removedDuring(log, dir) {
-		// The result is about a namespace that is gone; the event loop
-		// stops this worker and the router.
-		return
-	}
-	if err != nil {
-		w.scheduleRetry(log, err)
-		return
-	}
-	w.mu.Lock()
-	w.retryDelay = 0
-	prevAttaches := w.attachesTo
-	w.attachesTo = res.AttachesTo
-	w.lastOutcome = res.Outcome
-	w.mu.Unlock()
-	for _, e := range res.Diagnostics.Errors() {
-		log.Debug("input problem", "diagnostic", e.Error())
-	}
-	log.Info("reconciled", "outcome", res.Outcome, "config_changed", res.ConfigChanged, "certs_changed", res.CertsChanged,
-		"errors", len(res.Diagnostics.Errors()), "duration", res.Duration)
-
-	if g := d.cfg.Grants; g != nil {
-		if res.Outcome == reconcile.Applied {
-			g.SetGrants(w.ns.Name, res.Grants, res.LinkAccess)
-		} else {
-			g.SetGrants(w.ns.Name, nil)
-		}
-	}
-	if res.RetryRedemption {
-		w.scheduleRedemptionRetry(log)
-	}
-	switch {
-	case stopped:
-	case res.Outcome == reconcile.Applied:
-		spec := router.Spec{
-			Namespace: w.ns.Name, ConfigPath: res.ConfigPath, SiteID: res.SiteID,
-			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
-		}
-		restart := res.ConfigChanged || res.CertsChanged || force
-		if err := d.cfg.Supervisor.Ensure(ctx, spec, restart); err != nil {
-			log.Error("start router", "error", err)
-		}
-	case !res.SiteDeclared:
-		// The Site is gone: its router goes too. (An invalid Site keeps
-		// the last good router running.)
-		if err := d.cfg.Supervisor.Stop(ctx, w.ns.Name); err != nil {
-			log.Error("stop router", "error", err)
-		}
-	}
-	if reloadID != "" {
-		w.completeReload(log, reloadID)
-	}
-	stamp := stampOf(w.ns)
-	w.mu.Lock()
-	w.stamp, w.reconciled = stamp, time.Now()
-	w.mu.Unlock()
-	// Attached connectors here feed the site namespaces they name.
-	for _, ns := range mergeNames(prevAttaches, res.AttachesTo) {
-		d.KickNamespace(ns)
-	}
-}
-
-// sweepTemp removes the temporary files that atomic writes interrupted by
-// a crash (kill -9, power loss) left in the namespace's runtime/ and
-// internal/ trees: ".<name>.tmp-<digits>" (see atomicfile). Nothing else
-// removes them: the status pruner only knows <Kind>-<name>.yaml files and
-// the router and certificate directories are never listed. It runs when
-// the daemon starts, for the namespaces present then (it holds the data
-// home's lock, so no other daemon writes there), and only removes files
-// not newer than the daemon, so that a write in progress by another
-// process (the CLI) is normally left alone; file times are coarse (a
-// clock tick), so that is not a guarantee for a write racing the start.
-func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
-	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir()} {
-		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {
-				return nil
-			}
-			if info, err := e.Info(); err != nil || !info.ModTime().Before(before) {
-				return nil
-			}
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				log.Warn("cannot remove a temporary file left by an interrupted write", "namespace", ns.Name, "file", path, "error", err)
-			} else {
-				log.Info("removed a temporary file left by an interrupted write", "namespace", ns.Name, "file", path)
-			}
-			return nil
-		})
-	}
-}
-
-// isTempName reports whether name is an atomicfile temporary file name.
-func isTempName(name string) bool {
-	i := strings.LastIndex(name, ".tmp-")
-	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
-		return false
-	}
-	for _, c := range name[i+len(".tmp-"):] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// removedDuring reports whether the namespace directory, open as dir since
-// before a reconcile, was removed (or replaced) while the reconcile ran. A
-// reconcile that overlaps `rm -rf` of the namespace re-creates directories
-// as it writes (runtime/, internal/), which would bring the namespace back
-// as a ghost holding a port table, and would hide the removal from the
-// event loop, which checks that the directory is gone. When the directory
-// now holds nothing but what a reconcile writes, it is that ghost and is
-// removed again; a namespace re-created by the user (it has input/ or
-// anything else) is kept and reconciled afresh.
-func (w *worker) removedDuring(log *slog.Logger, dir *os.File) bool {
-	old, err := dir.Stat()
-	if err != nil {
-		return true
-	}
-	if st, ok := old.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
-		err = fs.ErrNotExist // rmdir-ed
-	}
-	if err == nil {
-		if now, err := os.Stat(w.ns.Dir); err == nil && os.SameFile(old, now) {
-			return false
-		}
-	}
-	entries, err := os.ReadDir(w.ns.Dir)
-	if err != nil {
-		return true // gone: the event loop sees the removal
-	}
-	for _, e := range entries {
-		if name := e.Name(); name != "runtime" && name != "internal" {
-			log.Info("namespace directory was replaced during a reconcile; reconciling the new one")
-			w.kick(false)
-			return true
-		}
-	}
-	log.Info("namespace directory was removed during a reconcile; removing what the reconcile re-created")
-	if err := os.RemoveAll(w.ns.Dir); err != nil {
-		log.Error("remove the re-created namespace directory", "error", err)
-	}
-	return true
-}
-
-func mergeNames(a, b []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, n := range append(append([]string(nil), a...), b...) {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// scheduleRedemptionRetry re-kicks the worker later because a token's
-// grant server could not be reached (capped exponential backoff).
-func (w *worker) scheduleRedemptionRetry(log *slog.Logger) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.retryDelay == 0 {
-		w.retryDelay = time.Second
-	} else {
-		w.retryDelay = min(w.retryDelay*2, maxRetryBackoff)
-	}
-	log.Warn("token redemption failed transiently; retrying", "retry_in", w.retryDelay)
-	if w.retryTimer != nil {
-		w.retryTimer.Stop()
-	}
-	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
-}
-
-const stoppedMessage = `Router stopped by "skupper system stop"; start it with "skupper system start"`
-
-// scheduleRetry re-kicks the worker after a capped exponential backoff.
-func (w *worker) scheduleRetry(log *slog.Logger, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.retryDelay == 0 {
-		w.retryDelay = time.Second
-	} else {
-		w.retryDelay = min(w.retryDelay*2, maxRetryBackoff)
-	}
-	log.Error("reconcile failed; the last good configuration stays in place", "error", err, "retry_in", w.retryDelay)
-	if w.retryTimer != nil {
-		w.retryTimer.Stop()
-	}
-	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
-}
-
-func (w *worker) completeReload(log *slog.Logger, id string) {
-	if err := w.ns.AckReload(id); err != nil {
-		log.Error("acknowledge reload", "error", err)
-	}
-}

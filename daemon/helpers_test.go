@@ -112,7 +112,17 @@ func connectorYAML(name, key string, port int) string {
 	return fmt.Sprintf("apiVersion: skupper.io/v2alpha1\nkind: Connector\nmetadata:\n  name: %s\nspec:\n  routingKey: %s\n  host: 127.0.0.1\n  port: %d\n", name, key, port)
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
+// handedOut holds every port freePorts returned in this test process: the
+// kernel may offer a port again as soon as it is closed, and a test that
+// gets the same port for a listener and for a router would see a clash
+// it did not ask for.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePorts returns n distinct loopback ports that were free a moment ago
+// and were never returned before in this process.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
@@ -122,13 +132,20 @@ func freePorts(t testing.TB, n int) []int {
 			l.Close()
 		}
 	}()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for len(out) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		port := l.Addr().(*net.TCPAddr).Port
+		if handedOut.ports[port] {
+			continue // held open until the end, so the kernel offers another
+		}
+		handedOut.ports[port] = true
+		out = append(out, port)
 	}
 	return out
 }

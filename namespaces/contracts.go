@@ -43,7 +43,9 @@ func (n Namespace) MarkStopped(at time.Time) error {
 // the same id to internal/reload-done.
 
 // ReloadRequestPath is where the CLI asks for a reload.
-func (n Namespace) ReloadRequestPath() string { return filepath.Join(n.InternalDir(), "reload-request") }
+func (n Namespace) ReloadRequestPath() string {
+	return filepath.Join(n.InternalDir(), "reload-request")
+}
 
 // ReloadDonePath is where the daemon acknowledges a reload request.
 func (n Namespace) ReloadDonePath() string { return filepath.Join(n.InternalDir(), "reload-done") }
@@ -95,6 +97,9 @@ const (
 	// NoSiteNeeded: the namespace holds no resources that need a Site
 	// (e.g. only AttachedConnectors for another namespace's site).
 	NoSiteNeeded Outcome = "NoSiteNeeded"
+	// Failed: the reconcile did not complete (an error, a panic or its
+	// deadline); the last good runtime state stays and it is retried.
+	Failed Outcome = "Failed"
 )
 
 // Summary is the namespace's reconcile record, internal/status.yaml: what

@@ -22,6 +22,48 @@ var ErrAlreadyRunning = errors.New("another skupperd is already running for this
 // process's pid in it. The returned function releases it. Only the daemon
 // takes the lock; everything else asks DaemonRunning.
 func (h Home) Lock() (func(), error) {
+	l, err := h.TakeLock()
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// ErrLockLost is returned by DaemonLock.Check when the lock file held is no
+// longer the data home's: the data home (or the file) was removed or
+// replaced, so another daemon may now lock the new one.
+var ErrLockLost = errors.New("the data home's lock file was removed or replaced")
+
+// DaemonLock is a held single-instance lock.
+type DaemonLock struct {
+	f    *os.File
+	path string
+}
+
+// Release releases the lock.
+func (l *DaemonLock) Release() { l.f.Close() }
+
+// Check reports whether the lock still guards the data home: the file at
+// the lock path must be the very file held (same device and inode). A
+// daemon whose lock is lost must stop managing the data home, since a
+// second daemon can lock the new file.
+func (l *DaemonLock) Check() error {
+	held, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrLockLost, err)
+	}
+	now, err := os.Lstat(l.path)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrLockLost, l.path, err)
+	}
+	if !os.SameFile(held, now) {
+		return fmt.Errorf("%w: %s is another file now", ErrLockLost, l.path)
+	}
+	return nil
+}
+
+// TakeLock is Lock returning the held lock, which can be checked.
+func (h Home) TakeLock() (*DaemonLock, error) {
 	if err := atomicfile.MkdirAll(h.Root, DirPerm); err != nil {
 		return nil, err
 	}
@@ -43,7 +85,7 @@ func (h Home) Lock() (func(), error) {
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, nil
+	return &DaemonLock{f: f, path: path}, nil
 }
 
 // DaemonRunning reports whether a daemon holds the data home's lock, and

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -371,7 +372,9 @@ func replaceOrphan(spec Spec, log *slog.Logger) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-// logWriter forwards a router's output lines to the daemon log.
+// logWriter forwards a router's output lines to the daemon log, each at
+// the level the router gave it (see LineLevel); level is used for lines
+// that carry none.
 type logWriter struct {
 	log   *slog.Logger
 	level slog.Level
@@ -384,15 +387,45 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, b...)
 	for {
-		i := strings.IndexByte(string(w.buf), '\n')
+		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
 			break
 		}
-		w.log.Log(context.Background(), w.level, "router", "output", string(w.buf[:i]))
+		line := string(w.buf[:i])
+		w.log.Log(context.Background(), LineLevel(line, w.level), "router", "output", line)
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 64<<10 {
 		w.buf = w.buf[:0]
 	}
 	return len(b), nil
+}
+
+// routerLevels maps skupper-router's log severities, written as
+// "MODULE (severity)" in each line, to slog levels.
+var routerLevels = map[string]slog.Level{
+	"trace": slog.LevelDebug, "debug": slog.LevelDebug,
+	"info": slog.LevelInfo, "notice": slog.LevelInfo,
+	"warning": slog.LevelWarn,
+	"error":   slog.LevelError, "critical": slog.LevelError,
+}
+
+// LineLevel returns the slog level of one line of router output, e.g.
+// "2026-12-01 14:54:37.240499 +0000 SERVER (error) [C14] ..." is Error;
+// a line without a recognised severity gets def.
+func LineLevel(line string, def slog.Level) slog.Level {
+	// The severity follows the module name, after the timestamp; look at
+	// the first parenthesised word only.
+	open := strings.IndexByte(line, '(')
+	if open < 0 || open > 80 {
+		return def
+	}
+	end := strings.IndexByte(line[open:], ')')
+	if end < 0 {
+		return def
+	}
+	if l, ok := routerLevels[line[open+1:open+end]]; ok {
+		return l
+	}
+	return def
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 // bins holds the binaries built once by TestMain: skupper, skupperd and the
@@ -156,20 +157,21 @@ func (e *env) startDaemon(args ...string) {
 		}
 	})
 	home := namespaces.NewHome(e.home)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if running, _ := home.DaemonRunning(); running {
-			return
-		}
+	var early error
+	gone := false
+	testwait.For(e.t, 20*time.Second, "skupperd to take its data home's lock", func() (bool, string) {
 		select {
 		case err := <-exited:
-			e.t.Fatalf("skupperd exited: %v\n%s", err, logs())
+			early, gone = err, true
+			exited <- err // for the cleanup
+			return true, ""
 		default:
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("skupperd did not take its lock within 20s:\n%s", logs())
-		}
-		<-time.After(20 * time.Millisecond)
+		running, _ := home.DaemonRunning()
+		return running, "not locked yet; log:\n" + logs()
+	})
+	if gone {
+		e.t.Fatalf("skupperd exited: %v\n%s", early, logs())
 	}
 }
 
@@ -402,24 +404,38 @@ func walkthrough(t *testing.T) []string {
 	return lines
 }
 
-// TestREADMEWalkthrough runs exactly the commands of the README's "Using
-// the skupper CLI" walkthrough, with skupperd supervising the stand-in
-// router, and checks that every step succeeds.
-func TestREADMEWalkthrough(t *testing.T) {
-	lines := walkthrough(t)
-	// The walkthrough binds listener ports on this host; skip when one is
-	// taken rather than fail for a reason outside the code.
+// walkthroughPorts returns the ports of the walkthrough's "skupper <kind>
+// create <name> <port>" lines (kind listener: the ports its listeners bind
+// on this host).
+func walkthroughPorts(lines []string, kind string) []string {
+	var out []string
 	for _, l := range lines {
-		if f := strings.Fields(l); len(f) >= 5 && f[0] == "skupper" && f[1] == "listener" && f[2] == "create" {
-			ln, err := net.Listen("tcp", ":"+f[4])
-			if err != nil {
-				t.Skipf("port %s is in use on this host: %v", f[4], err)
-			}
-			ln.Close()
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == "skupper" && f[1] == kind && f[2] == "create" {
+			out = append(out, f[4])
 		}
 	}
-	e := newEnv(t)
-	e.vars = append(e.vars, "SKUPPER_ROUTER_BINARY="+bins.router)
+	return out
+}
+
+// skipIfPortsTaken skips the test when one of ports is in use on this
+// host: the walkthrough binds fixed ports, and a port taken by something
+// else is a reason outside the code.
+func skipIfPortsTaken(t *testing.T, ports []string) {
+	t.Helper()
+	for _, port := range ports {
+		ln, err := net.Listen("tcp", ":"+port)
+		if err != nil {
+			t.Skipf("port %s is in use on this host: %v", port, err)
+		}
+		ln.Close()
+	}
+}
+
+// runWalkthrough runs the walkthrough's lines in e, with skupperd using
+// routerBinary, and checks what every step printed.
+func runWalkthrough(t *testing.T, e *env, lines []string, routerBinary string) {
+	t.Helper()
+	e.vars = append(e.vars, "SKUPPER_ROUTER_BINARY="+routerBinary)
 	var outputs []string
 	for _, l := range lines {
 		f := strings.Fields(l)
@@ -442,16 +458,32 @@ func TestREADMEWalkthrough(t *testing.T) {
 	assert.Regexp(t, `Name:\s+west\nStatus:\s+\w+\n`, all)
 	assert.Regexp(t, `backend\s+Ready\s+backend\s+0\.0\.0\.0\s+8081\s+true\s+OK`, all)
 	assert.Regexp(t, `backend\s+Ready\s+backend\s+<none>\s+localhost\s+8080\s+true\s+OK`, all)
+}
 
-	// Once the router has settled after the last restart (a new listener
-	// changes its configuration), the checks of "skupper debug check" pass.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(e.ok("site", "status").stdout, "Status:    Ready\n") {
-		require.True(t, time.Now().Before(deadline), "the site did not become ready again within 30s")
-		<-time.After(50 * time.Millisecond)
-	}
+// checkWalkthroughSettles waits until the site is ready again after the
+// walkthrough's last router restart (a new listener changes its
+// configuration) and checks that the checks of "skupper debug check" pass.
+func checkWalkthroughSettles(t *testing.T, e *env) {
+	t.Helper()
+	testwait.For(t, 30*time.Second, "the site to become ready again", func() (bool, string) {
+		out := e.ok("site", "status").stdout
+		return strings.Contains(out, "Status:    Ready\n"), out
+	})
 	r := e.ok("debug", "check")
 	for _, check := range []string{"skupperd", "router installed", "router running", "ports bound", "certificates", "namespace diagnostics"} {
 		assert.Contains(t, r.stdout, "OK    "+check+": ")
 	}
+}
+
+// TestREADMEWalkthrough runs exactly the commands of the README's "Using
+// the skupper CLI" walkthrough, with skupperd supervising the stand-in
+// router, and checks that every step succeeds.
+func TestREADMEWalkthrough(t *testing.T) {
+	lines := walkthrough(t)
+	// The walkthrough binds listener ports on this host; skip when one is
+	// taken rather than fail for a reason outside the code.
+	skipIfPortsTaken(t, walkthroughPorts(lines, "listener"))
+	e := newEnv(t)
+	runWalkthrough(t, e, lines, bins.router)
+	checkWalkthroughSettles(t, e)
 }

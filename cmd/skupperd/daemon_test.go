@@ -36,6 +36,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "--data-home", home, "--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"run", "--data-home", home, "--supervisor", "docker"}, `invalid --supervisor "docker"`},
 		{[]string{"run", "--data-home", home, "--resync", "0s"}, "--resync must be positive"},
+		{[]string{"run", "--data-home", home, "--reconcile-timeout", "0s"}, "--reconcile-timeout must be positive"},
 		{[]string{"run", "--data-home", home, "-n", "Not_Valid"}, `invalid namespace "Not_Valid"`},
 		{[]string{"run", "--data-home", home, "extra"}, "unknown command"},
 		{[]string{"--data-home", home, "--bogus"}, "unknown flag"},

@@ -27,14 +27,15 @@ import (
 
 // runOptions are the daemon's flags.
 type runOptions struct {
-	namespaces   []string
-	logLevel     string
-	logFormat    string
-	supervisor   string
-	routerBinary string
-	resync       time.Duration
-	grantAddr    string
-	advertise    string
+	namespaces       []string
+	logLevel         string
+	logFormat        string
+	supervisor       string
+	routerBinary     string
+	resync           time.Duration
+	reconcileTimeout time.Duration
+	grantAddr        string
+	advertise        string
 }
 
 // envDefault returns $key, or def.
@@ -45,13 +46,19 @@ func envDefault(key, def string) string {
 	return def
 }
 
-func (o *runOptions) register(fs *pflag.FlagSet) {
-	resync := daemon.DefaultResync
-	if v := os.Getenv("SKUPPER_RESYNC"); v != "" {
+// envDuration is the duration in environment variable key, or def when it
+// is unset or not a duration.
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
-			resync = d
+			return d
 		}
 	}
+	return def
+}
+
+func (o *runOptions) register(fs *pflag.FlagSet) {
+	resync := envDuration("SKUPPER_RESYNC", daemon.DefaultResync)
 	var nsDefault []string
 	if v := os.Getenv("SKUPPER_NAMESPACES"); v != "" {
 		nsDefault = strings.Split(v, ",")
@@ -62,6 +69,7 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.supervisor, "supervisor", envDefault("SKUPPER_SUPERVISOR", "auto"), "how routers are run: auto, systemd, process or none (env SKUPPER_SUPERVISOR)")
 	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
 	fs.DurationVar(&o.resync, "resync", resync, "period of resync passes, which reconcile what changed (every namespace at least every 6h) (env SKUPPER_RESYNC)")
+	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", envDuration("SKUPPER_RECONCILE_TIMEOUT", daemon.DefaultReconcileTimeout), "longest one reconcile of one namespace may take; past it the reconcile fails and is retried (env SKUPPER_RECONCILE_TIMEOUT)")
 	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", grants.DefaultAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
 	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
 }
@@ -110,16 +118,20 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	if o.resync <= 0 {
 		return usageError("--resync must be positive")
 	}
+	if o.reconcileTimeout <= 0 {
+		return usageError("--reconcile-timeout must be positive")
+	}
 	root, err := namespaces.ResolveDataHome(g.dataHome)
 	if err != nil {
 		return usageError("%v", err)
 	}
 	home := namespaces.NewHome(root)
-	release, err := home.Lock()
+	lock, err := home.TakeLock()
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer release()
+	defer lock.Release()
+	raiseFileLimit(log)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -142,10 +154,11 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	notify := func(state string) { _, _ = sddaemon.SdNotify(false, state) }
 	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
 	d = daemon.New(daemon.Config{
-		Home: home, Namespaces: o.namespaces, Resync: o.resync,
+		Home: home, Namespaces: o.namespaces, Resync: o.resync, ReconcileTimeout: o.reconcileTimeout,
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
 		Grants:  grantService, Redeem: grants.Redeem,
+		LockCheck: lock.Check,
 	})
 
 	signals := make(chan os.Signal, 2)
@@ -212,4 +225,21 @@ func newSupervisor(ctx context.Context, o *runOptions, home namespaces.Home, log
 func useSystemd(ctx context.Context, home namespaces.Home, user bool) bool {
 	def, err := namespaces.DefaultDataHome(os.Geteuid(), os.Getenv("XDG_DATA_HOME"), os.Getenv("HOME"))
 	return err == nil && home.Root == filepath.Clean(def) && systemd.Available(ctx, user)
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit:
+// every watched directory, router connection and grant server client
+// holds a descriptor, and running out of them stalls reconciles.
+func raiseFileLimit(log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= lim.Max {
+		return
+	}
+	old := lim.Cur
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("cannot raise the open files limit", "soft", old, "hard", lim.Max, "error", err)
+		return
+	}
+	log.Debug("raised the open files limit", "from", old, "to", lim.Max)
 }

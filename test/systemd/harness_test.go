@@ -7,11 +7,19 @@
 // private /lib/systemd/systemd --system), installs the skupperd .deb built
 // by `make deb` inside it, and drives skupperd through its whole life under
 // systemd: install (Type=notify reaches active), a Site + Listener dropped
-// into input gets its skupper-<ns>.service written, verified and started
-// with the stand-in router on the unit's path, a configuration change
-// restarts it, kill -9 of the daemon is followed by a systemd restart and
-// convergence, removing the Site stops and removes the unit, uninstall
-// leaves no unit behind, and removing the package keeps the data home.
+// into input gets its skupper-<ns>.service written, verified and started,
+// a configuration change restarts it, kill -9 of the daemon is followed by
+// a systemd restart and convergence, removing the Site stops and removes
+// the unit, uninstall leaves no unit behind, and removing the package
+// keeps the data home.
+//
+// The router units run the real skupper-router when skrouterd is
+// installed on the host (the namespace sees the host's /usr through its
+// overlay): the site then also has a Connector to an echo server the test
+// runs on 127.0.0.1 (the namespace shares the host's network namespace),
+// and bytes must come back through the Listener after every start of the
+// unit. Without it (SKUPPERD_REQUIRE_ROUTER=1 makes that a failure), the
+// stand-in router is installed in the namespace on the unit's path.
 //
 // Isolation: a mount namespace does not isolate files, and systemd at boot
 // writes /etc, /var and /run and empties /tmp (systemd-tmpfiles). Before
@@ -45,6 +53,8 @@ import (
 	"time"
 
 	"github.com/skupperd/skupperd/systemd"
+	"github.com/skupperd/skupperd/test/realrouter"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 const (
@@ -53,6 +63,10 @@ const (
 	// inside is where the test's build directory appears in the namespace.
 	inside   = "/run/skupperd-harness"
 	dataHome = "/var/lib/skupper"
+	// trafficTimeout bounds a wait for bytes to cross a real router unit
+	// (its start or restart, and the listener binding once the connector's
+	// address is reachable).
+	trafficTimeout = 60 * time.Second
 )
 
 // TestMain doubles as the in-namespace helper that calls the install API
@@ -275,7 +289,7 @@ func boot(t *testing.T, stage string) *ns {
 		n.pid = pid
 		return true, ""
 	})
-	n.waitFor("systemctl is-system-running", 90*time.Second, func() (bool, string) {
+	n.waitFor("systemctl is-system-running", 5*time.Minute, func() (bool, string) {
 		out, _ := n.sh("systemctl is-system-running")
 		s := strings.TrimSpace(out)
 		return s == "running" || s == "degraded", s
@@ -351,21 +365,19 @@ func (n *ns) show(unit string) map[string]string {
 // with cond's last explanation).
 func (n *ns) waitFor(what string, timeout time.Duration, cond func() (bool, string)) {
 	n.t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := 50 * time.Millisecond
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			n.t.Fatalf("timed out after %s waiting for %s (last: %s)", timeout, what, last)
-		}
-		time.Sleep(delay)
-		delay = min(delay*2, 500*time.Millisecond)
-	}
+	testwait.For(n.t, timeout, what, cond)
+}
+
+// waitTraffic waits until msg comes back through 127.0.0.1:port: a
+// listener of a router unit carries bytes to the echo server behind the
+// site's connector. (The namespace shares the host's network namespace,
+// so loopback is the same on both sides.)
+func (n *ns) waitTraffic(port int, msg string) time.Duration {
+	n.t.Helper()
+	start := time.Now()
+	testwait.For(n.t, trafficTimeout, fmt.Sprintf("%q echoed through the router's listener on port %d", msg, port),
+		realrouter.EchoCheck(port, msg))
+	return time.Since(start)
 }
 
 // dumpOnFailure prints what helps to understand a failure (always with
@@ -423,6 +435,21 @@ spec:
   linkAccess: none
 `
 
+// connectorYAML is the site's connector to the echo server on port, for
+// the real router: its tcpListener binds only while a connector for the
+// routing key is reachable.
+func connectorYAML(port int) string {
+	return fmt.Sprintf(`apiVersion: skupper.io/v2alpha1
+kind: Connector
+metadata:
+  name: backend
+spec:
+  routingKey: backend
+  host: 127.0.0.1
+  port: %d
+`, port)
+}
+
 func listenerYAML(port int) string {
 	return fmt.Sprintf(`apiVersion: skupper.io/v2alpha1
 kind: Listener
@@ -445,6 +472,15 @@ func TestRealSystemd(t *testing.T) {
 	begin := time.Now()
 	step := func(format string, args ...any) {
 		t.Logf("[%6.1fs] %s", time.Since(begin).Seconds(), fmt.Sprintf(format, args...))
+	}
+	// The router units run the real router when it is installed on the
+	// host (the namespace sees the host's /usr through its overlay), and
+	// traffic through them is checked; else the stand-in, installed in the
+	// namespace only. SKUPPERD_REQUIRE_ROUTER=1 requires the real one.
+	_, lookupErr := realrouter.Lookup()
+	realRouter := lookupErr == nil
+	if !realRouter && os.Getenv(realrouter.RequireEnv) == "1" {
+		realrouter.Binary(t) // fails, naming the package
 	}
 	repo := repoRoot(t)
 	if why := systemdSupervisorMissing(repo); why != "" {
@@ -495,10 +531,24 @@ func TestRealSystemd(t *testing.T) {
 	// The real router when present, else the stand-in where the unit
 	// will look for it.
 	routerBin := strings.TrimSpace(n.must("command -v skrouterd || true"))
-	if routerBin == "" {
+	switch {
+	case realRouter && routerBin == "":
+		t.Fatalf("skrouterd is installed on the host but not found in the namespace")
+	case realRouter:
+		step("real router: %s %s", routerBin, strings.TrimSpace(n.must(routerBin+" --version")))
+	case routerBin == "":
 		routerBin = "/usr/sbin/skrouterd"
 		n.must("install -m 0755 " + inside + "/skrouterd-standin " + routerBin)
 		step("stand-in router installed at %s", routerBin)
+	default:
+		t.Fatalf("the namespace has a router at %s that the host does not have", routerBin)
+	}
+	// With the real router, the site gets a connector to an echo server
+	// (on the host's loopback, which the namespace shares) and bytes must
+	// cross every router unit through the listener.
+	echo := 0
+	if realRouter {
+		echo = realrouter.EchoServer(t)
 	}
 
 	// The D-Bus client against the real manager.
@@ -539,6 +589,9 @@ func TestRealSystemd(t *testing.T) {
 	res := dataHome + "/namespaces/west/input/resources"
 	n.must("mkdir -p " + res + " && chmod 0700 " + dataHome + "/namespaces/west " + dataHome + "/namespaces/west/input " + res)
 	writeFile(t, n.path(res+"/listener.yaml"), listenerYAML(18080))
+	if realRouter {
+		writeFile(t, n.path(res+"/connector.yaml"), connectorYAML(echo))
+	}
 	writeFile(t, n.path(res+"/site.yaml"), siteYAML)
 	unit := "skupper-west.service"
 	unitFile := "/etc/systemd/system/" + unit
@@ -568,6 +621,10 @@ func TestRealSystemd(t *testing.T) {
 	n.must("systemd-analyze verify " + unitFile)
 	n.must("cat /proc/" + routerPID + "/environ | tr '\\0' '\\n' | grep -q '^SKUPPER_SITE_ID=.'")
 	step("%s written, verified and running (pid %s), status Running", unit, routerPID)
+	if realRouter {
+		took := n.waitTraffic(18080, "hello through the router unit")
+		step("traffic: port 18080 -> %s -> echo server on port %d (%s)", unit, echo, took.Round(time.Millisecond))
+	}
 
 	// A configuration change restarts the router.
 	writeFile(t, n.path(res+"/listener.yaml"), listenerYAML(18081))
@@ -581,6 +638,10 @@ func TestRealSystemd(t *testing.T) {
 	})
 	newPID := n.show(unit)["MainPID"]
 	step("config change: %s restarted (pid %s -> %s)", unit, routerPID, newPID)
+	if realRouter {
+		took := n.waitTraffic(18081, "hello after a configuration change")
+		step("traffic through the restarted router on the new port 18081 (%s)", took.Round(time.Millisecond))
+	}
 	routerPID = newPID
 
 	// kill -9 of the daemon: systemd restarts it, and it converges (the
@@ -606,6 +667,10 @@ func TestRealSystemd(t *testing.T) {
 		return strings.Contains(out, "router: Running"), out
 	})
 	step("converged after the daemon's restart: router restarted for a change (pid %s)", n.show(unit)["MainPID"])
+	if realRouter {
+		took := n.waitTraffic(18082, "hello after the daemon's restart")
+		step("traffic through the router on port 18082 after the daemon's restart (%s)", took.Round(time.Millisecond))
+	}
 
 	// Removing the Site stops, disables and removes the unit.
 	if err := os.Remove(n.path(res + "/site.yaml")); err != nil {
@@ -651,7 +716,7 @@ func TestRealSystemd(t *testing.T) {
 	n.must("test -f " + res + "/listener.yaml && test -d " + dataHome + "/namespaces/west/runtime")
 	step("uninstalled: no router unit, skupperd stopped and disabled, data home kept")
 
-	userMode(t, n, step, routerBin)
+	userMode(t, n, step, routerBin, echo)
 
 	// Removing and purging the package keeps the data home.
 	n.must("dpkg -r skupperd && dpkg -P skupperd")
@@ -682,8 +747,10 @@ func writeFile(t *testing.T, path, data string) {
 // userMode runs skupperd in a user's manager: the user unit is installed
 // through the install API as that user (with lingering, so the manager
 // runs without a session), a Site gets a user router unit in
-// ~/.config/systemd/user, and a forced uninstall removes it.
-func userMode(t *testing.T, n *ns, step func(string, ...any), routerBin string) {
+// ~/.config/systemd/user, and a forced uninstall removes it. With echo
+// (the port of an echo server; 0 for the stand-in router) the site also
+// gets a connector to it, and bytes must cross the user's router unit.
+func userMode(t *testing.T, n *ns, step func(string, ...any), routerBin string, echo int) {
 	const user, uid = "skharness", "4242"
 	home := "/home/" + user
 	n.must("useradd --create-home --uid " + uid + " --shell /bin/sh " + user)
@@ -725,8 +792,13 @@ func userMode(t *testing.T, n *ns, step func(string, ...any), routerBin string) 
 	})
 	n.must(as("mkdir -p " + res))
 	writeFile(t, n.path(res+"/listener.yaml"), listenerYAML(18090))
+	files := res + "/listener.yaml " + res + "/site.yaml"
+	if echo != 0 {
+		writeFile(t, n.path(res+"/connector.yaml"), connectorYAML(echo))
+		files += " " + res + "/connector.yaml"
+	}
 	writeFile(t, n.path(res+"/site.yaml"), siteYAML)
-	n.must("chown " + user + ": " + res + "/listener.yaml " + res + "/site.yaml")
+	n.must("chown " + user + ": " + files)
 	unit := "skupper-west.service"
 	unitFile := home + "/.config/systemd/user/" + unit
 	n.waitFor("the user's "+unit+" running", 60*time.Second, func() (bool, string) {
@@ -748,6 +820,10 @@ func userMode(t *testing.T, n *ns, step func(string, ...any), routerBin string) 
 		t.Errorf("a user's router unit leaked into the system: %s", out)
 	}
 	step("user router unit %s written, verified and running; status Running", unitFile)
+	if echo != 0 {
+		took := n.waitTraffic(18090, "hello through the user's router unit")
+		step("traffic: port 18090 -> the user's %s -> echo server on port %d (%s)", unit, echo, took.Round(time.Millisecond))
+	}
 
 	out = n.must(as(helperEnvFor("uninstall-user-force") + " " + inside + "/helper"))
 	step("user uninstall (forced): %s", strings.TrimSpace(out))

@@ -1,0 +1,507 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/skupperd/skupperd/grants"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/router"
+)
+
+const stoppedMessage = `Router stopped by "skupper system stop"; start it with "skupper system start"`
+
+// stampOf is what a resync compares to decide whether ns needs a
+// reconcile, when globalStamp (checked by the event loop) is unchanged.
+func stampOf(ns namespaces.Namespace) string {
+	return runtimeStamp(ns)
+}
+
+// worker reconciles one namespace. Its reconciles never overlap; a panic
+// or an error in one is contained: the namespace reports it in its summary
+// and retries with capped exponential backoff while the others go on.
+type worker struct {
+	d      *Daemon
+	ns     namespaces.Namespace
+	kicks  chan bool // true: restart the router (reload request)
+	cancel context.CancelFunc
+	done   chan struct{}
+	sweep  bool // remove temporary files of interrupted writes first
+
+	mu          sync.Mutex
+	waiters     []*sync.WaitGroup
+	force       bool
+	dirty       bool      // a kick other than a resync check arrived
+	stamp       string    // stampOf after the last good reconcile ("": none)
+	reconciled  time.Time // when that reconcile ended
+	attachesTo  []string
+	retryTimer  *time.Timer
+	retryDelay  time.Duration
+	lastOutcome reconcile.Outcome
+}
+
+// kick asks for a reconcile (force: and a router restart).
+func (w *worker) kick(force bool) {
+	w.mu.Lock()
+	w.dirty = true
+	w.force = w.force || force
+	w.mu.Unlock()
+	select {
+	case w.kicks <- true:
+	default:
+	}
+}
+
+// kickResync asks for a reconcile only if the namespace changed since its
+// last one, or that one is older than FullResync.
+func (w *worker) kickResync() {
+	select {
+	case w.kicks <- true:
+	default:
+	}
+}
+
+// upToDate reports whether a resync can skip the namespace.
+func (w *worker) upToDate() bool {
+	w.mu.Lock()
+	stamp, at := w.stamp, w.reconciled
+	w.mu.Unlock()
+	return stamp != "" && time.Since(at) < w.d.cfg.FullResync && stamp == stampOf(w.ns)
+}
+
+func (w *worker) addWaiter(wg *sync.WaitGroup) {
+	w.mu.Lock()
+	w.waiters = append(w.waiters, wg)
+	w.mu.Unlock()
+}
+
+func (w *worker) releaseWaiters() {
+	w.mu.Lock()
+	ws := w.waiters
+	w.waiters = nil
+	w.mu.Unlock()
+	for _, wg := range ws {
+		wg.Done()
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.releaseWaiters()
+	if w.sweep {
+		sweepTemp(w.ns, w.d.started, w.d.log)
+	}
+	defer func() {
+		w.mu.Lock()
+		if w.retryTimer != nil {
+			w.retryTimer.Stop()
+		}
+		w.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kicks:
+		}
+		if !w.coalesce(ctx) {
+			return
+		}
+		w.mu.Lock()
+		dirty := w.dirty
+		w.dirty = false
+		w.mu.Unlock()
+		if dirty || !w.upToDate() {
+			w.reconcile(ctx)
+		} else {
+			w.d.skipped.Add(1)
+		}
+		w.releaseWaiters()
+	}
+}
+
+// coalesce waits until no kick arrived for Quiet, or MaxDelay passed.
+func (w *worker) coalesce(ctx context.Context) bool {
+	deadline := time.Now().Add(w.d.cfg.MaxDelay)
+	for {
+		wait := min(w.d.cfg.Quiet, time.Until(deadline))
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-w.kicks:
+			t.Stop()
+		case <-t.C:
+			return true
+		}
+	}
+}
+
+// pass is what one reconcile of the namespace decided before and learned
+// after running package reconcile.
+type pass struct {
+	log      *slog.Logger
+	reloadID string // a reload request to acknowledge ("": none)
+	force    bool   // restart the router even if nothing changed
+	stopped  bool   // "skupper system stop" holds the router down
+	res      *reconcile.Result
+}
+
+// reconcile runs one reconcile of the namespace: open it, decide what the
+// pass must do, run package reconcile (contained: panic, deadline), then
+// act on the result (grants, router, reload acknowledgement, dependents).
+func (w *worker) reconcile(ctx context.Context) {
+	d := w.d
+	p := &pass{log: d.log.With("namespace", w.ns.Name, "reconcile", d.seq.Add(1))}
+	// The namespace directory stays open during the reconcile, so that its
+	// removal is detected reliably (its inode cannot be reused meanwhile).
+	dir, err := w.openNamespace()
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) {
+			// Not gone (the event loop handles that) but unreadable, e.g.
+			// out of file descriptors: try again later.
+			w.retry(p.log, "cannot open the namespace directory", err)
+		}
+		return
+	}
+	defer dir.Close()
+	if err := d.watch.arm(w.ns); err != nil {
+		p.log.Warn("cannot watch namespace input; changes are found by polling and resync", "error", err)
+	}
+	w.prepare(ctx, p)
+	res, err := w.runReconcile(ctx, p)
+	d.passes.Add(1)
+	w.mu.Lock()
+	w.stamp = "" // until this reconcile is known good
+	w.mu.Unlock()
+	if w.removedDuring(p.log, dir) {
+		// The result is about a namespace that is gone; the event loop
+		// stops this worker and the router.
+		return
+	}
+	if err != nil {
+		w.recordFailure(p.log, err)
+		w.retry(p.log, "reconcile failed; the last good configuration stays in place", err)
+		return
+	}
+	p.res = res
+	w.apply(ctx, p)
+}
+
+// openNamespace opens the namespace directory, checking it is one.
+func (w *worker) openNamespace() (*os.File, error) {
+	dir, err := os.Open(w.ns.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := dir.Stat(); err != nil || !fi.IsDir() {
+		dir.Close()
+		if err == nil {
+			err = fmt.Errorf("%s is not a directory: %w", w.ns.Dir, fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	return dir, nil
+}
+
+// prepare reads what the pass must honour: a reload request, a forced
+// restart and the stop marker (which stops the router right away).
+func (w *worker) prepare(ctx context.Context, p *pass) {
+	p.reloadID = w.ns.PendingReload()
+	w.mu.Lock()
+	p.force = w.force || p.reloadID != ""
+	w.force = false
+	w.mu.Unlock()
+	p.stopped = w.ns.Stopped()
+	if p.stopped {
+		// "skupper system stop": the router stays down until "start";
+		// the input and the configuration are kept.
+		if err := w.d.cfg.Supervisor.Stop(ctx, w.ns.Name); err != nil {
+			p.log.Error("stop router", "error", err)
+		}
+	}
+}
+
+// options are the reconcile options for this pass.
+func (w *worker) options(p *pass) reconcile.Options {
+	d := w.d
+	rstate := d.cfg.Supervisor.State(w.ns.Name)
+	if p.stopped {
+		rstate = router.State{Message: stoppedMessage}
+	}
+	opts := reconcile.Options{
+		Version: d.cfg.Version,
+		Ports:   d.alloc,
+		Router:  rstate,
+		Hosts:   d.cfg.Hosts,
+		Redeem:  d.cfg.Redeem,
+		Cache:   d.cache,
+	}
+	if g := d.cfg.Grants; g != nil {
+		opts.Grants = g.Info()
+		if opts.Hosts == nil {
+			advertise := g.AdvertiseHost()
+			opts.Hosts = func() []string { return grants.AdvertisedHosts(advertise) }
+		}
+	}
+	return opts
+}
+
+// PanicError is a reconcile that panicked: the namespace reports it and
+// retries; the daemon and every other namespace keep running.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("reconcile panicked: %v", e.Value) }
+
+// runReconcile runs package reconcile for the namespace within the
+// reconcile deadline, turning a panic into a *PanicError.
+func (w *worker) runReconcile(ctx context.Context, p *pass) (res *reconcile.Result, err error) {
+	ctx, cancel := context.WithTimeout(ctx, w.d.cfg.ReconcileTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			perr := &PanicError{Value: v, Stack: debug.Stack()}
+			p.log.Error("reconcile panicked", "panic", fmt.Sprint(v), "stack", string(perr.Stack))
+			res, err = nil, perr
+		}
+	}()
+	res, err = w.d.cfg.Reconcile(ctx, w.ns, w.options(p))
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("reconcile did not finish within %s: %w", w.d.cfg.ReconcileTimeout, err)
+	}
+	return res, err
+}
+
+// recordFailure writes a failed reconcile into the namespace's summary,
+// keeping what the last one recorded of the site and its router, so that
+// `skupper system status` and `debug check` show why nothing changed.
+func (w *worker) recordFailure(log *slog.Logger, cause error) {
+	s, err := w.ns.ReadSummary()
+	if err != nil || s == nil {
+		s = &namespaces.Summary{Namespace: w.ns.Name, Router: "NotRunning"}
+	}
+	s.Outcome = namespaces.Failed
+	s.LastReconcile = time.Now().UTC().Format(time.RFC3339Nano)
+	s.DurationMS = 0
+	s.Errors = []string{cause.Error() + "; the last good configuration stays in place and the reconcile is retried"}
+	if err := w.ns.WriteSummary(*s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Error("record the failed reconcile in the namespace summary", "error", err)
+	}
+}
+
+// apply acts on a reconcile that completed: bookkeeping, grants, the
+// router, the reload acknowledgement and the namespaces that depend on
+// this one.
+func (w *worker) apply(ctx context.Context, p *pass) {
+	res := p.res
+	w.mu.Lock()
+	w.retryDelay = 0
+	prevAttaches := w.attachesTo
+	w.attachesTo = res.AttachesTo
+	w.lastOutcome = res.Outcome
+	w.mu.Unlock()
+	for _, e := range res.Diagnostics.Errors() {
+		p.log.Debug("input problem", "diagnostic", e.Error())
+	}
+	p.log.Info("reconciled", "outcome", res.Outcome, "config_changed", res.ConfigChanged, "certs_changed", res.CertsChanged,
+		"errors", len(res.Diagnostics.Errors()), "duration", res.Duration)
+	w.serveGrants(res)
+	if res.RetryRedemption {
+		w.retry(p.log, "token redemption failed transiently; retrying", nil)
+	}
+	w.superviseRouter(ctx, p)
+	if p.reloadID != "" {
+		if err := w.ns.AckReload(p.reloadID); err != nil {
+			p.log.Error("acknowledge reload", "error", err)
+		}
+	}
+	stamp := stampOf(w.ns)
+	w.mu.Lock()
+	w.stamp, w.reconciled = stamp, time.Now()
+	w.mu.Unlock()
+	// Attached connectors here feed the site namespaces they name.
+	for _, ns := range mergeNames(prevAttaches, res.AttachesTo) {
+		w.d.KickNamespace(ns)
+	}
+}
+
+// serveGrants hands the namespace's grants to the grant server: those of
+// an applied site, none otherwise.
+func (w *worker) serveGrants(res *reconcile.Result) {
+	g := w.d.cfg.Grants
+	if g == nil {
+		return
+	}
+	if res.Outcome == reconcile.Applied {
+		g.SetGrants(w.ns.Name, res.Grants, res.LinkAccess)
+	} else {
+		g.SetGrants(w.ns.Name, nil)
+	}
+}
+
+// superviseRouter starts, restarts or stops the namespace's router after a
+// reconcile. An invalid Site keeps the last good router running.
+func (w *worker) superviseRouter(ctx context.Context, p *pass) {
+	res, sup := p.res, w.d.cfg.Supervisor
+	if check := w.d.cfg.LockCheck; check != nil {
+		if err := check(); err != nil {
+			// Another daemon may manage the data home now: leave its
+			// routers alone; the event loop stops this daemon.
+			p.log.Error("not touching the router: this daemon no longer owns the data home", "error", err)
+			return
+		}
+	}
+	switch {
+	case p.stopped:
+	case res.Outcome == reconcile.Applied:
+		spec := router.Spec{
+			Namespace: w.ns.Name, ConfigPath: res.ConfigPath, SiteID: res.SiteID,
+			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
+		}
+		restart := res.ConfigChanged || res.CertsChanged || p.force
+		if err := sup.Ensure(ctx, spec, restart); err != nil {
+			p.log.Error("start router", "error", err)
+		}
+	case !res.SiteDeclared:
+		// The Site is gone: its router goes too.
+		if err := sup.Stop(ctx, w.ns.Name); err != nil {
+			p.log.Error("stop router", "error", err)
+		}
+	}
+}
+
+// retry re-kicks the worker after a capped exponential backoff (1s
+// doubling to maxRetryBackoff, reset by a reconcile that completes),
+// logging why. It is the one backoff of a worker: failed reconciles,
+// panics, an unreadable namespace and transient redemption failures all
+// go through it.
+func (w *worker) retry(log *slog.Logger, reason string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retryDelay == 0 {
+		w.retryDelay = time.Second
+	} else {
+		w.retryDelay = min(w.retryDelay*2, maxRetryBackoff)
+	}
+	if err != nil {
+		log.Error(reason, "error", err, "retry_in", w.retryDelay)
+	} else {
+		log.Warn(reason, "retry_in", w.retryDelay)
+	}
+	if w.retryTimer != nil {
+		w.retryTimer.Stop()
+	}
+	w.retryTimer = time.AfterFunc(w.retryDelay, func() { w.kick(false) })
+}
+
+// sweepTemp removes the temporary files that atomic writes interrupted by
+// a crash (kill -9, power loss) left in the namespace's runtime/ and
+// internal/ trees: ".<name>.tmp-<digits>" (see atomicfile). Nothing else
+// removes them: the status pruner only knows <Kind>-<name>.yaml files and
+// the router and certificate directories are never listed. It runs when
+// the daemon starts, for the namespaces present then (it holds the data
+// home's lock, so no other daemon writes there), and only removes files
+// not newer than the daemon, so that a write in progress by another
+// process (the CLI) is normally left alone; file times are coarse (a
+// clock tick), so that is not a guarantee for a write racing the start.
+func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
+	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir()} {
+		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {
+				return nil
+			}
+			if info, err := e.Info(); err != nil || !info.ModTime().Before(before) {
+				return nil
+			}
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("cannot remove a temporary file left by an interrupted write", "namespace", ns.Name, "file", path, "error", err)
+			} else {
+				log.Info("removed a temporary file left by an interrupted write", "namespace", ns.Name, "file", path)
+			}
+			return nil
+		})
+	}
+}
+
+// isTempName reports whether name is an atomicfile temporary file name.
+func isTempName(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
+		return false
+	}
+	for _, c := range name[i+len(".tmp-"):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removedDuring reports whether the namespace directory, open as dir since
+// before a reconcile, was removed (or replaced) while the reconcile ran. A
+// reconcile that overlaps `rm -rf` of the namespace re-creates directories
+// as it writes (runtime/, internal/), which would bring the namespace back
+// as a ghost holding a port table, and would hide the removal from the
+// event loop, which checks that the directory is gone. When the directory
+// now holds nothing but what a reconcile writes, it is that ghost and is
+// removed again; a namespace re-created by the user (it has input/ or
+// anything else) is kept and reconciled afresh.
+func (w *worker) removedDuring(log *slog.Logger, dir *os.File) bool {
+	old, err := dir.Stat()
+	if err != nil {
+		return true
+	}
+	if st, ok := old.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		err = fs.ErrNotExist // rmdir-ed
+	}
+	if err == nil {
+		if now, err := os.Stat(w.ns.Dir); err == nil && os.SameFile(old, now) {
+			return false
+		}
+	}
+	entries, err := os.ReadDir(w.ns.Dir)
+	if err != nil {
+		return true // gone: the event loop sees the removal
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != "runtime" && name != "internal" {
+			log.Info("namespace directory was replaced during a reconcile; reconciling the new one")
+			w.kick(false)
+			return true
+		}
+	}
+	log.Info("namespace directory was removed during a reconcile; removing what the reconcile re-created")
+	if err := os.RemoveAll(w.ns.Dir); err != nil {
+		log.Error("remove the re-created namespace directory", "error", err)
+	}
+	return true
+}
+
+func mergeNames(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range append(append([]string(nil), a...), b...) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
