@@ -7,7 +7,8 @@
 // makes a self-signed issuer, [Issue] signs a leaf for a [Request], [Check]
 // validates a bundle the way the router will need it (user-supplied bundles
 // included), [Reusable] and [RenewalDue] decide whether an existing leaf can be
-// kept, [ReadDir] and [WriteDir] move bundles to and from disk, and
+// kept, [ReadDir] and [WriteDir] move bundles to and from disk, [EnsureLeaf]
+// is the one read → check → issue → write step for generated leaves, and
 // [Summarize] describes certificates for diagnostics. The package knows
 // nothing about routers, namespaces or paths beyond the directory it is given,
 // and it never prints.

@@ -43,6 +43,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
@@ -96,11 +97,11 @@ type Config struct {
 	Ports *ports.Allocator
 	// Grants is the grant server serving AccessGrants (nil: none; grants
 	// report that it is not running).
-	Grants *GrantService
+	Grants *grants.Service
 	// Redeem redeems AccessTokens (nil: tokens stay pending).
 	Redeem reconcile.Redeemer
 	// Reconcile runs one reconcile of one namespace (default
-	// reconcile.Namespace); tests wrap it to inject faults.
+	// reconcile.Run); tests wrap it to inject faults.
 	Reconcile func(context.Context, namespaces.Namespace, reconcile.Options) (*reconcile.Result, error)
 	// ReconcileTimeout bounds one reconcile (default 2m); a reconcile
 	// past it fails and is retried with backoff.
@@ -119,6 +120,7 @@ type Daemon struct {
 	cfg   Config
 	log   *slog.Logger
 	alloc *ports.Allocator
+	cache *reconcile.Cache // status memo shared by every worker, for the daemon's lifetime
 	watch *watcher
 
 	ctx     context.Context
@@ -153,7 +155,7 @@ func New(cfg Config) *Daemon {
 		cfg.LockCheckInterval = 2 * time.Second
 	}
 	if cfg.Reconcile == nil {
-		cfg.Reconcile = reconcile.Namespace
+		cfg.Reconcile = reconcile.Run
 	}
 	if cfg.ReconcileTimeout <= 0 {
 		cfg.ReconcileTimeout = DefaultReconcileTimeout
@@ -171,7 +173,7 @@ func New(cfg Config) *Daemon {
 	if alloc == nil {
 		alloc = ports.New(cfg.Home)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
+	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
 }
 
 // Reload asks for a full pass over every namespace (SIGHUP).

@@ -272,7 +272,7 @@ func BenchmarkResyncCheck(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(ns.InputResourcesDir(), "site.yaml"), []byte(site), 0o600); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := reconcile.Namespace(context.Background(), ns, reconcile.Options{Ports: alloc, Hosts: func() []string { return []string{"h"} }}); err != nil {
+		if _, err := reconcile.Run(context.Background(), ns, reconcile.Options{Ports: alloc, Hosts: func() []string { return []string{"h"} }}); err != nil {
 			b.Fatal(err)
 		}
 		all = append(all, ns)

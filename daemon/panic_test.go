@@ -38,7 +38,7 @@ func TestPanicInOneNamespaceIsContained(t *testing.T) {
 			panics.Add(1)
 			panic("injected fault")
 		}
-		return reconcile.Namespace(ctx, ns, opts)
+		return reconcile.Run(ctx, ns, opts)
 	}
 	log := testLogger(t)
 	var d *daemon.Daemon

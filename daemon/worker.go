@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
 	"github.com/skupperd/skupperd/router"
@@ -248,12 +249,13 @@ func (w *worker) options(p *pass) reconcile.Options {
 		Router:  rstate,
 		Hosts:   d.cfg.Hosts,
 		Redeem:  d.cfg.Redeem,
+		Cache:   d.cache,
 	}
 	if g := d.cfg.Grants; g != nil {
 		opts.Grants = g.Info()
 		if opts.Hosts == nil {
 			advertise := g.AdvertiseHost()
-			opts.Hosts = func() []string { return AdvertisedHosts(advertise) }
+			opts.Hosts = func() []string { return grants.AdvertisedHosts(advertise) }
 		}
 	}
 	return opts
@@ -348,7 +350,7 @@ func (w *worker) serveGrants(res *reconcile.Result) {
 		return
 	}
 	if res.Outcome == reconcile.Applied {
-		g.SetGrants(w.ns.Name, res.Grants)
+		g.SetGrants(w.ns.Name, res.Grants, res.LinkAccess)
 	} else {
 		g.SetGrants(w.ns.Name, nil)
 	}

@@ -47,11 +47,12 @@ func benchOptions(home namespaces.Home) reconcile.Options {
 		Hosts:   func() []string { return []string{"host.example.com", "127.0.0.1"} },
 		Version: "1.2.3-test",
 		Ports:   ports.New(home, ports.WithProbe(func(string, int) bool { return true })),
+		Cache:   reconcile.NewCache(),
 	}
 }
 
 func mustApply(b *testing.B, ns namespaces.Namespace, opts reconcile.Options) {
-	res, err := reconcile.Namespace(context.Background(), ns, opts)
+	res, err := reconcile.Run(context.Background(), ns, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -133,18 +133,11 @@ func (c *credentials) leaf(owner, dir, issuer string, req certs.Request) error {
 	if done, err := c.claim(dir, owner, fmt.Sprintf("issue\x00%s\x00%s\x00%q\x00%d", issuer, req.CommonName, hosts, req.Usage)); done || err != nil {
 		return err
 	}
-	path := c.ns.RuntimeCertDir(dir)
-	if old, err := certs.ReadDir(path); err == nil {
-		if ok, _ := certs.Reusable(old, ca, req, c.now); ok {
-			return nil
-		}
-	}
-	b, err := certs.Issue(ca, req, c.now)
-	if err != nil {
+	_, changed, err := certs.EnsureLeaf(c.ns.RuntimeCertDir(dir), ca, req, c.now)
+	c.changed = c.changed || changed
+	if errors.Is(err, certs.ErrIssue) {
 		return fmt.Errorf("certificate %s: %w", dir, err)
 	}
-	changed, err := certs.WriteDir(path, b)
-	c.changed = c.changed || changed
 	return err
 }
 

@@ -265,7 +265,7 @@ func reconcileGoldenHome(t *testing.T, home namespaces.Home) *goldenRun {
 	require.NotEmpty(t, names, "no namespaces in %s", home.Root)
 	for _, name := range names {
 		ns := home.Namespace(name)
-		res, err := reconcile.Namespace(context.Background(), ns, run.opts)
+		res, err := reconcile.Run(context.Background(), ns, run.opts)
 		require.NoError(t, err, "reconcile namespace %s", name)
 		run.namespaces = append(run.namespaces, goldenNSRun{ns: ns, res: res})
 	}
@@ -277,7 +277,7 @@ func checkGoldenIdempotent(t *testing.T, run *goldenRun) {
 	t.Helper()
 	for _, nr := range run.namespaces {
 		before, _ := os.ReadFile(nr.ns.RouterConfigPath())
-		res, err := reconcile.Namespace(context.Background(), nr.ns, run.opts)
+		res, err := reconcile.Run(context.Background(), nr.ns, run.opts)
 		require.NoError(t, err)
 		assert.Equal(t, nr.res.Outcome, res.Outcome, "namespace %s: second reconcile outcome", nr.ns.Name)
 		assert.False(t, res.ConfigChanged, "namespace %s: second reconcile rewrote skrouterd.json", nr.ns.Name)
@@ -874,7 +874,7 @@ func reconcileBugInput(t *testing.T, input string) (namespaces.Namespace, *recon
 	require.NoError(t, ns.EnsureInput())
 	require.NoError(t, os.WriteFile(filepath.Join(ns.InputResourcesDir(), "site.yaml"), []byte(input), 0o600))
 	run := reconcileGoldenHome(t, home)
-	again, err := reconcile.Namespace(context.Background(), ns, run.opts)
+	again, err := reconcile.Run(context.Background(), ns, run.opts)
 	require.NoError(t, err)
 	return ns, run.namespaces[0].res, again
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,14 +29,6 @@ import (
 // Redeemer redeems an AccessToken for the site named subject
 // (grantclient.Redeem in production).
 type Redeemer func(ctx context.Context, token *v2alpha1.AccessToken, subject string) (*grantclient.Result, error)
-
-// GrantServer describes the running grant server, for AccessGrant status.
-type GrantServer struct {
-	// URL is the base of grant URLs, e.g. "https://host.example.com:9090".
-	URL string
-	// CA is the PEM certificate clients must trust (the grant server's CA).
-	CA string
-}
 
 // RedeemedAnnotation marks a Link written by a token redemption with the
 // token name and the hash of its url and code, so that a redemption whose
@@ -389,96 +380,13 @@ func (r *run) tokenStatus(t *v2alpha1.AccessToken, c *conditions) {
 	}
 }
 
-// IssueLink answers a redemption of grant g of namespace ns: a fresh client
-// certificate for subject signed by the grant's issuer (the site CA by
-// default), and one Link per endpoint group of the site's status, in the
-// YAML stream format upstream grant servers answer with.
-func IssueLink(ns namespaces.Namespace, g grantserver.Grant, name, subject string, now time.Time) ([]byte, error) {
-	keys, err := ns.ListStatus()
-	if err != nil {
-		return nil, err
+// linkAccess is what issuing links for this namespace's grants needs, as
+// the Site's status reports it: its endpoints (none when the Site itself
+// has a problem) and where its issuers are.
+func (r *run) linkAccess() grantserver.LinkAccess {
+	a := grantserver.LinkAccess{Edge: r.site.Spec.Edge, IssuersDir: r.ns.RuntimeIssuersDir()}
+	if _, bad := r.problems[v2alpha1.KeyOf(r.site)]; !bad {
+		a.Endpoints = r.siteEndpoints()
 	}
-	var site *v2alpha1.Site
-	for _, k := range keys {
-		if k.Kind == v2alpha1.KindSite {
-			obj, err := ns.ReadStatus(k)
-			if err != nil {
-				return nil, err
-			}
-			site = obj.(*v2alpha1.Site)
-		}
-	}
-	if site == nil {
-		return nil, &grantserver.IssueError{Status: 500, Message: "Site not yet defined for " + ns.Name}
-	}
-	if site.Spec.Edge {
-		return nil, &grantserver.IssueError{Status: 500, Message: "Edge sites cannot accept incoming links from remote sites"}
-	}
-	groups := map[string][]v2alpha1.Endpoint{}
-	var order []string
-	hosts := map[string]bool{}
-	for _, ep := range site.Status.Endpoints {
-		if ep.Name != v2alpha1.RoleInterRouter && ep.Name != v2alpha1.RoleEdge {
-			continue
-		}
-		if _, ok := groups[ep.Group]; !ok {
-			order = append(order, ep.Group)
-		}
-		groups[ep.Group] = append(groups[ep.Group], ep)
-		hosts[ep.Host] = true
-	}
-	if len(order) == 0 {
-		return nil, &grantserver.IssueError{Status: 500, Message: "No valid endpoints found for site"}
-	}
-	issuer := g.Issuer
-	if issuer == "" {
-		issuer = SiteCA
-	}
-	ca, err := certs.ReadDir(ns.RuntimeIssuerDir(issuer))
-	if err != nil {
-		return nil, &grantserver.IssueError{Status: 500, Message: "Could not get issuer for requested certificate"}
-	}
-	var sans []string
-	for h := range hosts {
-		sans = append(sans, h)
-	}
-	sort.Strings(sans)
-	client, err := certs.Issue(ca, certs.Request{CommonName: subject, Hosts: sans, Usage: certs.ClientAuth, Validity: certs.DefaultCAValidity}, now)
-	if err != nil {
-		return nil, fmt.Errorf("issue link certificate: %w", err)
-	}
-	secret := &v2alpha1.Secret{
-		TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.CoreVersion, Kind: v2alpha1.KindSecret},
-		ObjectMeta: v2alpha1.ObjectMeta{Name: name},
-		Type:       v2alpha1.SecretTypeTLS,
-		// data (base64), not stringData: upstream clients read Data.
-		Data: map[string]string{
-			v2alpha1.SecretKeyCA:   base64.StdEncoding.EncodeToString(ca.Cert),
-			v2alpha1.SecretKeyCert: base64.StdEncoding.EncodeToString(client.Cert),
-			v2alpha1.SecretKeyKey:  base64.StdEncoding.EncodeToString(client.Key),
-		},
-	}
-	out, err := v2alpha1.Marshal(secret)
-	if err != nil {
-		return nil, err
-	}
-	out = append([]byte("---\n"), out...)
-	for i, group := range order {
-		linkName := name
-		if len(order) > 1 {
-			linkName = fmt.Sprintf("%s-%d", name, i+1)
-		}
-		link := &v2alpha1.Link{
-			TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.GroupVersion, Kind: v2alpha1.KindLink},
-			ObjectMeta: v2alpha1.ObjectMeta{Name: linkName},
-			Spec:       v2alpha1.LinkSpec{Endpoints: groups[group], TLSCredentials: name},
-		}
-		data, err := v2alpha1.Marshal(link)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, "---\n"...)
-		out = append(out, data...)
-	}
-	return out, nil
+	return a
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/certs"
 	"github.com/skupperd/skupperd/grantclient"
+	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/grantserver"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
@@ -30,10 +32,13 @@ import (
 type linkingEnv struct {
 	home   namespaces.Home
 	server *grantserver.Server
-	info   *reconcile.GrantServer
+	info   *grantserver.Info
 	alloc  *ports.Allocator
 	now    time.Time
 	issued atomic.Int32
+
+	mu     sync.Mutex
+	access map[string]grantserver.LinkAccess // as the daemon hands it to the grants service
 }
 
 type issuerFunc func(ctx context.Context, g grantserver.Grant, name, subject string) ([]byte, error)
@@ -44,11 +49,14 @@ func (f issuerFunc) Issue(ctx context.Context, g grantserver.Grant, name, subjec
 
 func newLinkingEnv(t testing.TB) *linkingEnv {
 	t.Helper()
-	e := &linkingEnv{home: namespaces.NewHome(t.TempDir()), now: time.Now()}
+	e := &linkingEnv{home: namespaces.NewHome(t.TempDir()), now: time.Now(), access: map[string]grantserver.LinkAccess{}}
 	e.alloc = ports.New(e.home, ports.WithProbe(func(string, int) bool { return true }))
 	e.server = grantserver.New(issuerFunc(func(_ context.Context, g grantserver.Grant, name, subject string) ([]byte, error) {
 		e.issued.Add(1)
-		return reconcile.IssueLink(e.home.Namespace(g.Namespace), g, name, subject, time.Now())
+		e.mu.Lock()
+		access := e.access[g.Namespace]
+		e.mu.Unlock()
+		return grants.IssueLink(access, g, name, subject, time.Now())
 	}), grantserver.FileStore{Home: e.home}, nil)
 	ca, err := certs.NewCA("skupper-grant-server-ca", 0, e.now)
 	require.NoError(t, err)
@@ -64,7 +72,7 @@ func newLinkingEnv(t testing.TB) *linkingEnv {
 		done <- grantserver.Serve(ctx, ln, e.server, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil)
 	}()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	e.info = &reconcile.GrantServer{URL: "https://" + ln.Addr().String(), CA: string(ca.Cert)}
+	e.info = &grantserver.Info{URL: "https://" + ln.Addr().String(), CA: string(ca.Cert)}
 	return e
 }
 
@@ -77,7 +85,7 @@ func (e *linkingEnv) write(t testing.TB, ns, file, content string) {
 
 func (e *linkingEnv) reconcile(t testing.TB, ns string) *reconcile.Result {
 	t.Helper()
-	res, err := reconcile.Namespace(context.Background(), e.home.Namespace(ns), reconcile.Options{
+	res, err := reconcile.Run(context.Background(), e.home.Namespace(ns), reconcile.Options{
 		Hosts: func() []string { return []string{"127.0.0.1"} }, Version: "test", Ports: e.alloc,
 		Grants: e.info,
 		Redeem: func(ctx context.Context, tok *v2alpha1.AccessToken, subject string) (*grantclient.Result, error) {
@@ -86,6 +94,9 @@ func (e *linkingEnv) reconcile(t testing.TB, ns string) *reconcile.Result {
 	})
 	require.NoError(t, err)
 	if res.Outcome == reconcile.Applied {
+		e.mu.Lock()
+		e.access[ns] = res.LinkAccess
+		e.mu.Unlock()
 		e.server.SetGrants(ns, res.Grants)
 	}
 	return res

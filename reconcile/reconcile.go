@@ -54,7 +54,11 @@ type Options struct {
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not
 	// served and their status says so.
-	Grants *GrantServer
+	Grants *grantserver.Info
+	// Cache memoizes status decoding and encoding across reconciles; the
+	// caller owns it and may share it between namespaces and goroutines.
+	// nil: nothing is memoized (the results are the same, only slower).
+	Cache *Cache
 }
 
 // Outcome of a reconcile (the summary's vocabulary, owned by namespaces).
@@ -94,15 +98,19 @@ type Result struct {
 	// Grants are the AccessGrants the grant server must serve for this
 	// namespace (Applied only).
 	Grants []grantserver.Grant
+	// LinkAccess is what answering a redemption of Grants needs: the
+	// site's endpoints as its status reports them and where its issuers
+	// are (Applied only). The grant server is given it with Grants.
+	LinkAccess grantserver.LinkAccess
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
 }
 
-// Namespace reconciles one namespace. The error is for failures that stop
+// Run reconciles one namespace once. The error is for failures that stop
 // the reconcile itself (I/O errors writing runtime files); problems in the
 // input are reported in the result's diagnostics and status files.
-func Namespace(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, error) {
+func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -258,6 +266,7 @@ func (r *run) do() error {
 		return err
 	}
 	r.res.CertsChanged = r.creds.changed
+	r.res.LinkAccess = r.linkAccess()
 	r.res.LocalPort = r.ports.Local
 	r.res.ConfigPath = r.ns.RouterConfigPath()
 	r.res.Outcome = Applied
@@ -592,22 +601,11 @@ func (r *run) linkClient(ra *v2alpha1.RouterAccess) (certs.Bundle, error) {
 	}
 	dir := filepath.Join(r.ns.InternalDir(), "link-clients", ra.Name)
 	req := certs.Request{CommonName: "link-" + ra.Name, Usage: certs.ClientAuth, Validity: certs.DefaultCAValidity}
-	if old, err := certs.ReadDir(dir); err == nil {
-		if ok, _ := certs.Reusable(old, ca, req, r.now); ok {
-			return old, nil
-		}
-	}
-	b, err := certs.Issue(ca, req, r.now)
-	if err != nil {
-		return certs.Bundle{}, err
-	}
 	if err := atomicfile.MkdirAll(filepath.Dir(dir), namespaces.DirPerm); err != nil {
 		return certs.Bundle{}, err
 	}
-	if _, err := certs.WriteDir(dir, b); err != nil {
-		return certs.Bundle{}, err
-	}
-	return b, nil
+	b, _, err := certs.EnsureLeaf(dir, ca, req, r.now)
+	return b, err
 }
 
 // linkHosts are the endpoint hosts offered in static links: the bind host

@@ -68,13 +68,18 @@ func (h *harness) options() reconcile.Options {
 		Hosts:   func() []string { return append([]string(nil), h.hosts...) },
 		Version: "1.2.3-test",
 		Ports:   h.alloc,
+		Cache:   testCache,
 	}
 }
+
+// testCache is shared by every harness, as the daemon shares one Cache
+// between its workers; the golden tests run without one.
+var testCache = reconcile.NewCache()
 
 // reconcile runs one reconcile of n and fails the test on an error.
 func (h *harness) reconcile(n namespaces.Namespace) *reconcile.Result {
 	h.t.Helper()
-	res, err := reconcile.Namespace(context.Background(), n, h.options())
+	res, err := reconcile.Run(context.Background(), n, h.options())
 	require.NoError(h.t, err)
 	require.Equal(h.t, n.Name, res.Namespace)
 	return res
@@ -453,7 +458,7 @@ func TestConcurrentNamespaces(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = reconcile.Namespace(context.Background(), h.home.Namespace(name), opts)
+				results[i], errs[i] = reconcile.Run(context.Background(), h.home.Namespace(name), opts)
 			}()
 		}
 		wg.Wait()

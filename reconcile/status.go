@@ -133,7 +133,8 @@ func (r *run) writeStatuses() error {
 // reading the previous status (strict YAML decoding) and marshalling the new
 // one (JSON, then YAML) dominate a reconcile of a large namespace whose
 // resources did not change. Both are pure functions of their input, so they
-// are memoized by content across reconciles of all namespaces: the previous
+// are memoized by content in the caller's Cache (Options.Cache), across the
+// reconciles of every namespace given the same Cache: the previous
 // conditions by a digest of the old file, and the digest of the YAML by a
 // digest of the object's JSON. An unchanged status then costs one read, one
 // JSON encoding and two digests, and no write.
@@ -162,7 +163,7 @@ func (r *run) previous(k v2alpha1.Key) *oldStatus {
 		return o
 	}
 	o.exists, o.sum, o.perm = true, sha256.Sum256(data), mode.Perm() == namespaces.FilePerm
-	o.conds = memo.conditions(path, o.sum, data)
+	o.conds = r.opts.Cache.conditions(path, o.sum, data)
 	return o
 }
 
@@ -207,7 +208,7 @@ func (r *run) writeStatus(obj v2alpha1.Object) error {
 	}
 	jsum := sha256.Sum256(j)
 	if old := r.previous(k); old.exists && old.perm {
-		if ysum, ok := memo.yamlDigest(jsum); ok && ysum == old.sum {
+		if ysum, ok := r.opts.Cache.yamlDigest(jsum); ok && ysum == old.sum {
 			return nil
 		}
 	}
@@ -215,14 +216,18 @@ func (r *run) writeStatus(obj v2alpha1.Object) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", k, err)
 	}
-	memo.setYAMLDigest(jsum, sha256.Sum256(data))
+	r.opts.Cache.setYAMLDigest(jsum, sha256.Sum256(data))
 	_, err = atomicfile.WriteFileIfChanged(r.ns.StatusPath(k), data, namespaces.FilePerm)
 	return err
 }
 
-// statusMemo holds the memoized results; see above. Each map is emptied when
-// it reaches memoLimit entries, which bounds its memory (under 10 MiB).
-type statusMemo struct {
+// Cache holds memoized results of status reading and writing (see above),
+// shared by the reconciles that are given it, of any namespace. It is safe
+// for concurrent use, and its zero value is an empty cache. Each of its maps
+// is emptied when it reaches memoLimit entries, which bounds its memory
+// (under 10 MiB). A nil *Cache memoizes nothing: results are the same, only
+// slower.
+type Cache struct {
 	mu    sync.Mutex
 	conds map[[sha256.Size]byte]map[string]prevCondition
 	yaml  map[[sha256.Size]byte][sha256.Size]byte
@@ -230,49 +235,75 @@ type statusMemo struct {
 
 const memoLimit = 1 << 14
 
-var memo = &statusMemo{
-	conds: map[[sha256.Size]byte]map[string]prevCondition{},
-	yaml:  map[[sha256.Size]byte][sha256.Size]byte{},
-}
+// NewCache returns an empty Cache.
+func NewCache() *Cache { return &Cache{} }
 
 // conditions returns the conditions of the status file data (digest sum),
 // by type; nil when it does not decode as one resource.
-func (m *statusMemo) conditions(path string, sum [sha256.Size]byte, data []byte) map[string]prevCondition {
-	m.mu.Lock()
-	c, ok := m.conds[sum]
-	m.mu.Unlock()
-	if ok {
-		return c
-	}
-	docs, diags := v2alpha1.Decode(path, data)
-	if len(docs) == 1 && !diags.HasErrors() {
-		if st := docs[0].Object.GetStatus(); st != nil {
-			c = make(map[string]prevCondition, len(st.Conditions))
-			for _, cond := range st.Conditions {
-				c[cond.Type] = prevCondition{status: cond.Status, lastTransitionTime: cond.LastTransitionTime}
-			}
+func (m *Cache) conditions(path string, sum [sha256.Size]byte, data []byte) map[string]prevCondition {
+	if m != nil {
+		m.mu.Lock()
+		c, ok := m.conds[sum]
+		m.mu.Unlock()
+		if ok {
+			return c
 		}
 	}
-	m.mu.Lock()
-	if len(m.conds) >= memoLimit {
-		clear(m.conds)
+	c := decodeConditions(path, data)
+	if m != nil {
+		m.mu.Lock()
+		if m.conds == nil {
+			m.conds = map[[sha256.Size]byte]map[string]prevCondition{}
+		} else if len(m.conds) >= memoLimit {
+			clear(m.conds)
+		}
+		m.conds[sum] = c
+		m.mu.Unlock()
 	}
-	m.conds[sum] = c
-	m.mu.Unlock()
 	return c
 }
 
-func (m *statusMemo) yamlDigest(jsonSum [sha256.Size]byte) ([sha256.Size]byte, bool) {
+// decodeConditions returns the conditions of the status file data by type;
+// nil when it does not decode as one resource.
+func decodeConditions(path string, data []byte) map[string]prevCondition {
+	docs, diags := v2alpha1.Decode(path, data)
+	if len(docs) != 1 || diags.HasErrors() {
+		return nil
+	}
+	st := docs[0].Object.GetStatus()
+	if st == nil {
+		return nil
+	}
+	c := make(map[string]prevCondition, len(st.Conditions))
+	for _, cond := range st.Conditions {
+		c[cond.Type] = prevCondition{status: cond.Status, lastTransitionTime: cond.LastTransitionTime}
+	}
+	return c
+}
+
+// yamlDigest returns the digest of the YAML of the JSON whose digest is
+// jsonSum, if known.
+func (m *Cache) yamlDigest(jsonSum [sha256.Size]byte) ([sha256.Size]byte, bool) {
+	if m == nil {
+		return [sha256.Size]byte{}, false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.yaml[jsonSum]
 	return s, ok
 }
 
-func (m *statusMemo) setYAMLDigest(jsonSum, yamlSum [sha256.Size]byte) {
+// setYAMLDigest records the digest of the YAML of the JSON whose digest is
+// jsonSum.
+func (m *Cache) setYAMLDigest(jsonSum, yamlSum [sha256.Size]byte) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.yaml) >= memoLimit {
+	if m.yaml == nil {
+		m.yaml = map[[sha256.Size]byte][sha256.Size]byte{}
+	} else if len(m.yaml) >= memoLimit {
 		clear(m.yaml)
 	}
 	m.yaml[jsonSum] = yamlSum

@@ -164,7 +164,11 @@ func (b *builder) skip(k v2alpha1.Key, format string, args ...any) {
 	b.skipped = append(b.skipped, Note{Key: k, Message: fmt.Sprintf(format, args...)})
 }
 
-// RouterConfig renders skrouterd.json.
+// RouterConfig renders skrouterd.json: the router entity, then skupperd's
+// local listener, the RouterAccess listeners, the link connectors, the
+// multicast address, the Listeners, the Connectors and attached connectors,
+// the log settings and the site entity, each kind sorted by name. Resources
+// that cannot be rendered are left out and listed in Result.Skipped.
 func RouterConfig(in Input) (Result, error) {
 	if in.Site == nil {
 		return Result{}, fmt.Errorf("render: no Site")
@@ -176,12 +180,36 @@ func RouterConfig(in Input) (Result, error) {
 		return Result{}, fmt.Errorf("render: no local router port")
 	}
 	b := &builder{in: in, profiles: map[string]map[string]any{}}
-	site := in.Site
-
-	mode := "interior"
-	if site.Spec.Edge {
-		mode = "edge"
+	router := b.router()
+	b.localListener()
+	if err := b.routerAccessListeners(); err != nil {
+		return Result{}, err
 	}
+	b.linkConnectors()
+	b.add("address", "", map[string]any{"prefix": "mc", "distribution": "multicast"})
+	b.tcpListeners()
+	b.tcpConnectors()
+	b.attachedConnectors()
+	b.logsAndSite()
+	cfg, err := b.marshal(router)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Config: cfg, Skipped: b.skipped}, nil
+}
+
+// mode is the router mode of the site: "edge" or "interior".
+func (b *builder) mode() string {
+	if b.in.Site.Spec.Edge {
+		return "edge"
+	}
+	return "interior"
+}
+
+// router returns the attributes of the router entity: its stable id, mode
+// and metadata, and the data connection count the Site sets.
+func (b *builder) router() map[string]any {
+	in, site := b.in, b.in.Site
 	meta, _ := json.Marshal(struct {
 		ID       string `json:"id"`
 		Version  string `json:"version"`
@@ -189,54 +217,69 @@ func RouterConfig(in Input) (Result, error) {
 	}{in.SiteID, in.Version, Platform})
 	router := map[string]any{
 		"id":       RouterID(site.Name, in.SiteID),
-		"mode":     mode,
+		"mode":     b.mode(),
 		"metadata": string(meta),
 	}
 	if n := site.Spec.Settings[v2alpha1.SettingRouterDataConnections]; n != "" {
 		router["dataConnectionCount"] = n
 	}
+	return router
+}
 
-	// The local listener for skupperd's own management connection.
+// localListener adds the listener for skupperd's own management
+// connection: 127.0.0.1 only, mutual TLS.
+func (b *builder) localListener() {
 	b.add("listener", LocalListenerName, map[string]any{
 		"role":             "normal",
 		"host":             "127.0.0.1",
-		"port":             strconv.Itoa(in.Ports.Local),
+		"port":             strconv.Itoa(b.in.Ports.Local),
 		"sslProfile":       b.sslProfile(LocalServerCreds, true, true),
 		"saslMechanisms":   "EXTERNAL",
 		"authenticatePeer": true,
 	})
+}
 
-	if !site.Spec.Edge {
-		for _, ra := range sortedBy(in.RouterAccesses, func(r *v2alpha1.RouterAccess) string { return r.Name }) {
-			profile := b.sslProfile(RouterAccessCreds(ra), true, true)
-			for _, role := range ra.Spec.Roles {
-				port := in.Ports.Role(ra.Name, role.Name)
-				if port == 0 {
-					return Result{}, fmt.Errorf("render: no port for RouterAccess/%s role %s", ra.Name, role.Name)
-				}
-				attrs := map[string]any{
-					"role":             role.Name,
-					"port":             strconv.Itoa(port),
-					"sslProfile":       profile,
-					"saslMechanisms":   "EXTERNAL",
-					"authenticatePeer": true,
-				}
-				if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
-					attrs["host"] = h
-				}
-				b.add("listener", "routeraccess/"+ra.Name+"/"+role.Name, attrs)
+// routerAccessListeners adds one listener per role of every RouterAccess
+// (none on an edge site). Every role must have a port.
+func (b *builder) routerAccessListeners() error {
+	if b.in.Site.Spec.Edge {
+		return nil
+	}
+	for _, ra := range sortedBy(b.in.RouterAccesses, func(r *v2alpha1.RouterAccess) string { return r.Name }) {
+		profile := b.sslProfile(RouterAccessCreds(ra), true, true)
+		for _, role := range ra.Spec.Roles {
+			port := b.in.Ports.Role(ra.Name, role.Name)
+			if port == 0 {
+				return fmt.Errorf("render: no port for RouterAccess/%s role %s", ra.Name, role.Name)
 			}
+			attrs := map[string]any{
+				"role":             role.Name,
+				"port":             strconv.Itoa(port),
+				"sslProfile":       profile,
+				"saslMechanisms":   "EXTERNAL",
+				"authenticatePeer": true,
+			}
+			if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
+				attrs["host"] = h
+			}
+			b.add("listener", "routeraccess/"+ra.Name+"/"+role.Name, attrs)
 		}
 	}
+	return nil
+}
 
+// linkConnectors adds a connector per Link to its endpoint of the role the
+// site's mode dials (inter-router, or edge on an edge site); a Link without
+// one is skipped.
+func (b *builder) linkConnectors() {
 	linkRole := v2alpha1.RoleInterRouter
-	if site.Spec.Edge {
+	if b.in.Site.Spec.Edge {
 		linkRole = v2alpha1.RoleEdge
 	}
-	for _, l := range sortedBy(in.Links, func(l *v2alpha1.Link) string { return l.Name }) {
+	for _, l := range sortedBy(b.in.Links, func(l *v2alpha1.Link) string { return l.Name }) {
 		ep, ok := endpointFor(l, linkRole)
 		if !ok {
-			b.skip(v2alpha1.KeyOf(l), "the link has no %q endpoint, which a site in %s mode needs", linkRole, mode)
+			b.skip(v2alpha1.KeyOf(l), "the link has no %q endpoint, which a site in %s mode needs", linkRole, b.mode())
 			continue
 		}
 		cost := l.Spec.Cost
@@ -251,17 +294,18 @@ func RouterConfig(in Input) (Result, error) {
 			"sslProfile": b.sslProfile(LinkCreds(l), true, true),
 		})
 	}
+}
 
-	b.add("address", "", map[string]any{"prefix": "mc", "distribution": "multicast"})
-
-	for _, l := range sortedBy(in.Listeners, func(l *v2alpha1.Listener) string { return l.Name }) {
+// tcpListeners adds a tcpListener per Listener.
+func (b *builder) tcpListeners() {
+	for _, l := range sortedBy(b.in.Listeners, func(l *v2alpha1.Listener) string { return l.Name }) {
 		attrs := map[string]any{
 			"host":    l.Spec.Host,
 			"port":    strconv.Itoa(l.Spec.Port),
 			"address": l.Spec.RoutingKey,
 		}
 		if tls := l.Spec.TLSCredentials; tls != "" {
-			mutual := in.MutualTLSListeners[tls]
+			mutual := b.in.MutualTLSListeners[tls]
 			attrs["sslProfile"] = b.sslProfile(ListenerCreds(tls), mutual, true)
 			if mutual {
 				attrs["authenticatePeer"] = true
@@ -272,8 +316,12 @@ func RouterConfig(in Input) (Result, error) {
 		}
 		b.add("tcpListener", "listener/"+l.Name, attrs)
 	}
+}
 
-	for _, c := range sortedBy(in.Connectors, func(c *v2alpha1.Connector) string { return c.Name }) {
+// tcpConnectors adds a tcpConnector per Connector with a host; one without
+// (a Kubernetes selector) is skipped.
+func (b *builder) tcpConnectors() {
+	for _, c := range sortedBy(b.in.Connectors, func(c *v2alpha1.Connector) string { return c.Name }) {
 		if c.Spec.Host == "" {
 			b.skip(v2alpha1.KeyOf(c), "no host: on Linux a Connector needs host (selector is Kubernetes-only)")
 			continue
@@ -289,7 +337,12 @@ func RouterConfig(in Input) (Result, error) {
 		}
 		b.add("tcpConnector", "connector/"+c.Name, attrs)
 	}
-	attached := append([]Attached(nil), in.Attached...)
+}
+
+// attachedConnectors adds a tcpConnector per attached connector, sorted by
+// its namespace and binding name; one without a host is skipped.
+func (b *builder) attachedConnectors() {
+	attached := append([]Attached(nil), b.in.Attached...)
 	sort.Slice(attached, func(i, j int) bool {
 		if attached[i].ConnectorNamespace != attached[j].ConnectorNamespace {
 			return attached[i].ConnectorNamespace < attached[j].ConnectorNamespace
@@ -313,21 +366,19 @@ func RouterConfig(in Input) (Result, error) {
 		}
 		b.add("tcpConnector", "attached/"+a.ConnectorNamespace+"/"+c.Name, attrs)
 	}
+}
 
-	for _, l := range logEntities(site.Spec.Settings[v2alpha1.SettingRouterLogging]) {
+// logsAndSite adds the log entities of the routerLogging setting and the
+// site entity.
+func (b *builder) logsAndSite() {
+	for _, l := range logEntities(b.in.Site.Spec.Settings[v2alpha1.SettingRouterLogging]) {
 		b.add("log", "", l)
 	}
-	b.add("site", in.SiteID, map[string]any{
-		"namespace": in.Namespace,
+	b.add("site", b.in.SiteID, map[string]any{
+		"namespace": b.in.Namespace,
 		"platform":  Platform,
-		"version":   in.Version,
+		"version":   b.in.Version,
 	})
-
-	cfg, err := b.marshal(router)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Config: cfg, Skipped: b.skipped}, nil
 }
 
 // typeOrder is the order in which entity types appear in skrouterd.json.

@@ -52,13 +52,14 @@ otherwise, 2 for invalid usage.`,
 			} else if !home.Namespace(namespace).Exists() {
 				return &exitError{code: 1, err: fmt.Errorf("namespace %q does not exist (no directory %s)", namespace, home.Namespace(namespace).Dir)}
 			}
-			alloc := ports.New(home)
+			alloc, cache := ports.New(home), reconcile.NewCache()
 			failed := false
 			for _, name := range names {
 				ns := home.Namespace(name)
-				res, err := reconcile.Namespace(cmd.Context(), ns, reconcile.Options{
+				res, err := reconcile.Run(cmd.Context(), ns, reconcile.Options{
 					Version: version.String(),
 					Ports:   alloc,
+					Cache:   cache,
 					Router:  router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
 				})
 				if err != nil {

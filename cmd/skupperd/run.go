@@ -18,6 +18,7 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/daemon"
+	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/router"
@@ -69,7 +70,7 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.routerBinary, "router-binary", envDefault("SKUPPER_ROUTER_BINARY", "skrouterd"), "router executable, a name on PATH or a path (env SKUPPER_ROUTER_BINARY)")
 	fs.DurationVar(&o.resync, "resync", resync, "period of resync passes, which reconcile what changed (every namespace at least every 6h) (env SKUPPER_RESYNC)")
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", envDuration("SKUPPER_RECONCILE_TIMEOUT", daemon.DefaultReconcileTimeout), "longest one reconcile of one namespace may take; past it the reconcile fails and is retried (env SKUPPER_RECONCILE_TIMEOUT)")
-	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", daemon.DefaultGrantServerAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
+	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", grants.DefaultAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
 	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
 }
 
@@ -143,9 +144,9 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	var grants *daemon.GrantService
+	var grantService *grants.Service
 	if o.grantAddr != "" && o.grantAddr != "none" {
-		grants, err = daemon.NewGrantService(daemon.GrantServiceConfig{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log})
+		grantService, err = grants.New(grants.Config{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log})
 		if err != nil {
 			return usageError("%v", err)
 		}
@@ -156,7 +157,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		Home: home, Namespaces: o.namespaces, Resync: o.resync, ReconcileTimeout: o.reconcileTimeout,
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
-		Grants:  grants, Redeem: daemon.Redeem,
+		Grants:  grantService, Redeem: grants.Redeem,
 		LockCheck: lock.Check,
 	})
 
