@@ -1,0 +1,135 @@
+package vanflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/skupperd/skupperd/router/amqpconn"
+	"github.com/skupperd/skupperd/test/routerproc"
+	"github.com/skupperd/skupperd/test/testwait"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// subscribe runs a Subscriber on r's local listener until the test ends.
+func subscribe(t *testing.T, r *routerproc.Router, opts Options) *Subscriber {
+	t.Helper()
+	cfg, err := amqpconn.LocalConfig(r.Port, r.ClientBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MinBackoff, cfg.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+	conn := amqpconn.New(cfg)
+	if testing.Verbose() {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s := New(conn, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of its context ending")
+		}
+		if err := conn.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func describe(n NetworkStatus) string { return fmt.Sprintf("%+v", n) }
+
+// TestRouterPairNetwork links two real routers (B dials A) and watches
+// the derived network from B: two sites, B's link to A operational with
+// A as its remote site, the routing key matched across sites; then A is
+// killed: the link goes down at once and, once A's source is forgotten,
+// the network shrinks to one site.
+func TestRouterPairNetwork(t *testing.T) {
+	irPort := routerproc.FreePort(t)
+	backendPort := strconv.Itoa(routerproc.FreePort(t))
+	a := routerproc.Start(t, routerproc.Options{ID: "routerA", SiteID: "site-A", SiteName: "siteA", Namespace: "nsA",
+		InterRouterPort: irPort,
+		Entities: [][2]any{{"tcpListener", map[string]any{"name": "backend", "host": "127.0.0.1",
+			"port": strconv.Itoa(routerproc.FreePort(t)), "address": "backend"}}}})
+	b := routerproc.Start(t, routerproc.Options{ID: "routerB", SiteID: "site-B", SiteName: "siteB", Namespace: "nsB",
+		LinkPort: irPort, LinkName: "link-to-A",
+		Entities: [][2]any{{"tcpConnector", map[string]any{"name": "backend", "host": "127.0.0.1", "port": backendPort, "address": "backend"}}}})
+	start := time.Now()
+	const forget = 4 * time.Second
+	s := subscribe(t, b, Options{ForgetAfter: forget, FlushAfter: time.Second})
+
+	testwait.For(t, 40*time.Second, "two sites with B's link to A operational", func() (bool, string) {
+		n := s.Network()
+		l, ok := n.Link("site-B", "link-to-A")
+		return n.SitesInNetwork() == 2 && ok && l.Operational && l.RemoteSiteID == "site-A" && l.RemoteSiteName == "siteA", describe(n)
+	})
+	t.Logf("network with the link up observed %s after subscribing", time.Since(start).Round(time.Millisecond))
+	n := s.Network()
+	if !n.HasMatchingConnector("backend") || !n.HasMatchingListener("backend") {
+		t.Errorf("backend is not matched network-wide: %s", describe(n))
+	}
+	if _, ok := n.Link("site-A", "link-to-A"); ok {
+		t.Errorf("the accepting site lists the link: %s", describe(n))
+	}
+	snap := s.Snapshot()
+	if len(snap.Routers) != 2 || len(snap.RouterAccess) != 1 || len(snap.Links) != 1 || snap.Links[0].Peer != snap.RouterAccess[0].ID {
+		t.Errorf("snapshot: %+v", snap)
+	}
+	select { // drain, so that the next signal is about the kill
+	case <-s.Changes():
+	default:
+	}
+
+	a.Kill()
+	killed := time.Now()
+	testwait.For(t, 5*time.Second, "the link to the killed router to go down", func() (bool, string) {
+		n := s.Network()
+		l, ok := n.Link("site-B", "link-to-A")
+		return ok && !l.Operational, describe(n)
+	})
+	t.Logf("link down observed %s after the kill", time.Since(killed).Round(time.Millisecond))
+	select {
+	case <-s.Changes():
+	default:
+		t.Error("no change was signalled for the link going down")
+	}
+	testwait.For(t, forget+15*time.Second, "the killed router's site to be forgotten", func() (bool, string) {
+		n := s.Network()
+		_, hasLink := n.Link("site-B", "link-to-A")
+		return n.SitesInNetwork() == 1 && !hasLink && !n.HasMatchingListener("backend"), describe(n)
+	})
+	t.Logf("site count back to 1 %s after the kill (forget after %s)", time.Since(killed).Round(time.Millisecond), forget)
+}
+
+// TestRouterSubscriberSurvivesRestart kills and restarts the router the
+// subscriber is connected to: the subscriber reconnects and sees the
+// restarted router's records again.
+func TestRouterSubscriberSurvivesRestart(t *testing.T) {
+	r := routerproc.Start(t, routerproc.Options{ID: "solo", SiteID: "site-S", Namespace: "nsS"})
+	s := subscribe(t, r, Options{ForgetAfter: 3 * time.Second, FlushAfter: time.Second})
+	oneRouter := func() (bool, string) {
+		snap := s.Snapshot()
+		return len(snap.Sites) == 1 && len(snap.Routers) == 1 && snap.Routers[0].Parent == "site-S", fmt.Sprintf("%+v", snap)
+	}
+	testwait.For(t, 30*time.Second, "the router's site and router records", oneRouter)
+	first := s.Snapshot().Routers[0].ID
+	r.Kill()
+	r.Restart()
+	restarted := time.Now()
+	testwait.For(t, 30*time.Second, "the restarted router's records, the old ones forgotten", func() (bool, string) {
+		ok, why := oneRouter()
+		return ok && s.Snapshot().Routers[0].ID != first, why
+	})
+	t.Logf("restarted router observed after %s", time.Since(restarted).Round(time.Millisecond))
+}

@@ -1,0 +1,347 @@
+package vanflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/Azure/go-amqp"
+
+	"github.com/skupperd/skupperd/router/amqpconn"
+)
+
+// BeaconAddress is where every event source announces itself.
+const BeaconAddress = "mc/sfe.all"
+
+// Defaults for Options fields left zero (upstream's values, §6.7).
+const (
+	DefaultForgetAfter = 30 * time.Second
+	DefaultFlushAfter  = 5 * time.Second
+)
+
+// Options configure a Subscriber.
+type Options struct {
+	// ForgetAfter is how long a source may stay silent (no beacon, record
+	// or heartbeat) before it is forgotten and its records purged. Zero
+	// means DefaultForgetAfter.
+	ForgetAfter time.Duration
+	// FlushAfter is how long to wait for a first message from a new source
+	// before asking it to FLUSH anyway. Zero means DefaultFlushAfter.
+	FlushAfter time.Duration
+	// Logger receives source and link events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Subscriber receives vanflow events through one router connection and
+// keeps the network's records. Run drives it; Snapshot, Network and
+// Changes may be used from any goroutine, before, during and after Run.
+type Subscriber struct {
+	conn    *amqpconn.Client
+	opts    Options
+	log     *slog.Logger
+	store   *Store
+	changes chan struct{}
+
+	mu      sync.Mutex
+	sources map[string]*source
+}
+
+// source is one event source (a router) seen in a beacon.
+type source struct {
+	id, address, direct string
+	lastSeen            time.Time
+	// session is the session whose receiver serves the source; nil when
+	// no receiver runs (e.g. after our connection was lost).
+	session *amqp.Session
+	cancel  context.CancelFunc
+}
+
+// New returns a subscriber using conn's connection (which the caller
+// keeps owning).
+func New(conn *amqpconn.Client, opts Options) *Subscriber {
+	if opts.ForgetAfter <= 0 {
+		opts.ForgetAfter = DefaultForgetAfter
+	}
+	if opts.FlushAfter <= 0 {
+		opts.FlushAfter = DefaultFlushAfter
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Subscriber{conn: conn, opts: opts, log: log, store: NewStore(),
+		changes: make(chan struct{}, 1), sources: map[string]*source{}}
+}
+
+// Changes delivers a signal after the records changed. Signals are
+// coalesced: one pending signal stands for any number of changes, so a
+// reader takes Snapshot or Network after each one.
+func (s *Subscriber) Changes() <-chan struct{} { return s.changes }
+
+// Snapshot returns the records known now.
+func (s *Subscriber) Snapshot() Snapshot { return s.store.Snapshot() }
+
+// Network derives the network status from the records known now.
+func (s *Subscriber) Network() NetworkStatus { return Network(s.store.Snapshot()) }
+
+// Sources returns the ids of the sources currently known, sorted.
+func (s *Subscriber) Sources() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.sources))
+	for id := range s.sources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (s *Subscriber) notify() {
+	select {
+	case s.changes <- struct{}{}:
+	default:
+	}
+}
+
+// Run subscribes until ctx ends, then returns ctx's error after every
+// goroutine it started has ended. It (re)connects through the
+// amqpconn.Client, whose backoff paces retries. Records survive a lost
+// connection; sources that stay silent are forgotten after ForgetAfter
+// whether connected or not.
+func (s *Subscriber) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.janitor(ctx) }()
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		conn, err := s.conn.Conn(ctx)
+		if err != nil {
+			if errors.Is(err, amqpconn.ErrClosed) {
+				s.log.Debug("vanflow: connection client closed; waiting for the context to end")
+				<-ctx.Done()
+				break
+			}
+			s.log.Debug("vanflow: cannot connect", "err", err)
+			continue
+		}
+		err = s.session(ctx, conn)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Debug("vanflow: subscription ended, resubscribing", "err", err)
+		select {
+		case <-conn.Done():
+		default:
+			// The connection is alive but could not carry the subscription.
+			s.conn.Reset(conn)
+		}
+	}
+	return ctx.Err()
+}
+
+// janitor forgets silent sources.
+func (s *Subscriber) janitor(ctx context.Context) {
+	period := min(max(s.opts.ForgetAfter/10, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.forgetSilent(now)
+		}
+	}
+}
+
+func (s *Subscriber) forgetSilent(now time.Time) {
+	// Records are purged under s.mu, the lock receivers hold while they
+	// apply records, so a forgotten source's records cannot come back.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, src := range s.sources {
+		if now.Sub(src.lastSeen) < s.opts.ForgetAfter {
+			continue
+		}
+		delete(s.sources, id)
+		if src.cancel != nil {
+			src.cancel()
+		}
+		n := s.store.Forget(src.id)
+		s.log.Info("vanflow: forgot silent source", "source", src.id, "records", n)
+		if n > 0 {
+			s.notify()
+		}
+	}
+}
+
+// heard records a message from src and applies recs, unless src has been
+// forgotten (or replaced) meanwhile. It reports whether the records
+// changed.
+func (s *Subscriber) heard(src *source, recs []Record) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sources[src.id] != src {
+		return false
+	}
+	src.lastSeen = time.Now()
+	return len(recs) > 0 && s.store.Apply(src.id, recs)
+}
+
+// session subscribes to beacons on one connection and starts a receiver
+// per source. It returns when ctx ends or the connection or a link fails,
+// after the goroutines it started have ended.
+func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+		_ = sess.Close(cctx)
+		ccancel()
+	}()
+	beacons, err := sess.NewReceiver(sctx, BeaconAddress, &amqp.ReceiverOptions{Credit: 16})
+	if err != nil {
+		return err
+	}
+	flush, err := sess.NewSender(sctx, "", nil) // anonymous: FLUSH goes to each source's direct address
+	if err != nil {
+		return err
+	}
+	s.log.Debug("vanflow: subscribed", "address", BeaconAddress)
+	for {
+		msg, err := beacons.Receive(sctx, nil)
+		if err != nil {
+			return err
+		}
+		_ = beacons.AcceptMessage(sctx, msg)
+		if subject(msg) != "BEACON" {
+			continue
+		}
+		id, _ := msg.ApplicationProperties["id"].(string)
+		address, _ := msg.ApplicationProperties["address"].(string)
+		direct, _ := msg.ApplicationProperties["direct"].(string)
+		if id == "" || address == "" {
+			continue
+		}
+		s.mu.Lock()
+		src := s.sources[id]
+		if src == nil {
+			src = &source{id: id}
+			s.sources[id] = src
+			s.log.Info("vanflow: new source", "source", id, "address", address)
+		}
+		src.lastSeen = time.Now()
+		src.address, src.direct = address, direct
+		start := src.session != sess
+		var rctx context.Context
+		if start {
+			if src.cancel != nil {
+				src.cancel()
+			}
+			var rcancel context.CancelFunc
+			rctx, rcancel = context.WithCancel(sctx)
+			src.session, src.cancel = sess, rcancel
+		}
+		s.mu.Unlock()
+		if start {
+			wg.Add(1)
+			go func(src *source, address, direct string) {
+				defer wg.Done()
+				err := s.receive(rctx, sess, flush, src, address, direct)
+				s.mu.Lock()
+				if src.session == sess {
+					src.session = nil // a later beacon restarts it
+				}
+				s.mu.Unlock()
+				if rctx.Err() == nil {
+					s.log.Debug("vanflow: source receiver ended", "source", src.id, "err", err)
+				}
+			}(src, address, direct)
+		}
+	}
+}
+
+func subject(m *amqp.Message) string {
+	if m.Properties == nil || m.Properties.Subject == nil {
+		return ""
+	}
+	return *m.Properties.Subject
+}
+
+// receive takes RECORDs and HEARTBEATs from one source until ctx ends or
+// the link fails. It sends FLUSH to direct after the first message, or
+// after FlushAfter without one, so that the source re-emits all its
+// records (changes made before we subscribed are not replayed otherwise).
+func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amqp.Sender, src *source, address, direct string) error {
+	id := src.id
+	recv, err := sess.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: 256})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = recv.Close(cctx)
+		cancel()
+	}()
+	flushed := direct == ""
+	flushBy := time.Now().Add(s.opts.FlushAfter)
+	for {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if !flushed {
+			rctx, cancel = context.WithDeadline(ctx, flushBy)
+		}
+		msg, err := recv.Receive(rctx, nil)
+		cancel()
+		if err != nil {
+			if !flushed && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				flushed = s.sendFlush(ctx, flush, id, direct)
+				if !flushed {
+					flushBy = time.Now().Add(s.opts.FlushAfter)
+				}
+				continue
+			}
+			return err
+		}
+		_ = recv.AcceptMessage(ctx, msg)
+		var recs []Record
+		if subject(msg) == "RECORD" {
+			var derr error
+			recs, derr = DecodeRecords(msg.Value)
+			if derr != nil {
+				s.log.Debug("vanflow: malformed record", "source", id, "err", derr)
+			}
+		}
+		if s.heard(src, recs) {
+			s.notify()
+		}
+		if !flushed {
+			flushed = s.sendFlush(ctx, flush, id, direct)
+			if !flushed {
+				flushBy = time.Now().Add(s.opts.FlushAfter)
+			}
+		}
+	}
+}
+
+// sendFlush asks source id to re-emit its records; it reports success.
+func (s *Subscriber) sendFlush(ctx context.Context, flush *amqp.Sender, id, direct string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	subj := "FLUSH"
+	err := flush.Send(ctx, &amqp.Message{Properties: &amqp.MessageProperties{To: &direct, Subject: &subj}}, nil)
+	if err != nil {
+		s.log.Debug("vanflow: flush failed", "source", id, "err", err)
+		return false
+	}
+	s.log.Debug("vanflow: flushed", "source", id)
+	return true
+}
