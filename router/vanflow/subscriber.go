@@ -22,6 +22,9 @@ const (
 	DefaultFlushAfter  = 5 * time.Second
 )
 
+// resubscribeDelay paces retries when links fail on a live connection.
+const resubscribeDelay = time.Second
+
 // Options configure a Subscriber.
 type Options struct {
 	// ForgetAfter is how long a source may stay silent (no beacon, record
@@ -133,10 +136,16 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}
 		s.log.Debug("vanflow: subscription ended, resubscribing", "err", err)
 		select {
-		case <-conn.Done():
+		case <-conn.Done(): // lost: Conn redials, with its backoff
 		default:
-			// The connection is alive but could not carry the subscription.
-			s.conn.Reset(conn)
+			// The connection is alive (management may be using it) but a
+			// link was refused: retry on it after a pause, not in a spin.
+			t := time.NewTimer(resubscribeDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
 		}
 	}
 	return ctx.Err()
