@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/Azure/go-amqp"
 	"github.com/skupperd/skupperd/router/amqpconn"
 	"github.com/skupperd/skupperd/test/routerproc"
 	"github.com/skupperd/skupperd/test/testwait"
@@ -132,4 +135,122 @@ func TestRouterSubscriberSurvivesRestart(t *testing.T) {
 		return ok && s.Snapshot().Routers[0].ID != first, why
 	})
 	t.Logf("restarted router observed after %s", time.Since(restarted).Round(time.Millisecond))
+}
+
+// fakeController is a vanflow CONTROLLER source (as a Kubernetes site's
+// controller is) connected to a real router: it beacons, sends heartbeats
+// on its ".heartbeats" address, and answers FLUSH with one SITE record.
+type fakeController struct {
+	beacons, heartbeats atomic.Bool
+	flushes             atomic.Int32
+}
+
+func startController(t *testing.T, r *routerproc.Router, id, siteID string) *fakeController {
+	t.Helper()
+	cfg, err := amqpconn.LocalConfig(r.Port, r.ClientBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ContainerID = "fake-controller"
+	conn := amqpconn.New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	fc := &fakeController{}
+	fc.beacons.Store(true)
+	fc.heartbeats.Store(true)
+	c, err := conn.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := "sfe." + id
+	address := "mc/sfe." + id
+	flushRecv, err := sess.NewReceiver(ctx, direct, &amqp.ReceiverOptions{Credit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send, err := sess.NewSender(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTo := func(to, subject string, props map[string]any, body any) {
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		defer scancel()
+		_ = send.Send(sctx, &amqp.Message{Properties: &amqp.MessageProperties{To: &to, Subject: &subject},
+			ApplicationProperties: props, Value: body}, nil)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // answer FLUSH with the SITE record
+		defer wg.Done()
+		for {
+			msg, err := flushRecv.Receive(ctx, nil)
+			if err != nil {
+				return
+			}
+			_ = flushRecv.AcceptMessage(ctx, msg)
+			if msg.Properties != nil && msg.Properties.Subject != nil && *msg.Properties.Subject == "FLUSH" {
+				fc.flushes.Add(1)
+				sendTo(address, "RECORD", nil, []any{map[any]any{AttrType: uint32(TypeSite), AttrIdentity: siteID, AttrName: "kube", AttrPlatform: "kubernetes"}})
+			}
+		}
+	}()
+	go func() { // beacons and heartbeats, as long as enabled
+		defer wg.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if fc.beacons.Load() {
+				sendTo(BeaconAddress, "BEACON", map[string]any{"v": uint32(1), "sourceType": "CONTROLLER", "id": id, "address": address, "direct": direct}, nil)
+			}
+			if fc.heartbeats.Load() {
+				sendTo(address+".heartbeats", "HEARTBEAT", map[string]any{"v": uint32(1), "id": id, "now": uint64(time.Now().UnixMicro())}, nil)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = conn.Close()
+	})
+	return fc
+}
+
+// TestRouterControllerSource checks the subscriber against a CONTROLLER
+// source through a real router: its records arrive after a FLUSH, its
+// heartbeats (on ".heartbeats") keep it alive without beacons, and it is
+// forgotten once it falls silent.
+func TestRouterControllerSource(t *testing.T) {
+	r := routerproc.Start(t, routerproc.Options{ID: "ctl-router", SiteID: "site-R", Namespace: "nsR"})
+	const forget = 2 * time.Second
+	s := subscribe(t, r, Options{ForgetAfter: forget, FlushAfter: 500 * time.Millisecond})
+	fc := startController(t, r, "ctl-1", "kube-site")
+	hasKube := func() (bool, string) {
+		n := s.Network()
+		_, ok := n.Site("kube-site")
+		return ok, describe(n)
+	}
+	testwait.For(t, 30*time.Second, "the controller's SITE record", hasKube)
+	if fc.flushes.Load() == 0 {
+		t.Fatal("the record arrived without a FLUSH")
+	}
+	fc.beacons.Store(false)
+	// Heartbeats alone keep the source: for three forget periods it stays.
+	if ok, _ := testwait.Poll(3*forget, func() (bool, string) { ok, why := hasKube(); return !ok, why }); ok {
+		t.Fatal("the controller was forgotten although it kept sending heartbeats")
+	}
+	fc.heartbeats.Store(false)
+	silent := time.Now()
+	testwait.For(t, forget+5*time.Second, "the silent controller to be forgotten", func() (bool, string) {
+		ok, why := hasKube()
+		return !ok, why
+	})
+	t.Logf("silent controller forgotten after %s (forget after %s)", time.Since(silent).Round(time.Millisecond), forget)
 }

@@ -238,6 +238,7 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 		id, _ := msg.ApplicationProperties["id"].(string)
 		address, _ := msg.ApplicationProperties["address"].(string)
 		direct, _ := msg.ApplicationProperties["direct"].(string)
+		sourceType, _ := msg.ApplicationProperties["sourceType"].(string)
 		if id == "" || address == "" {
 			continue
 		}
@@ -265,7 +266,7 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 			wg.Add(1)
 			go func(src *source, address, direct string) {
 				defer wg.Done()
-				err := s.receive(rctx, sess, flush, src, address, direct)
+				err := s.receive(rctx, sess, flush, src, address, direct, sourceType == "CONTROLLER")
 				s.mu.Lock()
 				if src.session == sess {
 					src.session = nil // a later beacon restarts it
@@ -290,11 +291,20 @@ func subject(m *amqp.Message) string {
 // the link fails. It sends FLUSH to direct after the first message, or
 // after FlushAfter without one, so that the source re-emits all its
 // records (changes made before we subscribed are not replayed otherwise).
-func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amqp.Sender, src *source, address, direct string) error {
+//
+// Controllers (sourceType CONTROLLER, e.g. a Kubernetes site's controller)
+// send their heartbeats on address + ".heartbeats"; those are received too.
+func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amqp.Sender, src *source, address, direct string, controller bool) error {
 	id := src.id
 	recv, err := sess.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: 256})
 	if err != nil {
 		return err
+	}
+	if controller {
+		hctx, hcancel := context.WithCancel(ctx)
+		hdone := make(chan struct{})
+		go func() { defer close(hdone); s.heartbeats(hctx, sess, src, address+".heartbeats") }()
+		defer func() { hcancel(); <-hdone }()
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -338,6 +348,29 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 				flushBy = time.Now().Add(s.opts.FlushAfter)
 			}
 		}
+	}
+}
+
+// heartbeats keeps a controller source alive from its heartbeat address
+// until ctx ends or the link fails.
+func (s *Subscriber) heartbeats(ctx context.Context, sess *amqp.Session, src *source, address string) {
+	recv, err := sess.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: 16})
+	if err != nil {
+		s.log.Debug("vanflow: cannot receive heartbeats", "source", src.id, "err", err)
+		return
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = recv.Close(cctx)
+		cancel()
+	}()
+	for {
+		msg, err := recv.Receive(ctx, nil)
+		if err != nil {
+			return
+		}
+		_ = recv.AcceptMessage(ctx, msg)
+		s.heard(src, nil)
 	}
 }
 
