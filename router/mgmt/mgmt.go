@@ -47,7 +47,8 @@ type Options struct {
 }
 
 // Client sends management requests over an amqpconn.Client's connection.
-// It is safe for concurrent use; requests are serialised.
+// It is safe for concurrent use; requests are serialised. Use one Client
+// per router connection, so that one request at most is outstanding on it.
 type Client struct {
 	conn    *amqpconn.Client
 	timeout time.Duration
@@ -104,7 +105,10 @@ type Request struct {
 }
 
 // Query lists the entities of type typ with the given attributes (all
-// attributes when attrs is empty), one map per entity.
+// attributes when attrs is empty), one map per entity. Beware the agents'
+// quirks (router-runtime §2.2): the Python agent drops rows whose requested
+// attributes are all null and refuses unknown names (404); the C agent
+// answers an unknown name with the "name" column.
 func (c *Client) Query(ctx context.Context, typ string, attrs ...string) ([]map[string]any, error) {
 	names := make([]any, len(attrs))
 	for i, a := range attrs {

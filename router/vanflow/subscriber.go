@@ -110,8 +110,8 @@ func (s *Subscriber) notify() {
 }
 
 // Run subscribes until ctx ends, then returns ctx's error after every
-// goroutine it started has ended. It (re)connects through the
-// amqpconn.Client, whose backoff paces retries. Records survive a lost
+// goroutine it started has ended; call it once at a time. It
+// (re)connects through the amqpconn.Client, whose backoff paces retries. Records survive a lost
 // connection; sources that stay silent are forgotten after ForgetAfter
 // whether connected or not.
 func (s *Subscriber) Run(ctx context.Context) error {
