@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/go-amqp"
 	"github.com/skupperd/skupperd/router/amqpconn"
+	"github.com/skupperd/skupperd/router/mgmt"
 	"github.com/skupperd/skupperd/test/routerproc"
 	"github.com/skupperd/skupperd/test/testwait"
 )
@@ -253,4 +254,51 @@ func TestRouterControllerSource(t *testing.T) {
 		return !ok, why
 	})
 	t.Logf("silent controller forgotten after %s (forget after %s)", time.Since(silent).Round(time.Millisecond), forget)
+}
+
+// TestRouterHintedSources discovers the sources from management
+// (router.address) instead of beacons, as the daemon can: the network is
+// known within moments of the hint rather than after the next beacon.
+func TestRouterHintedSources(t *testing.T) {
+	irPort := routerproc.FreePort(t)
+	routerproc.Start(t, routerproc.Options{ID: "routerA", SiteID: "site-A", SiteName: "siteA", InterRouterPort: irPort})
+	b := routerproc.Start(t, routerproc.Options{ID: "routerB", SiteID: "site-B", SiteName: "siteB", LinkPort: irPort, LinkName: "link-to-A"})
+	s := subscribe(t, b, Options{FlushAfter: time.Second})
+
+	cfg, err := amqpconn.LocalConfig(b.Port, b.ClientBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := amqpconn.New(cfg)
+	m := mgmt.New(conn, mgmt.Options{})
+	t.Cleanup(func() { m.Close(); conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var ids []string
+	testwait.For(t, 20*time.Second, "both routers' vanflow addresses in router.address", func() (bool, string) {
+		rows, err := m.Query(ctx, "router.address", "key")
+		if err != nil {
+			return false, err.Error()
+		}
+		var keys []string
+		for _, r := range rows {
+			if k, ok := r["key"].(string); ok {
+				keys = append(keys, k)
+			}
+		}
+		ids = SourcesFromAddressKeys(keys)
+		return len(ids) == 2, fmt.Sprint(keys)
+	})
+	s.Hint(ids...)
+	hinted := time.Now()
+	testwait.For(t, 30*time.Second, "two sites with B's link to A operational", func() (bool, string) {
+		n := s.Network()
+		l, ok := n.Link("site-B", "link-to-A")
+		return n.SitesInNetwork() == 2 && ok && l.Operational && l.RemoteSiteID == "site-A", describe(n)
+	})
+	d := time.Since(hinted)
+	t.Logf("network observed %s after the hint", d.Round(time.Millisecond))
+	if d > 5*time.Second {
+		t.Errorf("hinted sources took %s, as long as waiting for beacons", d)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +50,9 @@ type Subscriber struct {
 	store   *Store
 	changes chan struct{}
 
+	// kick asks the session to start receivers for new hinted sources.
+	kick chan struct{}
+
 	mu      sync.Mutex
 	sources map[string]*source
 }
@@ -60,6 +65,9 @@ type source struct {
 	// no receiver runs (e.g. after our connection was lost).
 	session *amqp.Session
 	cancel  context.CancelFunc
+	// controller is true for CONTROLLER sources, which send heartbeats on
+	// address + ".heartbeats".
+	controller bool
 }
 
 // New returns a subscriber using conn's connection (which the caller
@@ -76,7 +84,7 @@ func New(conn *amqpconn.Client, opts Options) *Subscriber {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Subscriber{conn: conn, opts: opts, log: log, store: NewStore(),
-		changes: make(chan struct{}, 1), sources: map[string]*source{}}
+		changes: make(chan struct{}, 1), kick: make(chan struct{}, 1), sources: map[string]*source{}}
 }
 
 // Changes delivers a signal after the records changed. Signals are
@@ -226,6 +234,21 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 		return err
 	}
 	s.log.Debug("vanflow: subscribed", "address", BeaconAddress)
+	// Sources already known (from before a reconnect, or hinted) are
+	// received at once, without waiting for their next beacon.
+	s.startReceivers(sctx, sess, flush, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-s.kick:
+				s.startReceivers(sctx, sess, flush, &wg)
+			}
+		}
+	}()
 	for {
 		msg, err := beacons.Receive(sctx, nil)
 		if err != nil {
@@ -250,34 +273,104 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 			s.log.Info("vanflow: new source", "source", id, "address", address)
 		}
 		src.lastSeen = time.Now()
-		src.address, src.direct = address, direct
-		start := src.session != sess
-		var rctx context.Context
-		if start {
+		controller := sourceType == "CONTROLLER"
+		if src.address != address || src.direct != direct || src.controller != controller {
+			// New coordinates (e.g. a hinted source turned out to be a
+			// controller): receive again with them.
+			src.address, src.direct, src.controller = address, direct, controller
 			if src.cancel != nil {
 				src.cancel()
 			}
-			var rcancel context.CancelFunc
-			rctx, rcancel = context.WithCancel(sctx)
-			src.session, src.cancel = sess, rcancel
+			src.session, src.cancel = nil, nil
 		}
 		s.mu.Unlock()
-		if start {
-			wg.Add(1)
-			go func(src *source, address, direct string) {
-				defer wg.Done()
-				err := s.receive(rctx, sess, flush, src, address, direct, sourceType == "CONTROLLER")
-				s.mu.Lock()
-				if src.session == sess {
-					src.session = nil // a later beacon restarts it
-				}
-				s.mu.Unlock()
-				if rctx.Err() == nil {
-					s.log.Debug("vanflow: source receiver ended", "source", src.id, "err", err)
-				}
-			}(src, address, direct)
+		s.startReceivers(sctx, sess, flush, &wg)
+	}
+}
+
+// startReceivers starts a receiver on sess for every known source that
+// has none there. wg tracks them.
+func (s *Subscriber) startReceivers(ctx context.Context, sess *amqp.Session, flush *amqp.Sender, wg *sync.WaitGroup) {
+	type start struct {
+		src             *source
+		ctx             context.Context
+		address, direct string
+		controller      bool
+	}
+	var starts []start
+	s.mu.Lock()
+	for _, src := range s.sources {
+		if src.session == sess || src.address == "" {
+			continue
+		}
+		if src.cancel != nil {
+			src.cancel()
+		}
+		rctx, rcancel := context.WithCancel(ctx)
+		src.session, src.cancel = sess, rcancel
+		starts = append(starts, start{src, rctx, src.address, src.direct, src.controller})
+	}
+	s.mu.Unlock()
+	for _, st := range starts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.receive(st.ctx, sess, flush, st.src, st.address, st.direct, st.controller)
+			s.mu.Lock()
+			if st.src.session == sess {
+				st.src.session = nil // a later beacon restarts it
+			}
+			s.mu.Unlock()
+			if st.ctx.Err() == nil {
+				s.log.Debug("vanflow: source receiver ended", "source", st.src.id, "err", err)
+			}
+		}()
+	}
+}
+
+// Hint makes the subscriber receive from the router sources ids (vanflow
+// source ids such as "84ha6:0") right away, instead of waiting up to 10 s
+// for their beacons: each gets address "mc/sfe.<id>" and direct address
+// "sfe.<id>", the router's convention (§6.1). A hinted id that is no live
+// source is forgotten after ForgetAfter like any silent source; a later
+// beacon corrects the coordinates. Use SourcesFromAddressKeys to find ids
+// in the router's router.address entities. Hint never blocks.
+func (s *Subscriber) Hint(ids ...string) {
+	added := false
+	s.mu.Lock()
+	for _, id := range ids {
+		if id == "" || s.sources[id] != nil {
+			continue
+		}
+		s.sources[id] = &source{id: id, address: "mc/sfe." + id, direct: "sfe." + id, lastSeen: time.Now()}
+		s.log.Info("vanflow: new source (hint)", "source", id)
+		added = true
+	}
+	s.mu.Unlock()
+	if added {
+		select {
+		case s.kick <- struct{}{}:
+		default:
 		}
 	}
+}
+
+// SourcesFromAddressKeys returns the vanflow source ids named by the
+// "key" column of io.skupper.router.router.address rows: every source's
+// command address "sfe.<id>" shows there as "Msfe.<id>" on every router of
+// the network once routes converge (about 2 s after a link comes up),
+// sooner than its first beacon. The result is sorted and de-duplicated.
+func SourcesFromAddressKeys(keys []string) []string {
+	var ids []string
+	for _, k := range keys {
+		id, ok := strings.CutPrefix(k, "Msfe.")
+		if !ok || id == "" || strings.ContainsAny(id, "/") {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return slices.Compact(ids)
 }
 
 func subject(m *amqp.Message) string {

@@ -308,3 +308,28 @@ func unmarshal(data []byte) (msg *amqp.Message, ok bool) {
 	}
 	return msg, true
 }
+
+func TestSourcesFromAddressKeys(t *testing.T) {
+	keys := []string{"Mmc/sfe.all", "Mmc/sfe.5IUyP:0", "Mmc/sfe.5IUyP:0.flows", "Msfe.5IUyP:0", "Msfe.ImiEo:0", "Msfe.ImiEo:0", "Msfe.", "Lsfe.x", "Mbackend", "Msfe.site-uid"}
+	got := SourcesFromAddressKeys(keys)
+	want := []string{"5IUyP:0", "ImiEo:0", "site-uid"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("SourcesFromAddressKeys = %v, want %v", got, want)
+	}
+}
+
+func TestHintRegistersSources(t *testing.T) {
+	s := New(nil, Options{})
+	s.Hint("A:0", "", "A:0", "B:0")
+	if got := s.Sources(); !reflect.DeepEqual(got, []string{"A:0", "B:0"}) {
+		t.Fatalf("sources = %v", got)
+	}
+	if src := s.sources["A:0"]; src.address != "mc/sfe.A:0" || src.direct != "sfe.A:0" {
+		t.Fatalf("hinted source = %+v", src)
+	}
+	select {
+	case <-s.kick:
+	default:
+		t.Fatal("hint did not kick the session")
+	}
+}
