@@ -117,8 +117,9 @@ func TestRouterPairNetwork(t *testing.T) {
 }
 
 // TestRouterSubscriberSurvivesRestart kills and restarts the router the
-// subscriber is connected to: the subscriber reconnects and sees the
-// restarted router's records again.
+// subscriber is connected to: the records are dropped when the connection
+// is lost, and the subscriber reconnects and sees the restarted router's
+// records.
 func TestRouterSubscriberSurvivesRestart(t *testing.T) {
 	r := routerproc.Start(t, routerproc.Options{ID: "solo", SiteID: "site-S", Namespace: "nsS"})
 	s := subscribe(t, r, Options{ForgetAfter: 3 * time.Second, FlushAfter: time.Second})
@@ -129,6 +130,12 @@ func TestRouterSubscriberSurvivesRestart(t *testing.T) {
 	testwait.For(t, 30*time.Second, "the router's site and router records", oneRouter)
 	first := s.Snapshot().Routers[0].ID
 	r.Kill()
+	killed := time.Now()
+	testwait.For(t, 5*time.Second, "the dead router's records to be dropped", func() (bool, string) {
+		snap := s.Snapshot()
+		return len(snap.Sites)+len(snap.Routers) == 0, fmt.Sprintf("%+v", snap)
+	})
+	t.Logf("records dropped %s after the kill", time.Since(killed).Round(time.Millisecond))
 	r.Restart()
 	restarted := time.Now()
 	testwait.For(t, 30*time.Second, "the restarted router's records, the old ones forgotten", func() (bool, string) {

@@ -81,6 +81,15 @@ func (s *Store) Forget(source string) int {
 	return n
 }
 
+// Clear deletes every record and returns how many there were.
+func (s *Store) Clear() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.records)
+	s.records = map[string]*stored{}
+	return n
+}
+
 // Len is the number of records held.
 func (s *Store) Len() int {
 	s.mu.Lock()

@@ -119,9 +119,15 @@ func (s *Subscriber) notify() {
 
 // Run subscribes until ctx ends, then returns ctx's error after every
 // goroutine it started has ended; call it once at a time. It
-// (re)connects through the amqpconn.Client, whose backoff paces retries. Records survive a lost
-// connection; sources that stay silent are forgotten after ForgetAfter
-// whether connected or not.
+// (re)connects through the amqpconn.Client, whose backoff paces retries.
+//
+// When the connection is lost (the local router stopped or restarted),
+// every record is dropped at once: all of them were observed through that
+// router, and a restarted router's old records (e.g. a LINK still "up")
+// would otherwise linger until their source is forgotten. Upstream
+// likewise restarts its collector. The sources are kept, so that right
+// after reconnecting they are received and FLUSHed again; those that stay
+// silent are forgotten after ForgetAfter, connected or not.
 func (s *Subscriber) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -145,6 +151,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		s.log.Debug("vanflow: subscription ended, resubscribing", "err", err)
 		select {
 		case <-conn.Done(): // lost: Conn redials, with its backoff
+			s.dropRecords()
 		default:
 			// The connection is alive (management may be using it) but a
 			// link was refused: retry on it after a pause, not in a spin.
@@ -192,6 +199,17 @@ func (s *Subscriber) forgetSilent(now time.Time) {
 		if n > 0 {
 			s.notify()
 		}
+	}
+}
+
+// dropRecords empties the store (sources stay known).
+func (s *Subscriber) dropRecords() {
+	s.mu.Lock()
+	n := s.store.Clear()
+	s.mu.Unlock()
+	if n > 0 {
+		s.log.Info("vanflow: connection to the router lost; dropped its records", "records", n)
+		s.notify()
 	}
 }
 

@@ -89,6 +89,9 @@ func TestStorePatchDeleteForget(t *testing.T) {
 	if n := s.Forget("A"); n != 1 || s.Len() != 1 {
 		t.Fatalf("Forget(A) = %d, len %d", n, s.Len())
 	}
+	if n := s.Clear(); n != 1 || s.Len() != 0 {
+		t.Fatalf("Clear = %d, len %d", n, s.Len())
+	}
 }
 
 func TestSnapshotTypes(t *testing.T) {
