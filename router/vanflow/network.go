@@ -114,6 +114,11 @@ func (n NetworkStatus) HasMatchingListener(key string) bool {
 // site; operational means operStatus "up" (case-insensitive). Addresses
 // count every LISTENER and CONNECTOR with a routing key.
 func Network(s Snapshot) NetworkStatus {
+	return NetworkStatus{Sites: siteStatuses(s), Addresses: addressStatuses(s)}
+}
+
+// siteStatuses lists the sites with their routers and resolved links.
+func siteStatuses(s Snapshot) []SiteStatus {
 	sites := map[string]*SiteStatus{}
 	var order []string
 	for _, site := range s.Sites {
@@ -153,15 +158,19 @@ func Network(s Snapshot) NetworkStatus {
 			Operational:    strings.EqualFold(l.OperStatus, "up"),
 		})
 	}
-	var out NetworkStatus
+	var out []SiteStatus
 	sort.Strings(order)
 	for _, id := range order {
 		site := sites[id]
 		sort.Strings(site.Routers)
 		sort.SliceStable(site.Links, func(i, j int) bool { return site.Links[i].Name < site.Links[j].Name })
-		out.Sites = append(out.Sites, *site)
+		out = append(out, *site)
 	}
+	return out
+}
 
+// addressStatuses counts listeners and connectors per routing key.
+func addressStatuses(s Snapshot) []AddressStatus {
 	addrs := map[string]*AddressStatus{}
 	get := func(key string) *AddressStatus {
 		a := addrs[key]
@@ -199,11 +208,12 @@ func Network(s Snapshot) NetworkStatus {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var out []AddressStatus
 	for _, k := range keys {
 		a := addrs[k]
 		sort.Strings(a.Listeners)
 		sort.Strings(a.Connectors)
-		out.Addresses = append(out.Addresses, *a)
+		out = append(out, *a)
 	}
 	return out
 }
