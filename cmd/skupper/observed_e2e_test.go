@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,7 +143,24 @@ func TestRealRouterObservedStatus(t *testing.T) {
 		})
 	}
 	r := e.ok("-n", "east", "link", "status")
-	require.Contains(t, r.stdout, "Ready")
+	require.Regexp(t, link+`\s+Ready`, r.stdout)
+	// The accepting site lists the link east made to it.
+	testwait.For(t, observedTimeout, "west's link status to list east's link", func() (bool, string) {
+		r := e.ok("-n", "west", "link", "status")
+		return regexp.MustCompile(`Links from remote sites:\s+SITE\s+LINK\s+STATUS\s+east\s+` + regexp.QuoteMeta(link) + `\s+Operational`).MatchString(r.stdout), r.stdout
+	})
+	r = e.ok("-n", "west", "site", "status")
+	require.Regexp(t, `Sites in network:\s+2`, r.stdout)
+	require.Regexp(t, `Network:\s+(east, west|west, east)`, r.stdout)
+
+	// A change of the link waits, by default, until the link is Ready
+	// again.
+	start := time.Now()
+	r = e.ok("-n", "east", "link", "update", link, "--cost", "2")
+	t.Logf("link update --cost 2 returned after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(r.stdout))
+	l, _ = statusOf[*v2alpha1.Link](east, v2alpha1.KindLink, link)
+	require.Equal(t, 2, l.Spec.Cost)
+	require.Equal(t, v2alpha1.StatusReady, l.Status.StatusType)
 
 	// West's router stops: east's link goes down at once, and west is
 	// forgotten when its records expire.
