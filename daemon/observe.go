@@ -73,9 +73,9 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 // 2 s after a link comes up, and a LINK record names the remote access
 // point it reached, so both are used to hint sources to the subscriber.
 const (
-	hintFast      = time.Second      // the address table's period after connecting
-	hintFastTimes = 20               // how many fast queries
-	hintSlow      = 10 * time.Second // afterwards (beacons also arrive)
+	hintFast      = time.Second // the address table's period after connecting
+	hintFastTimes = 20          // how many fast queries
+	hintSlow      = time.Minute // afterwards (beacons and LINK peers also find sources)
 )
 
 // hintSources queries the router's address table for vanflow sources

@@ -168,7 +168,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 
 // janitor forgets silent sources.
 func (s *Subscriber) janitor(ctx context.Context) {
-	period := min(max(s.opts.ForgetAfter/10, 10*time.Millisecond), time.Second)
+	period := min(max(s.opts.ForgetAfter/10, 10*time.Millisecond), 5*time.Second)
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
