@@ -79,6 +79,10 @@ const (
 	ConditionProcessed   = "Processed"
 )
 
+// ReasonUnreachable is the reason of an AccessToken's Redeemed condition
+// while its grant server cannot be reached (skupperd keeps retrying).
+const ReasonUnreachable = "Unreachable"
+
 // Condition is one named aspect of a resource's state, as in Kubernetes.
 type Condition struct {
 	Type               string `json:"type"`

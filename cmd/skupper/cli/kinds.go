@@ -10,6 +10,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/namespaces"
 )
 
 // The resource command groups (site, listener, connector, link) are built
@@ -343,9 +344,29 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 		if name != "" && len(vs) == 0 {
 			return s.notFound(v2alpha1.Key{Kind: k.kind, Name: name})
 		}
+		a.noteStale(s.ns, vs, output)
 		return a.printStatus(k, vs, name, output)
 	}
 	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
+}
+
+// noteStale heads the output with "skupperd is not running; status as
+// of <time>" when a view shows a status the daemon recorded but no daemon
+// runs (on stderr with --output, which stays parseable).
+func (a *app) noteStale(ns namespaces.Namespace, vs []view, output string) {
+	for _, v := range vs {
+		if !v.recorded {
+			continue
+		}
+		if note := a.staleNote(ns); note != "" {
+			if output != "" {
+				a.warnf("%s", note)
+			} else {
+				a.printf("%s\n\n", note)
+			}
+		}
+		return
+	}
 }
 
 // printStatus prints the views a status command found: encoded with

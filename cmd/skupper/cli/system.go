@@ -478,7 +478,11 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 			if st.Daemon.Running {
 				a.printf("skupperd is running (pid %d); data home %s.\n", st.Daemon.PID, st.DataHome)
 			} else {
-				a.printf("skupperd is not running; %s. Data home %s.\n", startHint, st.DataHome)
+				asOf := ""
+				if when := latestReconcile(st.Namespaces); when != "" {
+					asOf = fmt.Sprintf("; status as of %s (routers not observed)", when)
+				}
+				a.printf("skupperd is not running%s; %s. Data home %s.\n", asOf, startHint, st.DataHome)
 			}
 			if len(st.Namespaces) == 0 {
 				a.printf("No namespaces yet; create a site with \"skupper site create <name>\".\n")
@@ -492,7 +496,7 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 					t.row(n.Name, "-", "NotReconciled", routerText(n, ""), "-", "-", "-")
 					continue
 				}
-				t.row(n.Name, dash(s.Site), string(s.Outcome), routerText(n, s.Router), shortTime(s.LastReconcile),
+				t.row(n.Name, dash(s.Site), string(s.Outcome), routerText(n, daemonRouter(st, s.Router)), shortTime(s.LastReconcile),
 					fmt.Sprint(len(s.Errors)), fmt.Sprint(len(s.Warnings)))
 			}
 			if err := t.flush(); err != nil {
@@ -503,8 +507,8 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 				var lines []string
 				if n.Stopped {
 					lines = append(lines, `Router: stopped by "skupper system stop" (start it with "skupper system start")`)
-				} else if s != nil && s.Router != "" && s.Router != "Running" {
-					lines = append(lines, "Router: "+s.Router)
+				} else if s != nil && s.Router != "" && daemonRouter(st, s.Router) != "Running" {
+					lines = append(lines, "Router: "+daemonRouter(st, s.Router))
 				}
 				if s != nil {
 					for _, e := range s.Errors {
@@ -528,6 +532,32 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 	}
 	outputFlag(cmd, &output, "", "print the status in a structured format: json or yaml")
 	return cmd
+}
+
+// daemonRouter is the router state of a summary as far as it is known:
+// without a running skupperd nobody observes the router (the process
+// supervisor's routers stop with it), so a recorded "Running" is not
+// repeated.
+func daemonRouter(st *systemStatus, router string) string {
+	if st.Daemon.Running || router == "" {
+		return router
+	}
+	return "Unknown: skupperd is not running (it last recorded " + router + ")"
+}
+
+// latestReconcile is the time of the latest reconcile recorded in the
+// namespaces' summaries ("" when none).
+func latestReconcile(ns []namespaceStatus) string {
+	latest := ""
+	for _, n := range ns {
+		if n.Summary != nil && shortTime(n.Summary.LastReconcile) > latest {
+			latest = shortTime(n.Summary.LastReconcile)
+		}
+	}
+	if latest == "-" {
+		return ""
+	}
+	return latest
 }
 
 // routerText is the ROUTER column: Running, NotRunning or Stopped.

@@ -347,7 +347,10 @@ func (t *tokenRedeem) awaitRedeemed(ns namespaces.Namespace, token *v2alpha1.Acc
 			links = redeemedLinks(ns, token.Name)
 			return true, "", nil
 		case st.Status.StatusType == v2alpha1.StatusError:
-			return true, "", failure("%s", st.Status.Message)
+			return true, "", failure("token %q was not redeemed: %s", token.Name, st.Status.Message)
+		}
+		if c, ok := condition(&st.Status.ResourceStatus, v2alpha1.ConditionRedeemed); ok && c.Reason == v2alpha1.ReasonUnreachable {
+			return true, "", failure("token %q cannot be redeemed now: %s; skupperd keeps retrying in the background (check the grant server's address, that it runs, and the network), or remove the token by deleting %s", token.Name, c.Message, ns.InputPath(k))
 		}
 		return false, orNone(st.Status.Message), nil
 	})
