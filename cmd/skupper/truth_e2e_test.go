@@ -1,0 +1,195 @@
+package main
+
+// End-to-end tests of "the CLI tells the truth and fails fast": each
+// drives the real skupper and skupperd binaries.
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/test/realrouter"
+	"github.com/skupperd/skupperd/test/testwait"
+)
+
+// failFastBound is how soon after its cause is written a wait must end.
+const failFastBound = 3 * time.Second
+
+// timed runs skupper and returns its result and how long it took.
+func (e *env) timed(args ...string) (result, time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	r := e.skupper(args...)
+	return r, time.Since(start)
+}
+
+// TestFailFastRouterNotInstalled: with a router binary that does not
+// exist, site create ends its wait at once, naming the cause and the fix.
+func TestFailFastRouterNotInstalled(t *testing.T) {
+	e := newEnv(t)
+	missing := filepath.Join(t.TempDir(), "no-such-skrouterd")
+	e.startDaemon("run", "--supervisor", "process", "--router-binary", missing)
+	r, took := e.timed("site", "create", "west")
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, `Site "west" cannot become ready: the router (`+missing+`) is not installed`)
+	assert.Contains(t, r.stderr, "install the skupper-router package")
+	assert.Less(t, took, failFastBound)
+	t.Logf("site create ended %s after it started (router not installed)", took.Round(time.Millisecond))
+}
+
+// TestFailFastSupervisorNone: under --supervisor none no site can become
+// ready; site create (waiting for ready by default) says so at once.
+func TestFailFastSupervisorNone(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("run", "--supervisor", "none")
+	r, took := e.timed("site", "create", "west")
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, `Site "west" cannot become ready: router supervision is disabled`)
+	assert.Contains(t, r.stderr, "--supervisor auto, process or systemd")
+	assert.Less(t, took, failFastBound)
+	t.Logf("site create ended %s after it started (--supervisor none)", took.Round(time.Millisecond))
+}
+
+// TestFailFastTokenRefusedAndUnreachable: a used-up token, a token with a
+// wrong code and a token whose grant server is down each end token redeem
+// at once, in the user's words; a refused token stays in the input marked
+// Error, and debug check reports it.
+func TestFailFastTokenRefusedAndUnreachable(t *testing.T) {
+	e := newEnv(t)
+	addr := freePort(t)
+	startLinkingDaemon(t, e, addr)
+	home := namespaces.NewHome(e.home)
+	e.ok("-n", "west", "site", "create", "west", "--enable-link-access", "--wait", "configured")
+	e.ok("-n", "east", "site", "create", "east", "--wait", "configured")
+	e.ok("-n", "south", "site", "create", "south", "--wait", "configured")
+	tok := filepath.Join(t.TempDir(), "token.yaml")
+	e.ok("-n", "west", "token", "issue", tok)
+	e.ok("-n", "east", "token", "redeem", tok)
+
+	// Used up.
+	r, took := e.timed("-n", "south", "token", "redeem", tok)
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "this token has already been used")
+	assert.NotContains(t, r.stderr, "Received HTTP Response")
+	assert.Contains(t, r.stderr, "remove it by deleting input/resources/AccessToken-")
+	assert.Less(t, took, failFastBound)
+	t.Logf("token redeem (used up) ended after %s", took.Round(time.Millisecond))
+	name := grantOfToken(t, tok)
+	st := readObj[*v2alpha1.AccessToken](t, home.Namespace("south"), v2alpha1.KindAccessToken, name)
+	assert.Equal(t, v2alpha1.StatusError, st.Status.StatusType)
+	r = e.skupper("-n", "south", "debug", "check")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "FAIL  resources: 1 resource in error, the first: AccessToken/"+name+": Redemption refused: this token has already been used")
+
+	// A wrong code.
+	tok2 := filepath.Join(t.TempDir(), "token2.yaml")
+	e.ok("-n", "west", "token", "issue", tok2)
+	data, err := os.ReadFile(tok2)
+	require.NoError(t, err)
+	g2 := readObj[*v2alpha1.AccessGrant](t, home.Namespace("west"), v2alpha1.KindAccessGrant, grantOfToken(t, tok2))
+	require.NoError(t, os.WriteFile(tok2, []byte(strings.Replace(string(data), g2.Status.Code, "wrong-code", 1)), 0o600))
+	r, took = e.timed("-n", "south", "token", "redeem", tok2)
+	require.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the token's code was not accepted")
+	assert.Less(t, took, failFastBound)
+
+	// Unreachable: the token of a grant server that does not listen.
+	tok3 := filepath.Join(t.TempDir(), "token3.yaml")
+	e.ok("-n", "west", "token", "issue", tok3)
+	data, err = os.ReadFile(tok3)
+	require.NoError(t, err)
+	closed := freePort(t)
+	_, closedPort, _ := net.SplitHostPort(closed)
+	_, openPort, _ := net.SplitHostPort(addr)
+	require.NoError(t, os.WriteFile(tok3, []byte(strings.Replace(string(data), ":"+openPort+"/", ":"+closedPort+"/", 1)), 0o600))
+	r, took = e.timed("-n", "south", "token", "redeem", tok3)
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "cannot be redeemed now")
+	assert.Contains(t, r.stderr, "could not reach the grant server at 127.0.0.1:"+closedPort)
+	assert.Contains(t, r.stderr, "skupperd keeps retrying")
+	assert.Less(t, took, failFastBound)
+	t.Logf("token redeem (grant server unreachable) ended after %s", took.Round(time.Millisecond))
+}
+
+// TestStatusAfterDaemonStops: with the real router run by the process
+// supervisor, after kill -TERM of skupperd, site status no longer says
+// Ready without saying that skupperd is not running, and system status
+// no longer says the router is Running.
+func TestStatusAfterDaemonStops(t *testing.T) {
+	bin := realrouter.Binary(t)
+	e := newEnv(t)
+	t.Cleanup(func() { killRecordedRouters(e) })
+	p := startDaemonProc(t, e, "run", "--supervisor", "process", "--router-binary", bin)
+	e.ok("site", "create", "west")
+	r := e.ok("site", "status")
+	require.Regexp(t, `Status:\s+Ready`, r.stdout)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.exited:
+		p.exited <- err // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("skupperd did not stop within 30s of SIGTERM")
+	}
+	r = e.ok("site", "status")
+	assert.NotRegexp(t, `Status:\s+Ready`, r.stdout)
+	assert.Contains(t, r.stdout, "skupperd is not running; status as of ")
+	r = e.ok("site", "status", "-o", "yaml")
+	assert.NotContains(t, r.stdout, "status: Ready")
+	assert.Contains(t, r.stderr, "skupperd is not running; status as of ")
+	r = e.ok("system", "status")
+	assert.NotRegexp(t, `default\s+west\s+Applied\s+Running`, r.stdout)
+	assert.Regexp(t, `default\s+west\s+Applied\s+Unknown`, r.stdout)
+	assert.Contains(t, r.stdout, "skupperd is not running; status as of ")
+}
+
+// newDaemonCmd is the skupperd command of e, killed if the test dies.
+func newDaemonCmd(e *env, args ...string) *exec.Cmd {
+	cmd := exec.Command(bins.skupperd, args...)
+	cmd.Env = e.vars
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// startDaemonProc runs skupperd with args (for tests that stop it
+// themselves) and waits until it holds the data home's lock.
+func startDaemonProc(t *testing.T, e *env, args ...string) *daemonProc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "skupperd.log")
+	f, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := newDaemonCmd(e, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	require.NoError(t, cmd.Start())
+	f.Close()
+	p := &daemonProc{cmd: cmd, exited: make(chan error, 1), log: logPath}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("skupperd log:\n%s", data)
+		}
+	})
+	home := namespaces.NewHome(e.home)
+	testwait.Until(t, 20*time.Second, "skupperd to take its data home's lock", func() bool {
+		running, _ := home.DaemonRunning()
+		return running
+	})
+	return p
+}
