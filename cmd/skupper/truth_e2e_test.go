@@ -193,3 +193,28 @@ func startDaemonProc(t *testing.T, e *env, args ...string) *daemonProc {
 	})
 	return p
 }
+
+// TestMistypedNamespaceRefused: a resource command naming a namespace
+// without a site exits 2, writes nothing (no namespace is created) and
+// suggests the namespace meant.
+func TestMistypedNamespaceRefused(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("run", "--supervisor", "none")
+	e.ok("-n", "west", "site", "create", "west", "--wait", "configured")
+	before := e.inputSnapshot()
+	for _, args := range [][]string{
+		{"-n", "wset", "listener", "create", "backend", "8080"},
+		{"-n", "wset", "connector", "create", "backend", "8080"},
+	} {
+		r := e.skupper(args...)
+		assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, `namespace "wset" has no site; did you mean "west"?`)
+	}
+	r := e.skupper("-n", "wset", "listener", "status")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, `namespace "wset" does not exist`)
+	assert.Contains(t, r.stderr, `did you mean "west"?`)
+	assert.Equal(t, before, e.inputSnapshot(), "nothing was written")
+	_, err := os.Stat(namespaces.NewHome(e.home).Namespace("wset").Dir)
+	assert.True(t, os.IsNotExist(err), "no namespace directory was created")
+}

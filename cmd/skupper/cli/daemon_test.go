@@ -66,11 +66,16 @@ func TestWaitsWithDaemon(t *testing.T) {
 	assert.Contains(t, r.stderr, `Connector "secure" has an error: `)
 	assert.Contains(t, r.stderr, `bundle "missing-bundle" not found`)
 
-	// Without a site nothing is configured, and waiting would not help.
+	// A namespace without a site (a mistyped -n) is refused: nothing is
+	// written, and the nearest namespace with a site is suggested.
 	r = c.run("-n", "nosite", "listener", "create", "orphan", "19093")
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, `Listener "orphan" is not configured: Not configured: the namespace has no valid Site`)
-	assert.Contains(t, r.stderr, `Warning: namespace "nosite" has no Site`)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `Error: namespace "nosite" has no site; create one first with "skupper site create <name> -n nosite"`)
+	assert.False(t, c.ns("nosite").Exists(), "no namespace was created")
+	r = c.run("-n", "defualt", "connector", "create", "orphan", "19093")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `Error: namespace "defualt" has no site; did you mean "default"? (-n default)`)
+	assert.False(t, c.ns("defualt").Exists(), "no namespace was created")
 
 	r = c.ok("system", "reload")
 	assert.Equal(t, "Waiting for skupperd to reload namespace \"default\"...\nNamespace \"default\" reloaded.\n", r.stdout)

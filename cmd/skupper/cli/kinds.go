@@ -247,6 +247,8 @@ func (a *app) kindCreate(k *kindSpec, cmd *cobra.Command) {
 			if err := k.beforeCreate(s); err != nil {
 				return err
 			}
+		} else if err := a.requireSite(s); err != nil {
+			return err
 		}
 		return a.createResource(s, obj, wf)
 	}
