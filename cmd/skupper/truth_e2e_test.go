@@ -4,10 +4,12 @@ package main
 // drives the real skupper and skupperd binaries.
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,9 +17,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/test/realrouter"
 	"github.com/skupperd/skupperd/test/testwait"
 )
@@ -217,4 +221,96 @@ func TestMistypedNamespaceRefused(t *testing.T) {
 	assert.Equal(t, before, e.inputSnapshot(), "nothing was written")
 	_, err := os.Stat(namespaces.NewHome(e.home).Namespace("wset").Dir)
 	assert.True(t, os.IsNotExist(err), "no namespace directory was created")
+}
+
+// TestRunningMeansOurRouter: with the real router, when another process
+// holds the router's local port, the router cannot bind it; the port
+// still answers, but the site is never reported Running or Ready.
+func TestRunningMeansOurRouter(t *testing.T) {
+	bin := realrouter.Binary(t)
+	e := newEnv(t)
+	t.Cleanup(func() { killRecordedRouters(e) })
+	p := startDaemonProc(t, e, "run", "--supervisor", "process", "--router-binary", bin)
+	e.ok("site", "create", "west")
+	ns := namespaces.NewHome(e.home).Namespace("default")
+	port := routerLocalPort(t, ns)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	err := <-p.exited
+	p.exited <- err
+	var holder net.Listener
+	testwait.For(t, 20*time.Second, "the router's local port to be free", func() (bool, string) {
+		holder, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		return err == nil, fmt.Sprint(err)
+	})
+	defer holder.Close()
+	go func() { // answer, as a squatter would
+		for {
+			c, err := holder.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+
+	restart := time.Now()
+	startDaemonProc(t, e, "run", "--supervisor", "process", "--router-binary", bin)
+	key := v2alpha1.Key{Kind: v2alpha1.KindSite, Name: "west"}
+	var seen []string
+	testwait.For(t, 30*time.Second, "the site status to show that the router is not running", func() (bool, string) {
+		// Only what the restarted daemon wrote counts.
+		sum, err := ns.ReadSummary()
+		if err != nil || sum == nil {
+			return false, fmt.Sprint("no summary: ", err)
+		}
+		if last, err := time.Parse(time.RFC3339Nano, sum.LastReconcile); err != nil || last.Before(restart) {
+			return false, "the restarted skupperd has not reconciled yet"
+		}
+		obj, err := ns.ReadStatus(key)
+		if err != nil {
+			return false, err.Error()
+		}
+		st := obj.GetStatus()
+		c, _ := conditionOf(st, v2alpha1.ConditionRunning)
+		if len(seen) == 0 || seen[len(seen)-1] != c.Status+" "+c.Message {
+			seen = append(seen, c.Status+" "+c.Message)
+		}
+		return strings.Contains(c.Message, "held by another process") || strings.Count(strings.Join(seen, "\n"), "Router exited") >= 2, st.Message
+	})
+	for _, s := range seen {
+		assert.False(t, strings.HasPrefix(s, "True "), "the site was reported Running: %q", seen)
+	}
+	t.Logf("site Running condition over time: %q", seen)
+	r := e.skupper("site", "status")
+	assert.NotRegexp(t, `Status:\s+Ready`, r.stdout)
+}
+
+// routerLocalPort reads the router's local port from the namespace's
+// ports table.
+func routerLocalPort(t *testing.T, ns namespaces.Namespace) int {
+	t.Helper()
+	data, err := os.ReadFile(ports.TablePath(ns))
+	require.NoError(t, err)
+	var tbl struct {
+		Ports []ports.Entry `json:"ports"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &tbl))
+	for _, p := range tbl.Ports {
+		if p.Key == "router/normal" {
+			return p.Port
+		}
+	}
+	t.Fatalf("no router/normal port in %s", data)
+	return 0
+}
+
+// conditionOf returns the condition of type typ.
+func conditionOf(st *v2alpha1.ResourceStatus, typ string) (v2alpha1.Condition, bool) {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return c, true
+		}
+	}
+	return v2alpha1.Condition{}, false
 }
