@@ -372,7 +372,32 @@ func (r *run) grantStatus(g *v2alpha1.AccessGrant, c *conditions) {
 	g.Status.URL = r.opts.Grants.URL + "/" + st.grant.UID
 	g.Status.CA = r.opts.Grants.CA
 	c.set(v2alpha1.ConditionResolved, g.Status.URL != "" && g.Status.CA != "", "Resolved", "OK")
+	if reason, msg := grantSpent(st, r.now); reason != "" {
+		// Processed and served, but no token of it can be redeemed any
+		// more: not Ready.
+		c.set(v2alpha1.ConditionRedeemable, false, reason, msg)
+	}
 	c.finish(&g.Status.ResourceStatus)
+}
+
+// grantSpent tells why no token of a grant can be redeemed any more: it
+// expired, or all its redemptions are used ("" when it can).
+func grantSpent(st grantState, now time.Time) (reason, msg string) {
+	switch {
+	case !now.Before(st.grant.Expires):
+		return v2alpha1.ReasonExpired, fmt.Sprintf("Expired at %s: its tokens are refused; delete it, or issue a token from a new grant", st.grant.Expires.UTC().Format(time.RFC3339))
+	case st.count >= st.grant.Allowed:
+		return v2alpha1.ReasonUsedUp, fmt.Sprintf("All %s used: its tokens are refused; delete it, or issue a token from a new grant", plural(st.grant.Allowed, "redemption"))
+	}
+	return "", ""
+}
+
+// plural renders "1 redemption", "3 redemptions".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // tokenStatus fills an AccessToken's status.

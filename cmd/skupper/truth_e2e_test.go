@@ -314,3 +314,58 @@ func conditionOf(st *v2alpha1.ResourceStatus, typ string) (v2alpha1.Condition, b
 	}
 	return v2alpha1.Condition{}, false
 }
+
+// TestAccessGrantStatusIsTrue: a redemption updates the grant's
+// redemptions at once and a used-up grant is not Ready; token issue
+// --grant reuses an existing grant (refusing a used-up one); debug dump
+// holds neither a grant's code nor a private key.
+func TestAccessGrantStatusIsTrue(t *testing.T) {
+	e := newEnv(t)
+	addr := freePort(t)
+	startLinkingDaemon(t, e, addr)
+	west := namespaces.NewHome(e.home).Namespace("west")
+	e.ok("-n", "west", "site", "create", "west", "--enable-link-access", "--wait", "configured")
+	e.ok("-n", "east", "site", "create", "east", "--wait", "configured")
+	e.ok("-n", "south", "site", "create", "south", "--wait", "configured")
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "g1.yaml")
+	e.ok("-n", "west", "token", "issue", tok, "--grant", "g1")
+	g := readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, "g1")
+	require.Equal(t, v2alpha1.StatusReady, g.Status.StatusType)
+	code := g.Status.Code
+	require.NotEmpty(t, code)
+
+	e.ok("-n", "east", "token", "redeem", tok)
+	start := time.Now()
+	testwait.For(t, failFastBound, "the grant's status to count the redemption", func() (bool, string) {
+		g = readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, "g1")
+		return g.Status.Redemptions == 1, fmt.Sprintf("redemptions %d, status %s", g.Status.Redemptions, g.Status.StatusType)
+	})
+	t.Logf("the grant's status counted the redemption %s after token redeem returned", time.Since(start).Round(time.Millisecond))
+	assert.NotEqual(t, v2alpha1.StatusReady, g.Status.StatusType)
+	c, ok := conditionOf(&g.Status.ResourceStatus, v2alpha1.ConditionRedeemable)
+	require.True(t, ok, "%+v", g.Status.Conditions)
+	assert.Equal(t, v2alpha1.ReasonUsedUp, c.Reason)
+
+	// A used-up grant issues no token; an existing one with uses left is
+	// reused.
+	r := e.skupper("-n", "west", "token", "issue", filepath.Join(dir, "again.yaml"), "--grant", "g1")
+	assert.Equal(t, 1, r.code, r.stdout)
+	assert.Contains(t, r.stderr, `AccessGrant "g1" cannot issue tokens: All 1 redemption used`)
+	tok2 := filepath.Join(dir, "g2.yaml")
+	e.ok("-n", "west", "token", "issue", tok2, "--grant", "g2", "--redemptions-allowed", "2")
+	tok3 := filepath.Join(dir, "g2-again.yaml")
+	r = e.ok("-n", "west", "token", "issue", tok3, "--grant", "g2")
+	assert.Contains(t, r.stdout, `The token uses access grant "g2"`)
+	e.ok("-n", "east", "token", "redeem", tok2)
+	e.ok("-n", "south", "token", "redeem", tok3)
+
+	// debug dump: no grant code, no private key.
+	dump := filepath.Join(dir, "dump.tar.gz")
+	e.ok("-n", "west", "debug", "dump", dump)
+	out, err := exec.Command("tar", "-xzOf", dump).Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(out), code)
+	assert.NotContains(t, string(out), "PRIVATE KEY")
+	assert.Contains(t, string(out), "<redacted>")
+}

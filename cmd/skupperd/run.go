@@ -146,7 +146,13 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	}
 	var grantService *grants.Service
 	if o.grantAddr != "" && o.grantAddr != "none" {
-		grantService, err = grants.New(grants.Config{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log})
+		grantService, err = grants.New(grants.Config{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log,
+			// A counted redemption refreshes the grant's status at once.
+			OnRedeemed: func(ns string) {
+				if d != nil {
+					d.KickNamespace(ns)
+				}
+			}})
 		if err != nil {
 			return usageError("%v", err)
 		}
