@@ -369,3 +369,61 @@ func TestAccessGrantStatusIsTrue(t *testing.T) {
 	assert.NotContains(t, string(out), "PRIVATE KEY")
 	assert.Contains(t, string(out), "<redacted>")
 }
+
+// TestRoundTrips: link generate -o json applies with system apply -f like
+// the YAML form; a site's own token is refused (exit 2, input unchanged);
+// link delete removes the credentials the redemption wrote.
+func TestRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	addr := freePort(t)
+	startLinkingDaemon(t, e, addr)
+	home := namespaces.NewHome(e.home)
+	e.ok("-n", "west", "site", "create", "west", "--enable-link-access", "--wait", "configured")
+	e.ok("-n", "east", "site", "create", "east", "--wait", "configured")
+
+	// JSON, from a file and from standard input.
+	gen := e.ok("-n", "west", "link", "generate", "to-west", "-o", "json").stdout
+	file := filepath.Join(t.TempDir(), "link.json")
+	require.NoError(t, os.WriteFile(file, []byte(gen), 0o600))
+	r := e.ok("-n", "east", "system", "apply", "-f", file)
+	assert.Equal(t, "Secret to-west applied\nLink to-west applied\n", r.stdout)
+	e.ok("-n", "east", "link", "update", "to-west", "--cost", "3", "--wait", "configured")
+	e.ok("-n", "east", "link", "delete", "to-west")
+	r = e.okIn(gen, "-n", "east", "system", "apply", "-f", "-")
+	assert.Equal(t, "Secret to-west applied\nLink to-west applied\n", r.stdout)
+	e.ok("-n", "east", "link", "delete", "to-west")
+
+	// A site's own token.
+	tok := filepath.Join(t.TempDir(), "token.yaml")
+	e.ok("-n", "west", "token", "issue", tok)
+	before := e.inputSnapshot()
+	r = e.skupper("-n", "west", "token", "redeem", tok)
+	assert.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, r.stderr, "this token was issued by this site")
+	assert.Contains(t, r.stderr, "a site cannot link to itself")
+	assert.Equal(t, before, e.inputSnapshot(), "input unchanged")
+
+	// link delete removes what the redemption wrote.
+	e.ok("-n", "east", "token", "redeem", tok)
+	east := home.Namespace("east")
+	link := grantOfToken(t, tok)
+	l := readObj[*v2alpha1.Link](t, east, v2alpha1.KindLink, link)
+	certDir := east.InputCertDir(l.Spec.TLSCredentials)
+	require.DirExists(t, certDir)
+	r = e.ok("-n", "east", "link", "delete", link)
+	assert.Contains(t, r.stdout, "Removed the link's credentials "+certDir)
+	assert.NoDirExists(t, certDir)
+	assert.Equal(t, []string{"AccessToken-" + link + ".yaml", "Site-east.yaml"}, inputNames(t, east))
+}
+
+// inputNames lists the files of a namespace's input/resources.
+func inputNames(t *testing.T, ns namespaces.Namespace) []string {
+	t.Helper()
+	entries, err := os.ReadDir(ns.InputResourcesDir())
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}

@@ -56,10 +56,67 @@ func removeLink(a *app, _ *cobra.Command, s *inputState, loc location, wf *delet
 	if err != nil {
 		return err
 	}
+	certDir, users := s.redeemedCredentials(loc.doc.Object.(*v2alpha1.Link))
 	if err := a.commit(s, c); err != nil {
 		return err
 	}
+	switch {
+	case certDir != "" && len(users) == 0:
+		// The credentials the token redemption wrote for this link only.
+		if err := os.RemoveAll(certDir); err != nil {
+			return failed(fmt.Errorf("remove the link's credentials %s: %w", certDir, err))
+		}
+		a.printf("Removed the link's credentials %s.\n", certDir)
+	case certDir != "":
+		a.printf("Kept the link's credentials %s: %s still use them (they go with the last of them).\n", certDir, strings.Join(users, ", "))
+	}
 	return a.reportDeletion(s.ns, []v2alpha1.Key{k}, c, wf)
+}
+
+// redeemedCredentials returns the input/certs directory that the token
+// redemption which created link l wrote ("" when l was not redeemed or
+// the directory is gone), and the other resources that still use it.
+func (s *inputState) redeemedCredentials(l *v2alpha1.Link) (string, []string) {
+	if l.Annotations[redeemedAnnotation] == "" {
+		return "", nil
+	}
+	name := l.Spec.TLSCredentials
+	if name == "" || v2alpha1.ValidatePathElement(name) != "" {
+		return "", nil
+	}
+	dir := s.ns.InputCertDir(name)
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return "", nil
+	}
+	var users []string
+	for _, d := range s.docs {
+		if d.Key() == v2alpha1.KeyOf(l) {
+			continue
+		}
+		if tlsCredentialsOf(d.Object) == name {
+			users = append(users, d.Key().String())
+		}
+	}
+	return dir, users
+}
+
+// redeemedAnnotation marks a Link written by a token redemption (the
+// daemon's reconcile.RedeemedAnnotation).
+const redeemedAnnotation = "skupper.io/redeemed-from"
+
+// tlsCredentialsOf returns the tlsCredentials a resource names, if any.
+func tlsCredentialsOf(obj v2alpha1.Object) string {
+	switch o := obj.(type) {
+	case *v2alpha1.Link:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.Listener:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.Connector:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.RouterAccess:
+		return o.Spec.TLSCredentials
+	}
+	return ""
 }
 
 // linkSecret returns the Secret that holds a link's credentials when it

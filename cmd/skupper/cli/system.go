@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,12 +72,7 @@ func (a *app) manifestDocs(file, verb string) ([]*v2alpha1.Document, error) {
 // own (strict decoding, values, duplicates). Every problem is printed on
 // stderr and the command ends with exit 2.
 func (a *app) decodeManifest(name string, data []byte) ([]*v2alpha1.Document, error) {
-	docs, diags := v2alpha1.Decode(name, data)
-	attached := 0
-	for _, d := range docs {
-		attached += len(d.Diags)
-	}
-	all := append(v2alpha1.Diagnostics(nil), diags[attached:]...)
+	docs, all := decodeStream(name, data)
 	all = append(all, v2alpha1.Validate(a.namespace, docs)...)
 	all = all.Sort()
 	if all.HasErrors() {
@@ -92,6 +89,69 @@ func (a *app) decodeManifest(name string, data []byte) ([]*v2alpha1.Document, er
 		fmt.Fprintln(a.stderr, d.Error())
 	}
 	return docs, nil
+}
+
+// decodeStream decodes a manifest: a YAML (or JSON) stream of resources,
+// or a JSON array of them, as "skupper link generate -o json" prints. It
+// returns the documents and the diagnostics not attached to one of them.
+func decodeStream(name string, data []byte) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
+	if elems, ok := jsonArray(data); ok {
+		var docs []*v2alpha1.Document
+		var rest v2alpha1.Diagnostics
+		for _, e := range elems {
+			// Each element is decoded where it stands, so that diagnostics
+			// keep their line in the file.
+			padded := append([]byte(strings.Repeat("\n", e.line-1)), e.data...)
+			d, r := decodeStream(name, padded)
+			docs, rest = append(docs, d...), append(rest, r...)
+		}
+		return docs, rest
+	}
+	docs, diags := v2alpha1.Decode(name, data)
+	attached := 0
+	for _, d := range docs {
+		attached += len(d.Diags)
+	}
+	return docs, append(v2alpha1.Diagnostics(nil), diags[attached:]...)
+}
+
+// arrayElement is one element of a JSON array and the line it starts on.
+type arrayElement struct {
+	line int
+	data []byte
+}
+
+// jsonArray splits data into its elements when it is one JSON array of
+// objects (and nothing else).
+func jsonArray(data []byte) ([]arrayElement, bool) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, false
+	}
+	var out []arrayElement
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		end := int(dec.InputOffset())
+		start := end - len(raw)
+		if start < 0 || len(raw) == 0 || raw[0] != '{' {
+			return nil, false
+		}
+		out = append(out, arrayElement{line: 1 + bytes.Count(data[:start], []byte("\n")), data: raw})
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return out, true
 }
 
 // systemApply builds "skupper system apply".

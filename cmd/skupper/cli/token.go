@@ -292,6 +292,9 @@ func (t *tokenRedeem) run(file string) error {
 	if s.site() == nil {
 		return failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name>\"", s.ns.Name)
 	}
+	if grant := ownGrant(s, token); grant != "" {
+		return usageError("this token was issued by this site (AccessGrant %q of namespace %q): a site cannot link to itself; redeem the token at another site", grant, s.ns.Name)
+	}
 	path, c, err := t.change(s, token)
 	if err != nil {
 		return err
@@ -397,6 +400,21 @@ func (t *tokenRedeem) awaitRedeemed(ns namespaces.Namespace, token *v2alpha1.Acc
 	return links, err
 }
 
+// ownGrant returns the name of the namespace's AccessGrant that issued
+// token ("" when none did): its status URL is the token's.
+func ownGrant(s *inputState, token *v2alpha1.AccessToken) string {
+	for _, d := range s.ofKind(v2alpha1.KindAccessGrant) {
+		obj, err := s.ns.ReadStatus(d.Key())
+		if err != nil {
+			continue
+		}
+		if g, ok := obj.(*v2alpha1.AccessGrant); ok && g.Status.URL != "" && g.Status.URL == token.Spec.URL {
+			return g.Name
+		}
+	}
+	return ""
+}
+
 // redeemedLinks lists the Links of the input that the token's redemption
 // wrote (annotated with the token's name).
 func redeemedLinks(ns namespaces.Namespace, token string) []string {
@@ -406,7 +424,7 @@ func redeemedLinks(ns namespaces.Namespace, token string) []string {
 	}
 	var out []string
 	for _, d := range s.ofKind(v2alpha1.KindLink) {
-		if from := d.Object.GetObjectMeta().Annotations["skupper.io/redeemed-from"]; strings.HasPrefix(from, token+":") {
+		if from := d.Object.GetObjectMeta().Annotations[redeemedAnnotation]; strings.HasPrefix(from, token+":") {
 			out = append(out, d.GetName())
 		}
 	}
