@@ -427,3 +427,69 @@ func inputNames(t *testing.T, ns namespaces.Namespace) []string {
 	}
 	return out
 }
+
+// TestPortClashesRefusedBeforeWriting: a listener port that clashes with
+// another namespace's listener, with a router port skupperd allocated, or
+// with a port another process listens on is refused (exit 2) and nothing
+// is written; system apply is checked the same way.
+func TestPortClashesRefusedBeforeWriting(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("run", "--supervisor", "none")
+	home := namespaces.NewHome(e.home)
+	e.ok("-n", "west", "site", "create", "west", "--wait", "configured")
+	e.ok("-n", "east", "site", "create", "east", "--wait", "configured")
+	_, westPort, _ := net.SplitHostPort(freePort(t))
+	e.ok("-n", "west", "listener", "create", "web", westPort, "--host", "127.0.0.1")
+	routerPort := strconv.Itoa(routerLocalPort(t, home.Namespace("west")))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+
+	before := e.inputSnapshot()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-n", "east", "listener", "create", "web", westPort, "--host", "127.0.0.1"},
+			`port ` + westPort + ` is already used by Listener/web in namespace "west"`},
+		{[]string{"-n", "east", "listener", "create", "web", westPort},
+			`port ` + westPort + ` is already used by Listener/web in namespace "west"`},
+		{[]string{"-n", "east", "listener", "create", "web", routerPort, "--host", "127.0.0.1"},
+			`port ` + routerPort + ` is the router local port of namespace "west", allocated by skupperd`},
+		{[]string{"-n", "west", "listener", "create", "api", routerPort},
+			`port ` + routerPort + ` is the router local port of namespace "west", allocated by skupperd`},
+		{[]string{"-n", "east", "listener", "create", "web", busyPort, "--host", "127.0.0.1"},
+			`port ` + busyPort + ` is already in use on this host by another process (listening on 127.0.0.1:` + busyPort + `)`},
+		{[]string{"-n", "west", "listener", "update", "web", "--port", busyPort},
+			`port ` + busyPort + ` is already in use on this host by another process`},
+	} {
+		r := e.skupper(tc.args...)
+		assert.Equal(t, 2, r.code, "%v: %s%s", tc.args, r.stdout, r.stderr)
+		assert.Contains(t, r.stderr, tc.want, "%v", tc.args)
+	}
+	manifest := "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: web\nspec:\n  routingKey: web\n  host: 127.0.0.1\n  port: " + busyPort + "\n"
+	r := e.skupperIn(manifest, "-n", "east", "system", "apply", "-f", "-")
+	assert.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, r.stderr, "Listener/web: spec.port: port "+busyPort+" is already in use on this host by another process")
+	assert.Equal(t, before, e.inputSnapshot(), "nothing was written")
+
+	// A clash that appears behind the CLI's back (a file written by hand):
+	// only that listener reports Error, naming the port.
+	e.ok("-n", "east", "listener", "create", "fine", "--host", "127.0.0.1", strings.Split(freePort(t), ":")[1])
+	east := home.Namespace("east")
+	clash := "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: late\nspec:\n  routingKey: late\n  host: 127.0.0.1\n  port: " + westPort + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(east.InputResourcesDir(), "late.yaml"), []byte(clash), 0o600))
+	testwait.For(t, 20*time.Second, "the late listener to report the clash", func() (bool, string) {
+		obj, err := east.ReadStatus(v2alpha1.Key{Kind: v2alpha1.KindListener, Name: "late"})
+		if err != nil {
+			return false, err.Error()
+		}
+		st := obj.GetStatus()
+		return st.StatusType == v2alpha1.StatusError && strings.Contains(st.Message, "port "+westPort), st.Message
+	})
+	fine := readObj[*v2alpha1.Listener](t, east, v2alpha1.KindListener, "fine")
+	assert.NotEqual(t, v2alpha1.StatusError, fine.Status.StatusType, fine.Status.Message)
+	web := readObj[*v2alpha1.Listener](t, home.Namespace("west"), v2alpha1.KindListener, "web")
+	assert.NotEqual(t, v2alpha1.StatusError, web.Status.StatusType, web.Status.Message)
+}
