@@ -493,3 +493,31 @@ func TestPortClashesRefusedBeforeWriting(t *testing.T) {
 	web := readObj[*v2alpha1.Listener](t, home.Namespace("west"), v2alpha1.KindListener, "web")
 	assert.NotEqual(t, v2alpha1.StatusError, web.Status.StatusType, web.Status.Message)
 }
+
+// TestDebugDumpHasLogsAndChecks: with the real router run by the process
+// supervisor, debug dump holds skupperd's recent log, the namespace's lines
+// of it with the router's output, and the output of debug check.
+func TestDebugDumpHasLogsAndChecks(t *testing.T) {
+	bin := realrouter.Binary(t)
+	e := newEnv(t)
+	t.Cleanup(func() { killRecordedRouters(e) })
+	startDaemonProc(t, e, "run", "--supervisor", "process", "--router-binary", bin)
+	e.ok("site", "create", "west")
+	dump := filepath.Join(t.TempDir(), "dump.tar.gz")
+	e.ok("debug", "dump", dump)
+	files := map[string]string{}
+	list, err := exec.Command("tar", "-tzf", dump).Output()
+	require.NoError(t, err)
+	for _, name := range strings.Fields(string(list)) {
+		out, err := exec.Command("tar", "-xzOf", dump, name).Output()
+		require.NoError(t, err)
+		files[name] = string(out)
+	}
+	assert.Contains(t, files["logs/skupperd.log"], "skupperd started")
+	ns := files["logs/namespace-default.log"]
+	assert.Contains(t, ns, "router started")
+	assert.Contains(t, ns, "msg=router ", "the router's own output")
+	assert.NotContains(t, ns, "namespace=other")
+	assert.Contains(t, files["check.txt"], "OK    skupperd: running")
+	assert.Contains(t, files["check.txt"], "router running")
+}

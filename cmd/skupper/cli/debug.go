@@ -339,7 +339,11 @@ func (a *app) debugDump() *cobra.Command {
 namespace's site: its input and runtime resources and their status, the
 router configuration, summaries of its certificates (subject, names, expiry),
 component versions, skupperd's reconcile summary, the checks of "skupper debug
-check", and skstat output when skstat is installed.
+check", skstat output when skstat is installed, and the recent logs of skupperd
+and of the namespace's router (skupperd's log file in the data home, which
+holds its routers' output under the process supervisor, and the systemd
+journal of skupperd.service and skupper-<namespace>.service when journalctl is
+installed).
 
 Secrets are never included: tls.key files are left out, and the tls.key
 values of Secrets and the codes of AccessGrants and AccessTokens are replaced
@@ -481,6 +485,7 @@ func (a *app) buildDump(s *inputState, now time.Time) ([]byte, error) {
 	}
 	d.addYAML("certificates.yaml", namespaceCertificates(ns))
 	a.addSkstat(d, ns)
+	a.addLogs(d, ns)
 	d.add("host.txt", hostInfo(a.procRoot))
 
 	if d.err != nil {
