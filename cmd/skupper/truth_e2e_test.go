@@ -4,8 +4,11 @@ package main
 // drives the real skupper and skupperd binaries.
 
 import (
+	"encoding/pem"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,6 +363,16 @@ func TestAccessGrantStatusIsTrue(t *testing.T) {
 	e.ok("-n", "east", "token", "redeem", tok2)
 	e.ok("-n", "south", "token", "redeem", tok3)
 
+	// An expired grant issues no token either.
+	e.ok("-n", "west", "token", "issue", filepath.Join(dir, "g3.yaml"), "--grant", "g3", "--expiration-window", "1s")
+	g3 := readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, "g3")
+	exp, err := time.Parse(time.RFC3339, g3.Status.ExpirationTime)
+	require.NoError(t, err)
+	testwait.Until(t, 5*time.Second, "the grant's expiry (the clock itself)", func() bool { return time.Now().After(exp) })
+	r = e.skupper("-n", "west", "token", "issue", filepath.Join(dir, "g3-again.yaml"), "--grant", "g3")
+	assert.Equal(t, 1, r.code, r.stdout)
+	assert.Contains(t, r.stderr, `AccessGrant "g3" cannot issue tokens: Expired at `+g3.Status.ExpirationTime)
+
 	// debug dump: no grant code, no private key.
 	dump := filepath.Join(dir, "dump.tar.gz")
 	e.ok("-n", "west", "debug", "dump", dump)
@@ -520,4 +533,34 @@ func TestDebugDumpHasLogsAndChecks(t *testing.T) {
 	assert.NotContains(t, ns, "namespace=other")
 	assert.Contains(t, files["check.txt"], "OK    skupperd: running")
 	assert.Contains(t, files["check.txt"], "router running")
+}
+
+// TestTransientCauseKeepsWaiting: a grant server that answers 503 is a
+// transient cause: token redeem keeps waiting (the daemon retries), shows
+// the cause on a "Waiting for status:" line, and times out.
+func TestTransientCauseKeepsWaiting(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "Internal error", http.StatusServiceUnavailable)
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	tok := &v2alpha1.AccessToken{
+		TypeMeta:   v2alpha1.TypeMeta{APIVersion: v2alpha1.GroupVersion, Kind: v2alpha1.KindAccessToken},
+		ObjectMeta: v2alpha1.ObjectMeta{Name: "busy"},
+		Spec:       v2alpha1.AccessTokenSpec{URL: srv.URL + "/0f6e2c1e-8d5b-4c8e-9a51-3e6f1b7c2d40", Code: "abc", CA: string(ca)},
+	}
+	data, err := v2alpha1.Marshal(tok)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "token.yaml")
+	require.NoError(t, os.WriteFile(file, data, 0o600))
+
+	e := newEnv(t)
+	e.startDaemon("run", "--supervisor", "none")
+	e.ok("site", "create", "east", "--wait", "configured")
+	r, took := e.timed("token", "redeem", file, "--timeout", "3s")
+	assert.Equal(t, 1, r.code, r.stdout)
+	assert.Contains(t, r.stdout, "Waiting for status: Redemption failed, retrying: Received HTTP Response 503: Internal error")
+	assert.Contains(t, r.stderr, `timed out after 3s waiting for token "busy" to be redeemed`)
+	assert.GreaterOrEqual(t, took, 3*time.Second)
 }

@@ -171,6 +171,12 @@ func (t *tokenIssue) reuseGrant(ns namespaces.Namespace, k v2alpha1.Key) error {
 		if c, ok := condition(st, v2alpha1.ConditionRedeemable); ok && c.Status == "False" {
 			return true, "", failure("AccessGrant %q cannot issue tokens: %s", k.Name, c.Message)
 		}
+		if g, ok := obj.(*v2alpha1.AccessGrant); ok {
+			// Expiry needs no reconcile to be true.
+			if exp, err := time.Parse(time.RFC3339, g.Status.ExpirationTime); err == nil && !t.a.now().Before(exp) {
+				return true, "", failure("AccessGrant %q cannot issue tokens: Expired at %s; delete it, or issue a token from a new grant", k.Name, g.Status.ExpirationTime)
+			}
+		}
 		switch st.StatusType {
 		case v2alpha1.StatusReady:
 			return true, "", nil
