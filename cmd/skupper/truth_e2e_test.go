@@ -406,6 +406,22 @@ func TestRoundTrips(t *testing.T) {
 	assert.Equal(t, "Secret to-west applied\nLink to-west applied\n", r.stdout)
 	e.ok("-n", "east", "link", "delete", "to-west")
 
+	// Two links sharing one Secret: link delete, with no terminal to ask
+	// on, refuses with a hint and removes nothing.
+	yamlGen := e.ok("-n", "west", "link", "generate", "shared").stdout
+	parts := strings.SplitN(yamlGen, "---\n", 2)
+	require.Len(t, parts, 2, yamlGen)
+	second := strings.Replace(parts[1], "name: shared\n", "name: shared-2\n", 1)
+	e.okIn(yamlGen+"---\n"+second, "-n", "east", "system", "apply", "-f", "-")
+	shared := e.inputSnapshot()
+	r = e.skupper("-n", "east", "link", "delete", "shared")
+	assert.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, r.stderr, `the credentials "shared" of Link "shared" are also used by Link/shared-2; give --credentials keep`)
+	assert.Equal(t, shared, e.inputSnapshot(), "input unchanged")
+	e.ok("-n", "east", "link", "delete", "shared", "--credentials", "keep")
+	e.ok("-n", "east", "link", "delete", "shared-2")
+	assert.Equal(t, []string{"Site-east.yaml"}, inputNames(t, home.Namespace("east")))
+
 	// A site's own token.
 	tok := filepath.Join(t.TempDir(), "token.yaml")
 	e.ok("-n", "west", "token", "issue", tok)

@@ -104,7 +104,7 @@ func kindTable() []*kindSpec {
 		endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint),
 		endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint),
 		{kind: v2alpha1.KindLink, wait: waitReady, flags: func() kindFlags { return &linkFlags{} }, row: linkRow, fields: linkFields,
-			remove: removeLink, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
+			remove: removeLink, deleteFlags: linkDeleteFlags, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
 	}
 }
 
