@@ -16,6 +16,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/router"
 )
 
 // newSystemCommand builds the "skupper system" command group.
@@ -431,6 +432,13 @@ func (a *app) startRouter(ns namespaces.Namespace, wait bool, timeout time.Durat
 	a.printf("Waiting for the router to start...\n")
 	err := a.poll(time.Until(deadline), fmt.Sprintf("the router of namespace %q to start", ns.Name), func() (bool, string, error) {
 		up, seen := siteRunning(ns)
+		if !up {
+			if sum, err := ns.ReadSummary(); err == nil && sum != nil {
+				if cause, fix, ok := router.TerminalCause(sum.Router); ok {
+					return true, "", failure("the router of namespace %q cannot start: %s; %s", ns.Name, cause, fix)
+				}
+			}
+		}
 		return up, seen, nil
 	})
 	return a.done(err, "Namespace %q is running.\n", ns.Name)
