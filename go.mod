@@ -3,6 +3,7 @@ module github.com/skupperd/skupperd
 go 1.26.8
 
 require (
+	github.com/Azure/go-amqp v1.7.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/godbus/dbus/v5 v5.1.0

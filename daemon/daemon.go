@@ -131,7 +131,9 @@ type Daemon struct {
 	reload  chan struct{}
 	passes  atomic.Int64
 	skipped atomic.Int64 // resync checks that found a namespace unchanged
-	seq     atomic.Int64
+	// refreshes counts status-only refreshes for observed router changes.
+	refreshes atomic.Int64
+	seq       atomic.Int64
 }
 
 // New returns a daemon for cfg.
@@ -569,3 +571,7 @@ func (d *Daemon) shutdown() error {
 // Passes returns how many reconciles have completed (for tests and
 // benchmarks).
 func (d *Daemon) Passes() int64 { return d.passes.Load() }
+
+// Refreshes returns how many status-only refreshes (for what a router
+// reported) have completed.
+func (d *Daemon) Refreshes() int64 { return d.refreshes.Load() }

@@ -469,6 +469,7 @@ type statusFile struct {
 		Conditions           []condition `json:"conditions"`
 		HasMatchingConnector bool        `json:"hasMatchingConnector"`
 		HasMatchingListener  bool        `json:"hasMatchingListener"`
+		SitesInNetwork       int         `json:"sitesInNetwork"`
 	} `json:"status"`
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
 	"github.com/skupperd/skupperd/router"
+	"github.com/skupperd/skupperd/router/vanflow"
 )
 
 const stoppedMessage = `Router stopped by "skupper system stop"; start it with "skupper system start"`
@@ -49,6 +50,24 @@ type worker struct {
 	retryTimer  *time.Timer
 	retryDelay  time.Duration
 	lastOutcome reconcile.Outcome
+	// refresh asks for a status-only refresh (the router reported a
+	// change); last is the reconcile to refresh and obs the router's
+	// observer. last and obs belong to the worker goroutine.
+	refresh bool
+	last    *reconcile.Result
+	obs     *observer
+}
+
+// observed is called by the observer when the router's view of the network
+// changed: refresh the status, not the whole namespace.
+func (w *worker) observed() {
+	w.mu.Lock()
+	w.refresh = true
+	w.mu.Unlock()
+	select {
+	case w.kicks <- true:
+	default:
+	}
 }
 
 // kick asks for a reconcile (force: and a router restart).
@@ -98,6 +117,7 @@ func (w *worker) releaseWaiters() {
 
 func (w *worker) run(ctx context.Context) {
 	defer w.releaseWaiters()
+	defer w.stopObserver()
 	if w.sweep {
 		sweepTemp(w.ns, w.d.started, w.d.log)
 	}
@@ -118,12 +138,15 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		w.mu.Lock()
-		dirty := w.dirty
-		w.dirty = false
+		dirty, refresh := w.dirty, w.refresh
+		w.dirty, w.refresh = false, false
 		w.mu.Unlock()
-		if dirty || !w.upToDate() {
+		switch {
+		case dirty || !w.upToDate():
 			w.reconcile(ctx)
-		} else {
+		case refresh:
+			w.refreshStatus()
+		default:
 			w.d.skipped.Add(1)
 		}
 		w.releaseWaiters()
@@ -193,12 +216,19 @@ func (w *worker) reconcile(ctx context.Context) {
 		// stops this worker and the router.
 		return
 	}
+	if err != nil && ctx.Err() != nil {
+		// The worker is stopping (daemon shutdown, namespace gone): the
+		// reconcile was cut short, not failed; the next daemon redoes it.
+		p.log.Info("reconcile interrupted by shutdown", "error", err)
+		return
+	}
 	if err != nil {
 		w.recordFailure(p.log, err)
 		w.retry(p.log, "reconcile failed; the last good configuration stays in place", err)
 		return
 	}
 	p.res = res
+	w.last = res
 	w.apply(ctx, p)
 }
 
@@ -244,6 +274,7 @@ func (w *worker) options(p *pass) reconcile.Options {
 		rstate = router.State{Message: stoppedMessage}
 	}
 	opts := reconcile.Options{
+		Network: w.network(rstate),
 		Version: d.cfg.Version,
 		Ports:   d.alloc,
 		Router:  rstate,
@@ -385,6 +416,65 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 			p.log.Error("stop router", "error", err)
 		}
 	}
+	w.superviseObserver(p)
+}
+
+// superviseObserver keeps an observer on the namespace's router while one
+// is meant to run (an applied site, a supervisor, not stopped), on the
+// router's current local port.
+func (w *worker) superviseObserver(p *pass) {
+	_, none := w.d.cfg.Supervisor.(router.NoSupervisor)
+	want := !none && !p.stopped && p.res.Outcome == reconcile.Applied && p.res.LocalPort > 0
+	if w.obs != nil && (!want || w.obs.port != p.res.LocalPort) {
+		w.stopObserver()
+	}
+	if !want || w.obs != nil {
+		return
+	}
+	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed)
+	if err != nil {
+		p.log.Warn("cannot observe the router; its status is not read", "error", err)
+		return
+	}
+	w.obs = obs
+}
+
+func (w *worker) stopObserver() {
+	if w.obs != nil {
+		w.obs.stop()
+		w.obs = nil
+	}
+}
+
+// network is the router's observation of the network for status: none
+// unless a router of ours runs and is observed.
+func (w *worker) network(state router.State) *vanflow.NetworkStatus {
+	if w.obs == nil || !state.Running {
+		return nil
+	}
+	return w.obs.network()
+}
+
+// refreshStatus rewrites the namespace's status for what the router now
+// reports, from the last reconcile (a full reconcile when there is none).
+func (w *worker) refreshStatus() {
+	if w.last == nil || w.last.Outcome != reconcile.Applied {
+		w.kick(false)
+		return
+	}
+	state := w.d.cfg.Supervisor.State(w.ns.Name)
+	if err := reconcile.Refresh(w.last, state, w.network(state)); err != nil {
+		w.d.log.Warn("refresh observed status", "namespace", w.ns.Name, "error", err)
+		w.kick(false)
+		return
+	}
+	w.d.refreshes.Add(1)
+	stamp := stampOf(w.ns)
+	w.mu.Lock()
+	if w.stamp != "" {
+		w.stamp = stamp // the files this refresh wrote are good
+	}
+	w.mu.Unlock()
 }
 
 // retry re-kicks the worker after a capped exponential backoff (1s

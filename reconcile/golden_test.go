@@ -27,6 +27,7 @@ import (
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/render"
 	"github.com/skupperd/skupperd/router"
 	"github.com/skupperd/skupperd/test/routerschema"
 )
@@ -620,12 +621,14 @@ func checkRouterConfigNeeds(t *testing.T, ns namespaces.Namespace, cfg []byte) {
 		if e.Type == "sslProfile" {
 			name, _ := e.Attrs["name"].(string)
 			profiles[name] = e.Attrs
+			dir := strings.TrimPrefix(name, "tls/")
+			assert.Equal(t, render.SSLProfileName(dir), name, "sslProfile names are tls/<runtime/certs dir>")
 			for attr, file := range map[string]string{"caCertFile": certs.CAFile, "certFile": certs.CertFile, "privateKeyFile": certs.KeyFile} {
 				path, ok := e.Attrs[attr].(string)
 				if !ok {
 					continue
 				}
-				assert.Equal(t, filepath.Join(ns.RuntimeCertDir(name), file), path, "sslProfile %s %s", name, attr)
+				assert.Equal(t, filepath.Join(ns.RuntimeCertDir(dir), file), path, "sslProfile %s %s", name, attr)
 				data, err := os.ReadFile(path)
 				if !assert.NoError(t, err, "sslProfile %s %s", name, attr) {
 					continue

@@ -34,6 +34,7 @@ import (
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/render"
 	"github.com/skupperd/skupperd/router"
+	"github.com/skupperd/skupperd/router/vanflow"
 )
 
 // Options configure a reconcile. Zero values select the defaults.
@@ -50,6 +51,9 @@ type Options struct {
 	Ports *ports.Allocator
 	// Router is the observed router state, reflected in the Site status.
 	Router router.State
+	// Network is what the router reports of the network (nil: not
+	// observed), reflected in Site, Link, Listener and Connector status.
+	Network *vanflow.NetworkStatus
 	// Redeem redeems AccessTokens; nil leaves them pending.
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not
@@ -105,6 +109,9 @@ type Result struct {
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
+
+	// run is the state of the reconcile, kept for Refresh.
+	run *run
 }
 
 // Run reconciles one namespace once. The error is for failures that stop
@@ -137,6 +144,7 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
 	}
 	r.res.Duration = opts.Now().Sub(start)
+	r.res.run = r
 	if err := r.writeSummary(); err != nil {
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
 	}

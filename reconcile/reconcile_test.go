@@ -645,7 +645,7 @@ func TestStaticLinkBetweenNamespaces(t *testing.T) {
 			assert.Equal(t, tc.role, c["role"])
 			assert.Equal(t, "127.0.0.1", c["host"])
 			assert.Equal(t, strconv.Itoa(wantPort), c["port"])
-			assert.Equal(t, "link-west-profile", c["sslProfile"])
+			assert.Equal(t, "tls/link-west-profile", c["sslProfile"])
 
 			// east's copy of the client certificate verifies against west's CA.
 			client, err := certs.ReadDir(east.RuntimeCertDir("link-west-profile"))
@@ -699,9 +699,12 @@ func TestSiteIDStable(t *testing.T) {
 	persisted, err := os.ReadFile(filepath.Join(west.InternalDir(), "site-id"))
 	require.NoError(t, err)
 	assert.Equal(t, first.SiteID, strings.TrimSpace(string(persisted)))
-	rid, sid := routerID()
+	// The router id carries the site id; the site entity is named after
+	// the Site (the SITE record's name, which other sites show), while
+	// the router's SITE record takes its id from SKUPPER_SITE_ID.
+	rid, siteName := routerID()
 	assert.Equal(t, "west-"+first.SiteID, rid)
-	assert.Equal(t, first.SiteID, sid)
+	assert.Equal(t, "west", siteName)
 
 	// Again, and after runtime/ is deleted altogether.
 	h.now = h.now.Add(time.Hour)
@@ -719,9 +722,9 @@ func TestSiteIDStable(t *testing.T) {
 	res = h.reconcile(west)
 	require.Equal(t, reconcile.Applied, res.Outcome, "%v", res.Diagnostics)
 	assert.Equal(t, uid, res.SiteID)
-	rid, sid = routerID()
+	rid, siteName = routerID()
 	assert.Equal(t, "west-"+uid, rid)
-	assert.Equal(t, uid, sid)
+	assert.Equal(t, "west", siteName)
 	assert.Equal(t, uid, h.reconcile(west).SiteID)
 
 	// Without it, the persisted id is back.

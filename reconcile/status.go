@@ -352,6 +352,7 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 			c.set(v2alpha1.ConditionRunning, false, "NotRunning", msg)
 		}
 		o.Status.Endpoints = r.siteEndpoints()
+		r.observedSite(o)
 		if o.Spec.LinkAccessEnabled() {
 			c.set(v2alpha1.ConditionResolved, len(o.Status.Endpoints) > 0, "Resolved", "OK")
 		}
@@ -363,21 +364,21 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 		c.finish(st)
 	case *v2alpha1.Link:
 		configured()
-		c.set(v2alpha1.ConditionOperational, false, "NotOperational", "Not Operational")
+		r.observedLink(o, c)
 		c.finish(st)
 	case *v2alpha1.Listener:
 		configured()
-		o.Status.HasMatchingConnector = r.localConnector(o.Spec.RoutingKey)
+		o.Status.HasMatchingConnector = r.matchesConnector(o.Spec.RoutingKey)
 		c.set(v2alpha1.ConditionMatched, o.Status.HasMatchingConnector, "Matched", matchMessage(o.Status.HasMatchingConnector, "No matching connectors"))
 		c.finish(st)
 	case *v2alpha1.Connector:
 		configured()
-		o.Status.HasMatchingListener = r.localListener(o.Spec.RoutingKey)
+		o.Status.HasMatchingListener = r.matchesListener(o.Spec.RoutingKey)
 		c.set(v2alpha1.ConditionMatched, o.Status.HasMatchingListener, "Matched", matchMessage(o.Status.HasMatchingListener, "No matching listeners"))
 		c.finish(st)
 	case *v2alpha1.AttachedConnectorBinding:
 		configured()
-		o.Status.HasMatchingListener = r.localListener(o.Spec.RoutingKey)
+		o.Status.HasMatchingListener = r.matchesListener(o.Spec.RoutingKey)
 		c.set(v2alpha1.ConditionMatched, o.Status.HasMatchingListener, "Matched", matchMessage(o.Status.HasMatchingListener, "No matching listeners"))
 		c.finish(st)
 	case *v2alpha1.AttachedConnector:

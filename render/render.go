@@ -12,10 +12,12 @@
 // types. Names derived from user resources therefore carry a type prefix
 // with a "/" (which resource names cannot contain): "link/<name>",
 // "listener/<name>", "connector/<name>",
-// "attached/<namespace>/<name>" and "routeraccess/<name>/<role>". sslProfile
-// names are the directory names under runtime/certs, which never contain
-// "/"; the only fixed names are skupperd's own ("skupper-local-normal",
-// "skupper-local-server"), a prefix users cannot use.
+// "attached/<namespace>/<name>", "routeraccess/<name>/<role>" and
+// "tls/<dir>" for the sslProfile of the credentials in runtime/certs/<dir>.
+// The unprefixed names are skupperd's local listener
+// ("skupper-local-normal") and the site entity, named after the Site: the
+// router reports it as the SITE record's name, which every site of the
+// network shows as this site's name.
 package render
 
 import (
@@ -140,7 +142,8 @@ type builder struct {
 // sslProfile declares a profile over runtime/certs/<dir> and returns its
 // name. withCert adds the certificate and key; withCA adds the CA file.
 func (b *builder) sslProfile(dir string, withCA, withCert bool) string {
-	p := map[string]any{"name": dir}
+	name := SSLProfileName(dir)
+	p := map[string]any{"name": name}
 	base := filepath.Join(b.in.CertsDir, dir)
 	if withCA {
 		p["caCertFile"] = filepath.Join(base, "ca.crt")
@@ -149,9 +152,15 @@ func (b *builder) sslProfile(dir string, withCA, withCert bool) string {
 		p["certFile"] = filepath.Join(base, "tls.crt")
 		p["privateKeyFile"] = filepath.Join(base, "tls.key")
 	}
-	b.profiles[dir] = p
-	return dir
+	b.profiles[name] = p
+	return name
 }
+
+// SSLProfileName is the name of the sslProfile for the credentials in
+// runtime/certs/<dir>. The prefix keeps it apart from the names of other
+// entities, which share one namespace in the router: a site's own
+// credentials are named after the Site, and so is its site entity.
+func SSLProfileName(dir string) string { return "tls/" + dir }
 
 func (b *builder) add(typ, name string, attrs map[string]any) {
 	if name != "" {
@@ -286,7 +295,7 @@ func (b *builder) linkConnectors() {
 		if cost < 1 {
 			cost = 1
 		}
-		b.add("connector", "link/"+l.Name, map[string]any{
+		b.add("connector", LinkEntityName(l.Name), map[string]any{
 			"role":       linkRole,
 			"host":       ep.Host,
 			"port":       string(ep.Port),
@@ -374,12 +383,39 @@ func (b *builder) logsAndSite() {
 	for _, l := range logEntities(b.in.Site.Spec.Settings[v2alpha1.SettingRouterLogging]) {
 		b.add("log", "", l)
 	}
-	b.add("site", b.in.SiteID, map[string]any{
+	b.add("site", b.siteEntityName(), map[string]any{
 		"namespace": b.in.Namespace,
 		"platform":  Platform,
 		"version":   b.in.Version,
 	})
 }
+
+// siteEntityName names the site entity. The router reports it as the SITE
+// record's name, which is what every other site shows as this site's name
+// (remoteSiteName, network), so it is the Site's name, as on Kubernetes.
+// Entity names are unique across types, though: should an sslProfile
+// (named by a tlsCredentials value) or another entity already hold the
+// Site's name, the site id is used instead, which nothing else can hold.
+func (b *builder) siteEntityName() string {
+	name := b.in.Site.Name
+	if _, taken := b.profiles[name]; taken {
+		return b.in.SiteID
+	}
+	for _, e := range b.entities {
+		if e.name == name {
+			return b.in.SiteID
+		}
+	}
+	return name
+}
+
+// LinkEntityName is the name of the router connector that carries the
+// Link named name; the router reports it as the LINK record's name.
+func LinkEntityName(name string) string { return "link/" + name }
+
+// LinkNameOf returns the Link name carried by the connector entity named
+// entity (the inverse of LinkEntityName), and false for other names.
+func LinkNameOf(entity string) (string, bool) { return strings.CutPrefix(entity, "link/") }
 
 // typeOrder is the order in which entity types appear in skrouterd.json.
 var typeOrder = []string{"router", "sslProfile", "listener", "connector", "address", "tcpListener", "tcpConnector", "log", "site"}

@@ -68,12 +68,12 @@ func buildAndRun(m *testing.M) int {
 
 // env is the environment of one test's processes.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	vars []string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	home := t.TempDir()
 	return &env{t: t, home: home, vars: []string{
 		"PATH=" + os.Getenv("PATH"),

@@ -28,7 +28,7 @@ import (
 )
 
 // freePort returns a loopback port that is free now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -59,7 +59,7 @@ func killRecordedRouters(e *env) {
 // startRealRouterDaemon runs skupperd supervising the real router, with
 // its grant server on a free loopback port (SKUPPER_GRANT_SERVER_ADDR)
 // advertising 127.0.0.1.
-func startRealRouterDaemon(t *testing.T, e *env, bin string) {
+func startRealRouterDaemon(t testing.TB, e *env, bin string) {
 	t.Helper()
 	t.Cleanup(func() { killRecordedRouters(e) }) // after the daemon's stop
 	e.startDaemon("run", "--supervisor", "process", "--router-binary", bin)

@@ -18,8 +18,8 @@ const module = "github.com/skupperd/skupperd/"
 // on purpose.
 var layers = [][]string{
 	{"api/v2alpha1", "internal/atomicfile", "internal/hostinfo", "internal/logfile", "internal/version"},
-	{"namespaces", "certs", "render", "grantclient"},
-	{"ports", "router"},
+	{"namespaces", "certs", "render", "grantclient", "router/amqpconn"},
+	{"ports", "router", "router/mgmt", "router/vanflow"},
 	{"grantserver"},
 	{"reconcile", "systemd", "grants"},
 	{"daemon"},

@@ -92,6 +92,8 @@ type kindSpec struct {
 	// resource.
 	row    func(view) []string
 	fields func(view) [][2]string
+	// statusTail prints what follows the status table of all resources.
+	statusTail func(a *app, s *inputState) error
 	// extra returns commands of the group that follow no common flow.
 	extra func(a *app) []*cobra.Command
 }
@@ -104,7 +106,7 @@ func kindTable() []*kindSpec {
 		endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint),
 		endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint),
 		{kind: v2alpha1.KindLink, wait: waitReady, flags: func() kindFlags { return &linkFlags{} }, row: linkRow, fields: linkFields,
-			remove: removeLink, deleteFlags: linkDeleteFlags, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
+			remove: removeLink, deleteFlags: linkDeleteFlags, statusTail: remoteLinks, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
 	}
 }
 
@@ -347,7 +349,13 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 			return s.notFound(v2alpha1.Key{Kind: k.kind, Name: name})
 		}
 		a.noteStale(s.ns, vs, output)
-		return a.printStatus(k, vs, name, output)
+		if err := a.printStatus(k, vs, name, output); err != nil {
+			return err
+		}
+		if k.statusTail != nil && name == "" && output == "" {
+			return k.statusTail(a, s)
+		}
+		return nil
 	}
 	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
 }

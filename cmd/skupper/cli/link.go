@@ -206,6 +206,43 @@ func linkFields(v view) [][2]string {
 	return rows
 }
 
+// remoteLinks prints the links other sites of the network made to this
+// one, as the site's router reports them (the "Links from remote sites"
+// section of "skupper link status").
+func remoteLinks(a *app, s *inputState) error {
+	a.printf("\nLinks from remote sites:\n\n")
+	var rows [][]string
+	site := s.site()
+	sum, _ := s.ns.ReadSummary()
+	if site != nil && sum != nil && sum.SiteID != "" {
+		if obj, err := s.ns.ReadStatus(v2alpha1.KeyOf(site)); err == nil {
+			for _, rec := range obj.(*v2alpha1.Site).Status.Network {
+				for _, l := range rec.Links {
+					if rec.ID != sum.SiteID && l.RemoteSiteID == sum.SiteID {
+						rows = append(rows, []string{orNone(rec.Name), l.Name, operationalText(l.Operational)})
+					}
+				}
+			}
+		}
+	}
+	if len(rows) == 0 {
+		a.printf("<none>\n")
+		return nil
+	}
+	t := newTable(a.stdout, "SITE", "LINK", "STATUS")
+	for _, r := range rows {
+		t.row(r...)
+	}
+	return failed(t.flush())
+}
+
+func operationalText(up bool) string {
+	if up {
+		return "Operational"
+	}
+	return "Not Operational"
+}
+
 // linkGenerate builds "skupper link generate".
 func (a *app) linkGenerate() *cobra.Command {
 	var output, host string

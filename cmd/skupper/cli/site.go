@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -109,6 +110,14 @@ func siteFields(v view) [][2]string {
 	rows := statusHead(v)
 	if v.status().Message == "" {
 		rows[2][1] = "-"
+	}
+	if site, ok := v.obj.(*v2alpha1.Site); ok && site.Status.SitesInNetwork > 0 {
+		var names []string
+		for _, rec := range site.Status.Network {
+			names = append(names, orNone(rec.Name))
+		}
+		rows = append(rows, [2]string{"Sites in network", strconv.Itoa(site.Status.SitesInNetwork)},
+			[2]string{"Network", strings.Join(names, ", ")})
 	}
 	return rows
 }

@@ -1,0 +1,300 @@
+// Package amqpconn owns the one AMQP 1.0 connection skupperd keeps to a
+// running router: over the namespace's skupper-local-normal listener on
+// 127.0.0.1, with mutual TLS (TLS 1.3) and SASL EXTERNAL, using the site's
+// own skupper-local-client bundle. The management client (router/mgmt) and
+// the vanflow subscriber (router/vanflow) open their own sessions on it.
+//
+// A Client dials lazily and redials after the connection is lost (the
+// router restarted), waiting a capped exponential backoff between failed
+// attempts. It starts no goroutine of its own beyond those of the AMQP
+// connection, which Close ends.
+package amqpconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/Azure/go-amqp"
+)
+
+// ServerName is the name the router's local server certificate is
+// checked against. skupperd issues that certificate for 127.0.0.1 (as an IP
+// SAN and a DNS SAN), and Go's crypto/tls matches IP SANs when ServerName
+// is an IP literal.
+const ServerName = "127.0.0.1"
+
+// ErrClosed is returned by Conn after Close.
+var ErrClosed = errors.New("amqpconn: client closed")
+
+// Defaults for Config fields left zero.
+const (
+	DefaultDialTimeout = 5 * time.Second
+	DefaultMinBackoff  = 100 * time.Millisecond
+	DefaultMaxBackoff  = 5 * time.Second
+)
+
+// Config says how to reach one router.
+type Config struct {
+	// Addr is host:port of the router's listener, e.g. "127.0.0.1:5671".
+	Addr string
+	// TLS, when set, secures the connection and authenticates with SASL
+	// EXTERNAL (the client certificate). When nil the connection is plain
+	// and uses SASL ANONYMOUS (tests, or a plain listener).
+	TLS *tls.Config
+	// ContainerID is the AMQP container id; the router shows it as the
+	// connection's container. Empty means "skupperd".
+	ContainerID string
+	// DialTimeout bounds one connection attempt (TCP, TLS, SASL, open),
+	// in addition to the caller's context. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between failed attempts:
+	// it starts at MinBackoff and doubles per consecutive failure up to
+	// MaxBackoff. Zero means the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+}
+
+// TLSConfig loads a client bundle directory (ca.crt, tls.crt, tls.key, as
+// written by the certs package) into a TLS 1.3-only client configuration
+// that trusts ca.crt only and checks the server against ServerName.
+func TLSConfig(bundleDir string) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(filepath.Join(bundleDir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("amqpconn: client bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("amqpconn: client bundle: no certificate in %s", filepath.Join(bundleDir, "ca.crt"))
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(bundleDir, "tls.crt"), filepath.Join(bundleDir, "tls.key"))
+	if err != nil {
+		return nil, fmt.Errorf("amqpconn: client bundle %s: %w", bundleDir, err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool,
+		ServerName:   ServerName,
+		MinVersion:   tls.VersionTLS13,
+	}, nil
+}
+
+// LocalConfig is the Config for a namespace's router: its local normal
+// listener on 127.0.0.1:port, authenticated with the client bundle in
+// bundleDir (runtime/certs/skupper-local-client).
+func LocalConfig(port int, bundleDir string) (Config, error) {
+	if port <= 0 || port > 65535 {
+		return Config{}, fmt.Errorf("amqpconn: invalid local port %d", port)
+	}
+	tc, err := TLSConfig(bundleDir)
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{Addr: fmt.Sprintf("127.0.0.1:%d", port), TLS: tc}, nil
+}
+
+// Client holds at most one live connection to a router. It is safe for
+// concurrent use.
+type Client struct {
+	cfg Config
+	log *slog.Logger
+
+	// dialMu serialises dialling so that concurrent callers share one
+	// attempt; it is held while waiting for the backoff.
+	dialMu sync.Mutex
+
+	mu       sync.Mutex
+	conn     *amqp.Conn
+	closed   bool
+	failures int       // consecutive failed attempts
+	lastFail time.Time // time of the last failed attempt
+	dials    int       // successful dials, for tests and logs
+}
+
+// New returns a Client for cfg. It does not dial: the first Conn does.
+func New(cfg Config) *Client {
+	if cfg.ContainerID == "" {
+		cfg.ContainerID = "skupperd"
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, log: log.With("router", cfg.Addr)}
+}
+
+// Addr is the address the client dials.
+func (c *Client) Addr() string { return c.cfg.Addr }
+
+// Dials is how many connections the client has established so far.
+func (c *Client) Dials() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dials
+}
+
+// live returns the current connection if it is still open.
+func (c *Client) live() (*amqp.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.conn != nil {
+		select {
+		case <-c.conn.Done():
+			c.log.Debug("router connection lost", "err", c.conn.Err())
+			c.conn = nil
+		default:
+			return c.conn, nil
+		}
+	}
+	return nil, nil
+}
+
+// backoff is the wait owed before the next attempt, given the failures
+// so far.
+func (c *Client) backoff() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failures == 0 {
+		return 0
+	}
+	d := c.cfg.MinBackoff
+	for i := 1; i < c.failures && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.MaxBackoff)
+	return max(0, time.Until(c.lastFail.Add(d)))
+}
+
+// Conn returns the live connection, dialling a new one if there is none.
+// After a failed attempt the next one waits a backoff (capped at
+// MaxBackoff); the wait and the attempt are bounded by ctx. It returns
+// ErrClosed after Close.
+func (c *Client) Conn(ctx context.Context) (*amqp.Conn, error) {
+	if conn, err := c.live(); conn != nil || err != nil {
+		return conn, err
+	}
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	// Someone else may have dialled while we waited for dialMu.
+	if conn, err := c.live(); conn != nil || err != nil {
+		return conn, err
+	}
+	if d := c.backoff(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("amqpconn: waiting to redial %s: %w", c.cfg.Addr, ctx.Err())
+		}
+	}
+	conn, err := c.dial(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.failures++
+		c.lastFail = time.Now()
+		return nil, err
+	}
+	if c.closed { // Close ran while we dialled
+		_ = conn.Close()
+		return nil, ErrClosed
+	}
+	c.failures = 0
+	c.dials++
+	c.conn = conn
+	c.log.Debug("router connection established", "dials", c.dials)
+	return conn, nil
+}
+
+func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	opts := &amqp.ConnOptions{
+		ContainerID: c.cfg.ContainerID,
+		SASLType:    amqp.SASLTypeAnonymous(),
+		// The router sends idle-timeout frames; 30 s of silence means it
+		// hung, and the connection is dropped so that it can be redialled.
+		IdleTimeout: 30 * time.Second,
+	}
+	scheme := "amqp://"
+	if c.cfg.TLS != nil {
+		scheme = "amqps://"
+		opts.TLSConfig = c.cfg.TLS.Clone()
+		opts.SASLType = amqp.SASLTypeExternal("")
+	}
+	conn, err := amqp.Dial(ctx, scheme+c.cfg.Addr, opts)
+	if err != nil {
+		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
+	}
+	return conn, nil
+}
+
+// Reset drops conn if it is still the current connection, so that the
+// next Conn dials afresh. Callers use it when the connection is unusable
+// although not closed (e.g. a session cannot be opened on it).
+func (c *Client) Reset(conn *amqp.Conn) {
+	c.mu.Lock()
+	if conn == nil || c.conn != conn {
+		c.mu.Unlock()
+		return
+	}
+	c.conn = nil
+	c.mu.Unlock()
+	_ = conn.Close()
+}
+
+// Close closes the connection, if any; later Conn calls return ErrClosed.
+// It waits for the connection's goroutines to end. Sessions and links
+// opened by users of the connection end with it.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.closed = true
+	c.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	if err := conn.Close(); err != nil {
+		var ce *amqp.ConnError
+		if errors.As(err, &ce) && ce.RemoteErr == nil {
+			return nil // shutdown noise, not actionable
+		}
+		return err
+	}
+	return nil
+}
+
+// IsConnLost reports whether err means that the connection, a session or
+// a link is gone (as opposed to a timeout or a refused request): the
+// caller should rebuild its links, on a new connection if needed.
+func IsConnLost(err error) bool {
+	var ce *amqp.ConnError
+	var se *amqp.SessionError
+	var le *amqp.LinkError
+	return errors.Is(err, ErrClosed) || errors.As(err, &ce) || errors.As(err, &se) || errors.As(err, &le)
+}

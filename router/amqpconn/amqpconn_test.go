@@ -1,0 +1,96 @@
+package amqpconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/skupperd/skupperd/certs"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestTLSConfig(t *testing.T) {
+	now := time.Now()
+	ca, err := certs.NewCA("ca", 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := certs.Issue(ca, certs.Request{CommonName: "c", Usage: certs.ClientAuth}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "skupper-local-client")
+	if _, err := certs.WriteDir(dir, client); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LocalConfig(5671, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:5671" || cfg.TLS.ServerName != "127.0.0.1" || cfg.TLS.MinVersion != tls.VersionTLS13 || len(cfg.TLS.Certificates) != 1 {
+		t.Fatalf("config = %+v", cfg)
+	}
+	if _, err := LocalConfig(0, dir); err == nil {
+		t.Error("port 0 accepted")
+	}
+	if _, err := TLSConfig(t.TempDir()); err == nil {
+		t.Error("an empty bundle directory was accepted")
+	}
+}
+
+// refusedAddr is a loopback address nothing listens on.
+func refusedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestBackoffAndClose(t *testing.T) {
+	c := New(Config{Addr: refusedAddr(t), MinBackoff: 200 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	ctx := context.Background()
+	if _, err := c.Conn(ctx); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	// The second attempt waits the backoff first.
+	start := time.Now()
+	if _, err := c.Conn(ctx); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("second attempt after %s, want a backoff of ~200ms", d)
+	}
+	// The backoff is capped.
+	for range 3 {
+		_, _ = c.Conn(ctx)
+	}
+	if d := c.backoff(); d > 400*time.Millisecond {
+		t.Errorf("backoff %s above the cap", d)
+	}
+	// A context ends the wait.
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	if _, err := c.Conn(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Conn with an expiring context: %v", err)
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("Conn ignored its context for %s", d)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Conn(ctx); !errors.Is(err, ErrClosed) || !IsConnLost(err) {
+		t.Errorf("Conn after Close: %v", err)
+	}
+}
