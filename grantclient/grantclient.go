@@ -73,7 +73,11 @@ type Error struct {
 	Status int
 	// Message is the server's answer (verbatim, trimmed) or the cause.
 	Message string
-	Err     error
+	// Unreachable: no connection to the grant server could be made (a
+	// transient failure that the user can usually fix: a wrong address,
+	// a server that is down, a firewall).
+	Unreachable bool
+	Err         error
 }
 
 func (e *Error) Error() string {
@@ -84,6 +88,42 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// The grant server's answers to a refused redemption (upstream's texts,
+// which skupperd's grant server also sends).
+const (
+	answerNoClaim  = "No such claim"
+	answerUsedUp   = "No such access granted"
+	answerRefused  = "Redemption of access token refused"
+	expiredAtLabel = "expired at "
+)
+
+// Describe says in the user's words why a redemption failed: "this token
+// has already been used", "this token expired at ...", "the token's code
+// was not accepted", rather than the HTTP exchange. Errors it does not
+// recognise keep their own text.
+func Describe(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	switch {
+	case e.Unreachable:
+		return e.Message
+	case e.Status == http.StatusNotFound && strings.HasPrefix(e.Message, answerUsedUp):
+		return "this token has already been used: its grant allows no more redemptions (ask the issuing site for a new token)"
+	case e.Status == http.StatusNotFound && strings.Contains(e.Message, expiredAtLabel):
+		at := e.Message[strings.Index(e.Message, expiredAtLabel)+len(expiredAtLabel):]
+		return fmt.Sprintf("this token expired at %s (ask the issuing site for a new token)", strings.TrimSpace(at))
+	case e.Status == http.StatusNotFound && strings.HasPrefix(e.Message, answerNoClaim):
+		return "the grant server does not know this token: it expired, or its AccessGrant was deleted (ask the issuing site for a new token)"
+	case e.Status == http.StatusForbidden:
+		return "the token's code was not accepted by the grant server (the token file may be damaged or altered; ask the issuing site for a new token)"
+	case e.Kind == Refused && e.Status == 0:
+		return "the grant server's certificate is not the one the token trusts (the token's CA): " + e.Message
+	}
+	return e.Error()
+}
 
 // Retryable reports whether err is worth retrying later.
 func Retryable(err error) bool {
@@ -140,7 +180,8 @@ func Redeem(ctx context.Context, token *v2alpha1.AccessToken, subject string, op
 	req.Header.Set("subject", subject)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, &Error{Kind: classifyTransport(err), Message: fmt.Sprintf("could not reach the grant server at %s: %v", u.Host, err), Err: err}
+		kind := classifyTransport(err)
+		return nil, &Error{Kind: kind, Unreachable: kind == Transient, Message: fmt.Sprintf("could not reach the grant server at %s: %v", u.Host, err), Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))

@@ -67,6 +67,26 @@ type Config struct {
 	// (default: DefaultAdvertiseHost).
 	AdvertiseHost string
 	Logger        *slog.Logger
+	// OnRedeemed, when set, is called with the namespace of a grant once a
+	// redemption of it is counted, so that its status (redemptions, and
+	// Ready once used up) is refreshed right away.
+	OnRedeemed func(ns string)
+}
+
+// countingStore is the grant server's durable store that reports each
+// counted redemption.
+type countingStore struct {
+	grantserver.FileStore
+	onRedeemed func(ns string)
+}
+
+// Record implements grantserver.Store.
+func (s countingStore) Record(g grantserver.Grant) (int, error) {
+	n, err := s.FileStore.Record(g)
+	if err == nil && s.onRedeemed != nil {
+		s.onRedeemed(g.Namespace)
+	}
+	return n, err
 }
 
 // DefaultAdvertiseHost returns the host's fully qualified name when it has
@@ -116,7 +136,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	g := &Service{home: cfg.Home, addr: cfg.Addr, advertise: cfg.AdvertiseHost, log: cfg.Logger, access: map[string]grantserver.LinkAccess{}}
 	g.hosts = append(AdvertisedHosts(cfg.AdvertiseHost), "localhost", "127.0.0.1")
-	g.server = grantserver.New(issuer{g}, grantserver.FileStore{Home: cfg.Home}, cfg.Logger.With("component", "grant-server"))
+	store := countingStore{FileStore: grantserver.FileStore{Home: cfg.Home}, onRedeemed: cfg.OnRedeemed}
+	g.server = grantserver.New(issuer{g}, store, cfg.Logger.With("component", "grant-server"))
 	if err := g.Refresh(time.Now()); err != nil {
 		return nil, err
 	}

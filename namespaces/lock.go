@@ -12,6 +12,10 @@ import (
 	"github.com/skupperd/skupperd/internal/atomicfile"
 )
 
+// DaemonLogPath is the daemon's log file (capped; see internal/logfile):
+// its own lines and, under the process supervisor, its routers' output.
+func (h Home) DaemonLogPath() string { return filepath.Join(h.Root, "skupperd.log") }
+
 // LockPath is the file a running daemon holds an exclusive flock on.
 func (h Home) LockPath() string { return filepath.Join(h.Root, "skupperd.lock") }
 

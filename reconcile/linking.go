@@ -50,6 +50,18 @@ type tokenState struct {
 	redeemed bool
 	pending  string // waiting, with the reason
 	refused  string // refused for good, with the server's message
+	// unreachable: pending because the grant server could not be
+	// reached (retried; the CLI stops waiting and names it).
+	unreachable bool
+}
+
+// refusal is the status message of a token refused for good: what
+// happened, in the user's words, and how to remove the token from input.
+func (r *run) refusal(cause, file string) string {
+	if rel, err := filepath.Rel(r.ns.Dir, file); err == nil && file != "" {
+		file = rel
+	}
+	return fmt.Sprintf("Redemption refused: %s; the token is not tried again: remove it by deleting %s", cause, file)
 }
 
 func tokenHash(t *v2alpha1.AccessToken) string {
@@ -103,7 +115,7 @@ func (r *run) redeemTokens() (bool, error) {
 			r.tokens[t.Name] = tokenState{redeemed: true}
 			continue
 		case found && rec.Hash == hash && rec.Refused != "":
-			r.tokens[t.Name] = tokenState{refused: rec.Refused}
+			r.tokens[t.Name] = tokenState{refused: r.refusal(rec.Refused, d.File)}
 			continue
 		}
 		if links := r.linksRedeemedFrom(t.Name, hash); len(links) > 0 {
@@ -121,12 +133,17 @@ func (r *run) redeemTokens() (bool, error) {
 		res, err := r.opts.Redeem(r.ctx, t, r.site.Name)
 		if err != nil {
 			if grantclient.Retryable(err) {
-				r.tokens[t.Name] = tokenState{pending: fmt.Sprintf("Redemption failed, retrying: %v", err)}
+				var ge *grantclient.Error
+				r.tokens[t.Name] = tokenState{
+					pending:     fmt.Sprintf("Redemption failed, retrying: %v", err),
+					unreachable: errors.As(err, &ge) && ge.Unreachable,
+				}
 				r.res.RetryRedemption = true
 				continue
 			}
-			r.tokens[t.Name] = tokenState{refused: err.Error()}
-			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Refused: err.Error()}); err != nil {
+			cause := grantclient.Describe(err)
+			r.tokens[t.Name] = tokenState{refused: r.refusal(cause, d.File)}
+			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Refused: cause}); err != nil {
 				return wrote, err
 			}
 			continue
@@ -355,7 +372,32 @@ func (r *run) grantStatus(g *v2alpha1.AccessGrant, c *conditions) {
 	g.Status.URL = r.opts.Grants.URL + "/" + st.grant.UID
 	g.Status.CA = r.opts.Grants.CA
 	c.set(v2alpha1.ConditionResolved, g.Status.URL != "" && g.Status.CA != "", "Resolved", "OK")
+	if reason, msg := grantSpent(st, r.now); reason != "" {
+		// Processed and served, but no token of it can be redeemed any
+		// more: not Ready.
+		c.set(v2alpha1.ConditionRedeemable, false, reason, msg)
+	}
 	c.finish(&g.Status.ResourceStatus)
+}
+
+// grantSpent tells why no token of a grant can be redeemed any more: it
+// expired, or all its redemptions are used ("" when it can).
+func grantSpent(st grantState, now time.Time) (reason, msg string) {
+	switch {
+	case !now.Before(st.grant.Expires):
+		return v2alpha1.ReasonExpired, fmt.Sprintf("Expired at %s: its tokens are refused; delete it, or issue a token from a new grant", st.grant.Expires.UTC().Format(time.RFC3339))
+	case st.count >= st.grant.Allowed:
+		return v2alpha1.ReasonUsedUp, fmt.Sprintf("All %s used: its tokens are refused; delete it, or issue a token from a new grant", plural(st.grant.Allowed, "redemption"))
+	}
+	return "", ""
+}
+
+// plural renders "1 redemption", "3 redemptions".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // tokenStatus fills an AccessToken's status.
@@ -375,7 +417,11 @@ func (r *run) tokenStatus(t *v2alpha1.AccessToken, c *conditions) {
 		if msg == "" {
 			msg = "Not redeemed yet"
 		}
-		c.set(v2alpha1.ConditionRedeemed, false, "Pending", msg)
+		reason := "Pending"
+		if st.unreachable {
+			reason = v2alpha1.ReasonUnreachable
+		}
+		c.set(v2alpha1.ConditionRedeemed, false, reason, msg)
 		c.finish(&t.Status.ResourceStatus)
 	}
 }

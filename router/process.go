@@ -245,11 +245,19 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	// Running once the local port accepts connections.
+	// Running once the local port accepts connections on a socket of this
+	// very process (not of another one holding the port).
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go func() {
-		if waitForPort(probeCtx, p.spec.LocalPort) {
+		held := func() {
+			msg := fmt.Sprintf("Router starting (pid %d): its local port %d is held by another process", cmd.Process.Pid, p.spec.LocalPort)
+			if p.setState(State{Message: msg}) {
+				log.Warn("the router's local port is held by another process", "port", p.spec.LocalPort, "pid", cmd.Process.Pid)
+				s.changed(p.spec.Namespace)
+			}
+		}
+		if waitForOwnPort(probeCtx, cmd.Process.Pid, p.spec.LocalPort, held) {
 			if p.setState(State{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
 				s.changed(p.spec.Namespace)
 			}
@@ -300,16 +308,23 @@ func exitText(err error) string {
 	return err.Error()
 }
 
-// waitForPort polls 127.0.0.1:port until it accepts a connection (true)
-// or ctx ends (false).
-func waitForPort(ctx context.Context, port int) bool {
+// waitForOwnPort polls 127.0.0.1:port until it accepts a connection on
+// a socket that process pid listens on (true), or ctx ends (false). While
+// the port answers but belongs to another process, held is called.
+func waitForOwnPort(ctx context.Context, pid, port int, held func()) bool {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	delay := 10 * time.Millisecond
 	for {
 		d := net.Dialer{Timeout: time.Second}
 		if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
 			c.Close()
-			return true
+			owned, _, err := PortOwner(pid, port)
+			if owned || err != nil && ctx.Err() == nil && procUnreadable(pid) {
+				return true
+			}
+			if ctx.Err() == nil {
+				held()
+			}
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -320,6 +335,14 @@ func waitForPort(ctx context.Context, port int) bool {
 		}
 		delay = min(delay*2, time.Second)
 	}
+}
+
+// procUnreadable reports whether /proc does not show pid's descriptors
+// (no /proc, or another user's process): ownership cannot be checked, and
+// the answering port is taken as the router's, as before.
+func procUnreadable(pid int) bool {
+	_, err := os.ReadDir(fmt.Sprintf("%s/%d/fd", procRoot, pid))
+	return err != nil && !errors.Is(err, os.ErrNotExist)
 }
 
 // writePIDFile records "<pid> <config path>" so a later daemon can find

@@ -8,6 +8,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -60,8 +61,15 @@ func (NoSupervisor) Stop(context.Context, string) error { return nil }
 
 // State implements Supervisor.
 func (NoSupervisor) State(string) State {
-	return State{Message: "router supervision is disabled (--supervisor none)"}
+	return State{Message: DisabledMessage}
 }
+
+// DisabledMessage is the state message of every router when supervision
+// is disabled: no router ever runs, so no site can become Ready.
+const DisabledMessage = "router supervision is disabled (--supervisor none)"
+
+// notInstalledNote ends NotInstalledMessage (and names its fix).
+const notInstalledNote = " is not installed (install the skupper-router package, or set --router-binary)"
 
 // Close implements Supervisor.
 func (NoSupervisor) Close(context.Context) error { return nil }
@@ -69,7 +77,25 @@ func (NoSupervisor) Close(context.Context) error { return nil }
 // NotInstalledMessage is the state message for a router binary that cannot
 // be found.
 func NotInstalledMessage(bin string) string {
-	return fmt.Sprintf("%s is not installed (install the skupper-router package, or set --router-binary)", bin)
+	return bin + notInstalledNote
+}
+
+// TerminalCause reports whether msg, a State message (or one that ends
+// with it, as the summary's "NotRunning: <message>"), names a cause that
+// waiting cannot cure: the router is not installed or supervision is
+// disabled. It returns the cause and how to fix it, for a waiting CLI.
+func TerminalCause(msg string) (cause, fix string, ok bool) {
+	switch {
+	case strings.HasSuffix(msg, DisabledMessage):
+		return "router supervision is disabled (skupperd runs with --supervisor none), so no router runs",
+			"restart skupperd with --supervisor auto, process or systemd", true
+	case strings.HasSuffix(msg, notInstalledNote):
+		msg = strings.TrimPrefix(msg, "NotRunning: ")
+		bin := strings.TrimSuffix(msg, notInstalledNote)
+		return fmt.Sprintf("the router (%s) is not installed", bin),
+			"install the skupper-router package, or restart skupperd with --router-binary <path>", true
+	}
+	return "", "", false
 }
 
 // StateCell holds one router's observed state for concurrent readers and

@@ -79,6 +79,20 @@ const (
 	ConditionProcessed   = "Processed"
 )
 
+// ConditionRedeemable is set (False) on an AccessGrant whose tokens can no
+// longer be redeemed, with reason ReasonExpired or ReasonUsedUp.
+const ConditionRedeemable = "Redeemable"
+
+// Reasons of an AccessGrant that is no longer Redeemable.
+const (
+	ReasonExpired = "Expired"
+	ReasonUsedUp  = "UsedUp"
+)
+
+// ReasonUnreachable is the reason of an AccessToken's Redeemed condition
+// while its grant server cannot be reached (skupperd keeps retrying).
+const ReasonUnreachable = "Unreachable"
+
 // Condition is one named aspect of a resource's state, as in Kubernetes.
 type Condition struct {
 	Type               string `json:"type"`

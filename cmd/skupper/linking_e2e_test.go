@@ -160,7 +160,7 @@ func TestTokenLinkingEndToEnd(t *testing.T) {
 	e.ok("-n", "south", "site", "create", "south", "--wait", "configured")
 	r = e.skupper("-n", "south", "token", "redeem", tok)
 	require.Equal(t, 1, r.code, r.stdout+r.stderr)
-	require.Contains(t, r.stderr, "Received HTTP Response 404: No such access granted")
+	require.Contains(t, r.stderr, "this token has already been used")
 
 	// A wrong code → 403.
 	tok2 := filepath.Join(t.TempDir(), "t2.yaml")
@@ -171,7 +171,7 @@ func TestTokenLinkingEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(tok2, []byte(strings.Replace(string(data), g2.Status.Code, "wrong-code", 1)), 0o600))
 	r = e.skupper("-n", "south", "token", "redeem", tok2)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "Received HTTP Response 403: Redemption of access token refused")
+	require.Contains(t, r.stderr, "the token's code was not accepted")
 
 	// An expired token → the compat message.
 	tok3 := filepath.Join(t.TempDir(), "t3.yaml")
@@ -182,7 +182,7 @@ func TestTokenLinkingEndToEnd(t *testing.T) {
 	time.Sleep(time.Until(exp) + 1100*time.Millisecond) // waiting for the clock itself
 	r = e.skupper("-n", "south", "token", "redeem", tok3)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "Received HTTP Response 404: No such claim")
+	require.Contains(t, r.stderr, "this token expired at "+g3.Status.ExpirationTime)
 
 	// Restarting the daemon does not redeem again.
 	d.kill9(t)

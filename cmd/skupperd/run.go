@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/grants"
+	"github.com/skupperd/skupperd/internal/logfile"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/router"
@@ -90,7 +92,7 @@ Signals: SIGHUP forces a full pass; SIGTERM and SIGINT stop gracefully.`,
 	return cmd
 }
 
-func newLogger(o *runOptions, w *os.File) (*slog.Logger, error) {
+func newLogger(o *runOptions, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, usageError("invalid --log-level %q: expected debug, info, warn or error", o.logLevel)
@@ -131,6 +133,16 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		return &exitError{code: 1, err: err}
 	}
 	defer lock.Release()
+	// The log also goes to a capped file in the data home, for "skupper
+	// debug dump" where there is no journal.
+	if lf, err := logfile.Open(home.DaemonLogPath(), logfile.DefaultMax); err != nil {
+		log.Warn("cannot keep a log file in the data home; debug dump will lack the daemon's log", "error", err)
+	} else {
+		defer lf.Close()
+		if log, err = newLogger(o, io.MultiWriter(os.Stderr, lf)); err != nil {
+			return err
+		}
+	}
 	raiseFileLimit(log)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,7 +158,13 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 	}
 	var grantService *grants.Service
 	if o.grantAddr != "" && o.grantAddr != "none" {
-		grantService, err = grants.New(grants.Config{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log})
+		grantService, err = grants.New(grants.Config{Home: home, Addr: o.grantAddr, AdvertiseHost: o.advertise, Logger: log,
+			// A counted redemption refreshes the grant's status at once.
+			OnRedeemed: func(ns string) {
+				if d != nil {
+					d.KickNamespace(ns)
+				}
+			}})
 		if err != nil {
 			return usageError("%v", err)
 		}

@@ -264,6 +264,9 @@ func (a *app) existingNS() (namespaces.Namespace, error) {
 		return ns, err
 	}
 	if !ns.Exists() {
+		if guess := nearestSiteNamespace(ns); guess != "" {
+			return ns, failure("namespace %q does not exist (no directory %s); did you mean %q? (-n %s)", ns.Name, ns.Dir, guess, guess)
+		}
 		return ns, failure("namespace %q does not exist (no directory %s); create a site in it with \"skupper site create <name> -n %s\"", ns.Name, ns.Dir, ns.Name)
 	}
 	return ns, nil

@@ -292,7 +292,14 @@ func TestLinkDelete(t *testing.T) {
 
 	c.ok("link", "delete", "link-west")
 	c.ok("link", "delete", "link-south")
-	c.ok("link", "delete", "n1")
+	// Shared credentials: without a terminal to ask on, refused with a
+	// hint and nothing removed; --credentials keep keeps them.
+	before := snapshot(t, c.ns("default").InputDir())
+	r := c.run("link", "delete", "n1")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `the credentials "shared" of Link "n1" are also used by Link/n2; give --credentials keep`)
+	assert.Equal(t, before, snapshot(t, c.ns("default").InputDir()))
+	c.ok("link", "delete", "n1", "--credentials", "keep")
 	assert.Equal(t, []string{"Link-n2.yaml", "Secret-shared.yaml", "Site-east.yaml"}, c.inputFiles("default"))
 	c.ok("link", "delete", "n2")
 	assert.Equal(t, []string{"Site-east.yaml"}, c.inputFiles("default"))

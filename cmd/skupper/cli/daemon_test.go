@@ -53,12 +53,12 @@ func TestWaitsWithDaemon(t *testing.T) {
 	r = c.ok("connector", "delete", "backend")
 	assert.Equal(t, "Waiting for deletion...\nConnector \"backend\" is deleted.\n", r.stdout)
 
-	// The site never gets ready without a router: the wait times out,
-	// saying what it saw.
-	r = c.run("site", "update", "--enable-link-access", "--timeout", "1500ms")
+	// The site never gets ready without a router: the wait ends at once,
+	// naming the cause and its fix.
+	r = c.run("site", "update", "--enable-link-access", "--timeout", "30s")
 	assert.Equal(t, 1, r.code)
 	assert.Equal(t, "Waiting for status...\n", r.stdout)
-	assert.Contains(t, r.stderr, `Error: timed out after 1.5s waiting for Site "west" to be ready; last seen: status Pending: router supervision is disabled (--supervisor none)`)
+	assert.Contains(t, r.stderr, `Error: Site "west" cannot become ready: router supervision is disabled (skupperd runs with --supervisor none), so no router runs; restart skupperd with --supervisor auto, process or systemd`)
 
 	// A resource in error ends the wait at once.
 	r = c.run("connector", "create", "secure", "8443", "--tls-credentials", "missing-bundle")
@@ -66,11 +66,16 @@ func TestWaitsWithDaemon(t *testing.T) {
 	assert.Contains(t, r.stderr, `Connector "secure" has an error: `)
 	assert.Contains(t, r.stderr, `bundle "missing-bundle" not found`)
 
-	// Without a site nothing is configured, and waiting would not help.
+	// A namespace without a site (a mistyped -n) is refused: nothing is
+	// written, and the nearest namespace with a site is suggested.
 	r = c.run("-n", "nosite", "listener", "create", "orphan", "19093")
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, `Listener "orphan" is not configured: Not configured: the namespace has no valid Site`)
-	assert.Contains(t, r.stderr, `Warning: namespace "nosite" has no Site`)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `Error: namespace "nosite" has no site; create one first with "skupper site create <name> -n nosite"`)
+	assert.False(t, c.ns("nosite").Exists(), "no namespace was created")
+	r = c.run("-n", "defualt", "connector", "create", "orphan", "19093")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `Error: namespace "defualt" has no site; did you mean "default"? (-n default)`)
+	assert.False(t, c.ns("defualt").Exists(), "no namespace was created")
 
 	r = c.ok("system", "reload")
 	assert.Equal(t, "Waiting for skupperd to reload namespace \"default\"...\nNamespace \"default\" reloaded.\n", r.stdout)
@@ -144,10 +149,10 @@ func TestStopStartWithDaemon(t *testing.T) {
 	}
 	r = c.ok("system", "stop", "--wait=false")
 	assert.Contains(t, r.stdout, "is marked stopped")
-	// start reloads the namespace, then waits for a router that never runs
-	// under --supervisor none.
-	r = c.run("system", "start", "--timeout", "1500ms")
+	// start reloads the namespace, then stops waiting at once for a router
+	// that never runs under --supervisor none.
+	r = c.run("system", "start", "--timeout", "30s")
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "Waiting for the router to start...")
-	assert.Contains(t, r.stderr, "router supervision is disabled")
+	assert.Contains(t, r.stderr, `the router of namespace "default" cannot start: router supervision is disabled`)
 }

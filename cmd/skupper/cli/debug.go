@@ -62,7 +62,8 @@ OK|WARN|FAIL  <check>: <detail>
 
 Checks: skupperd is running; the router (skrouterd) is installed and running;
 the router's ports accept connections; no certificate expires within 30 days;
-the inotify limits suffice; the namespace's input has no errors.
+the inotify limits suffice; the namespace's input has no errors; no resource
+status is Error (e.g. a refused AccessToken).
 
 Exit status: 1 when any check fails, else 0.`,
 		Example: `  skupper debug check -n west`,
@@ -117,7 +118,35 @@ func (a *app) runChecks(ns namespaces.Namespace) []checkResult {
 	out = append(out, checkCertificates(ns, a.now()))
 	out = append(out, a.checkInotify())
 	out = append(out, checkDiagnostics(ns))
+	out = append(out, checkResourceErrors(ns))
 	return out
+}
+
+// checkResourceErrors reports the resources whose status is Error, e.g.
+// an AccessToken the grant server refused, which stays in the input.
+func checkResourceErrors(ns namespaces.Namespace) checkResult {
+	const name = "resources"
+	keys, err := ns.ListStatus()
+	if err != nil {
+		return checkResult{"FAIL", name, err.Error()}
+	}
+	var bad []string
+	for _, k := range keys {
+		obj, err := ns.ReadStatus(k)
+		if err != nil {
+			continue
+		}
+		if st := obj.GetStatus(); st.StatusType == v2alpha1.StatusError {
+			bad = append(bad, fmt.Sprintf("%s: %s", k, st.Message))
+		}
+	}
+	switch {
+	case len(keys) == 0:
+		return checkResult{"WARN", name, "no resource status yet (skupperd has not applied this namespace)"}
+	case len(bad) > 0:
+		return checkResult{"FAIL", name, fmt.Sprintf("%s in error, the first: %s", plural(len(bad), "resource"), bad[0])}
+	}
+	return checkResult{"OK", name, fmt.Sprintf("%s, none in error", plural(len(keys), "resource"))}
 }
 
 // routerSocket is a socket the router configuration declares.
@@ -310,10 +339,15 @@ func (a *app) debugDump() *cobra.Command {
 namespace's site: its input and runtime resources and their status, the
 router configuration, summaries of its certificates (subject, names, expiry),
 component versions, skupperd's reconcile summary, the checks of "skupper debug
-check", and skstat output when skstat is installed.
+check", skstat output when skstat is installed, and the recent logs of skupperd
+and of the namespace's router (skupperd's log file in the data home, which
+holds its routers' output under the process supervisor, and the systemd
+journal of skupperd.service and skupper-<namespace>.service when journalctl is
+installed).
 
-Private keys are never included: tls.key files are left out and the tls.key
-values of Secrets are replaced by "<redacted>".
+Secrets are never included: tls.key files are left out, and the tls.key
+values of Secrets and the codes of AccessGrants and AccessTokens are replaced
+by "<redacted>".
 
 The file defaults to skupper-dump-<site-name>-<YYYYMMDDhhmmss>.tar.gz in the
 current directory. The command fails if the file already exists.`,
@@ -441,7 +475,7 @@ func (a *app) buildDump(s *inputState, now time.Time) ([]byte, error) {
 		}
 		d.add(rel, redactDocs(docs))
 	}
-	addDir(d, ns.StatusDir(), "runtime/resources", false)
+	addDir(d, ns.StatusDir(), "runtime/resources", true)
 	addDir(d, ns.LinksDir(), "runtime/links", true)
 	if data, err := readLimited(ns.RouterConfigPath()); err == nil {
 		d.add("runtime/router/skrouterd.json", data)
@@ -451,6 +485,7 @@ func (a *app) buildDump(s *inputState, now time.Time) ([]byte, error) {
 	}
 	d.addYAML("certificates.yaml", namespaceCertificates(ns))
 	a.addSkstat(d, ns)
+	a.addLogs(d, ns)
 	d.add("host.txt", hostInfo(a.procRoot))
 
 	if d.err != nil {
@@ -498,15 +533,7 @@ func redactDocs(docs []*v2alpha1.Document) []byte {
 	var out []byte
 	for i, doc := range docs {
 		obj := v2alpha1.DeepCopy(doc.Object)
-		if sec, ok := obj.(*v2alpha1.Secret); ok {
-			for _, m := range []map[string]string{sec.Data, sec.StringData} {
-				for k := range m {
-					if k == v2alpha1.SecretKeyKey || strings.HasSuffix(k, ".key") {
-						m[k] = redacted
-					}
-				}
-			}
-		}
+		redactObject(obj)
 		b, err := v2alpha1.Marshal(obj)
 		if err != nil {
 			continue
@@ -517,6 +544,33 @@ func redactDocs(docs []*v2alpha1.Document) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// redactObject replaces the secrets an object carries: a Secret's private
+// keys, and the codes of AccessGrants and AccessTokens (whoever holds a
+// grant's code and URL can redeem it).
+func redactObject(obj v2alpha1.Object) {
+	switch o := obj.(type) {
+	case *v2alpha1.Secret:
+		for _, m := range []map[string]string{o.Data, o.StringData} {
+			for k := range m {
+				if k == v2alpha1.SecretKeyKey || strings.HasSuffix(k, ".key") {
+					m[k] = redacted
+				}
+			}
+		}
+	case *v2alpha1.AccessGrant:
+		if o.Spec.Code != "" {
+			o.Spec.Code = redacted
+		}
+		if o.Status.Code != "" {
+			o.Status.Code = redacted
+		}
+	case *v2alpha1.AccessToken:
+		if o.Spec.Code != "" {
+			o.Spec.Code = redacted
+		}
+	}
 }
 
 // skstatArgs are the skstat views a dump records.

@@ -337,6 +337,10 @@ func (a *app) printWarnings(warns v2alpha1.Diagnostics) {
 // refused.
 func (a *app) commit(s *inputState, c *change) error {
 	errs, warns := s.check(c)
+	if len(errs) == 0 {
+		after, _ := decodeFiles(s.ns.Name, s.result(c))
+		errs = a.portClashes(s, after, c)
+	}
 	if len(errs) > 0 {
 		return a.invalid(errs)
 	}

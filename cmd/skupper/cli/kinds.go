@@ -10,6 +10,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/namespaces"
 )
 
 // The resource command groups (site, listener, connector, link) are built
@@ -105,7 +106,7 @@ func kindTable() []*kindSpec {
 		endpointKind(v2alpha1.KindListener, DefaultListenerHost, listenerEndpoint),
 		endpointKind(v2alpha1.KindConnector, DefaultConnectorHost, connectorEndpoint),
 		{kind: v2alpha1.KindLink, wait: waitReady, flags: func() kindFlags { return &linkFlags{} }, row: linkRow, fields: linkFields,
-			remove: removeLink, statusTail: remoteLinks, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
+			remove: removeLink, deleteFlags: linkDeleteFlags, statusTail: remoteLinks, extra: func(a *app) []*cobra.Command { return []*cobra.Command{a.linkGenerate()} }},
 	}
 }
 
@@ -248,6 +249,8 @@ func (a *app) kindCreate(k *kindSpec, cmd *cobra.Command) {
 			if err := k.beforeCreate(s); err != nil {
 				return err
 			}
+		} else if err := a.requireSite(s); err != nil {
+			return err
 		}
 		return a.createResource(s, obj, wf)
 	}
@@ -345,6 +348,7 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 		if name != "" && len(vs) == 0 {
 			return s.notFound(v2alpha1.Key{Kind: k.kind, Name: name})
 		}
+		a.noteStale(s.ns, vs, output)
 		if err := a.printStatus(k, vs, name, output); err != nil {
 			return err
 		}
@@ -354,6 +358,25 @@ func (a *app) kindStatus(k *kindSpec, cmd *cobra.Command) {
 		return nil
 	}
 	outputFlag(cmd, &output, "", "print status in a structured format: json or yaml")
+}
+
+// noteStale heads the output with "skupperd is not running; status as
+// of <time>" when a view shows a status the daemon recorded but no daemon
+// runs (on stderr with --output, which stays parseable).
+func (a *app) noteStale(ns namespaces.Namespace, vs []view, output string) {
+	for _, v := range vs {
+		if !v.recorded {
+			continue
+		}
+		if note := a.staleNote(ns); note != "" {
+			if output != "" {
+				a.warnf("%s", note)
+			} else {
+				a.printf("%s\n\n", note)
+			}
+		}
+		return
+	}
 }
 
 // printStatus prints the views a status command found: encoded with

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,13 +45,24 @@ func (f *linkFlags) modify(_ *cobra.Command, obj v2alpha1.Object) {
 	obj.(*v2alpha1.Link).Spec.Cost = f.cost
 }
 
-// removeLink deletes a link and, when it can go with it, the Secret that
-// holds its credentials.
-func removeLink(a *app, _ *cobra.Command, s *inputState, loc location, wf *deleteWaitFlags) error {
+// removeLink deletes a link and the credentials that came with it: the
+// Secret applied with it (system apply of "link generate" output) and the
+// input/certs directory a token redemption wrote. Credentials that other
+// resources also use are removed only when --credentials remove says so
+// or the user agrees when asked; without a terminal to ask on, the
+// command is refused with a hint.
+func removeLink(a *app, cmd *cobra.Command, s *inputState, loc location, wf *deleteWaitFlags) error {
+	l := loc.doc.Object.(*v2alpha1.Link)
 	k := loc.doc.Key()
+	cr := s.linkCredentials(l)
+	mode, _ := cmd.Flags().GetString("credentials")
+	remove, err := a.removeCredentials(l, cr, mode)
+	if err != nil {
+		return err
+	}
 	keys := []v2alpha1.Key{k}
-	if sk, ok := s.linkSecret(loc.doc.Object.(*v2alpha1.Link)); ok {
-		keys = append(keys, sk)
+	if remove && cr.secret != nil {
+		keys = append(keys, *cr.secret)
 	}
 	c, err := s.deletion(keys)
 	if err != nil {
@@ -59,37 +71,114 @@ func removeLink(a *app, _ *cobra.Command, s *inputState, loc location, wf *delet
 	if err := a.commit(s, c); err != nil {
 		return err
 	}
+	if cr.certDir != "" {
+		if remove {
+			if err := os.RemoveAll(cr.certDir); err != nil {
+				return failed(fmt.Errorf("remove the link's credentials %s: %w", cr.certDir, err))
+			}
+			a.printf("Removed the link's credentials %s.\n", cr.certDir)
+		} else {
+			a.printf("Kept the link's credentials %s (used by %s).\n", cr.certDir, strings.Join(cr.users, ", "))
+		}
+	}
 	return a.reportDeletion(s.ns, []v2alpha1.Key{k}, c, wf)
 }
 
-// linkSecret returns the Secret that holds a link's credentials when it
-// can go with the link: it is defined once, no other link uses it, and its
-// file holds nothing but it and the link.
-func (s *inputState) linkSecret(l *v2alpha1.Link) (v2alpha1.Key, bool) {
-	name := l.Spec.TLSCredentials
-	if name == "" {
-		name = l.Name
+// linkDeleteFlags adds --credentials to link delete.
+func linkDeleteFlags(cmd *cobra.Command, _ map[string]string) {
+	cmd.Flags().String("credentials", "", `what to do with the link's credentials when other resources also use them: "keep" or "remove" (default: ask, or refuse when there is no terminal to ask on)`)
+}
+
+// linkCreds are the credentials that came with a link.
+type linkCreds struct {
+	name string
+	// secret is the Secret in the input that holds them, when its file
+	// holds nothing else than it and the link.
+	secret *v2alpha1.Key
+	// certDir is input/certs/<name> when a token redemption wrote it.
+	certDir string
+	// users are the other resources that use the credentials.
+	users []string
+}
+
+// any reports whether there are credentials to remove.
+func (c linkCreds) any() bool { return c.secret != nil || c.certDir != "" }
+
+// linkCredentials finds the credentials that came with link l.
+func (s *inputState) linkCredentials(l *v2alpha1.Link) linkCreds {
+	cr := linkCreds{name: linkCredentialsName(l)}
+	sk := v2alpha1.Key{Kind: v2alpha1.KindSecret, Name: cr.name}
+	if locs := s.find(sk); len(locs) == 1 {
+		alone := true
+		for _, d := range s.docs {
+			if d.File == locs[0].path && d.Key() != sk && d.Key() != v2alpha1.KeyOf(l) {
+				alone = false
+			}
+		}
+		if alone {
+			cr.secret = &sk
+		}
 	}
-	sk := v2alpha1.Key{Kind: v2alpha1.KindSecret, Name: name}
-	locs := s.find(sk)
-	if len(locs) != 1 {
-		return sk, false
-	}
+	cr.certDir, _ = s.redeemedCredentials(l)
 	for _, d := range s.docs {
-		if other, ok := d.Object.(*v2alpha1.Link); ok && other.Name != l.Name {
-			tls := other.Spec.TLSCredentials
-			if tls == "" {
-				tls = other.Name
-			}
-			if tls == name {
-				return sk, false
-			}
+		if d.Key() == v2alpha1.KeyOf(l) || d.Key().Kind == v2alpha1.KindSecret {
+			continue
 		}
-		if d.File == locs[0].path && d.Key() != sk && d.Key() != v2alpha1.KeyOf(l) {
-			return sk, false
+		name := tlsCredentialsOf(d.Object)
+		if other, ok := d.Object.(*v2alpha1.Link); ok {
+			name = linkCredentialsName(other)
+		}
+		if name == cr.name {
+			cr.users = append(cr.users, d.Key().String())
 		}
 	}
-	return sk, true
+	return cr
+}
+
+// linkCredentialsName is the credentials a link uses: tlsCredentials,
+// else its name (as upstream).
+func linkCredentialsName(l *v2alpha1.Link) string {
+	if l.Spec.TLSCredentials != "" {
+		return l.Spec.TLSCredentials
+	}
+	return l.Name
+}
+
+// removeCredentials decides whether the link's credentials go with it.
+func (a *app) removeCredentials(l *v2alpha1.Link, cr linkCreds, mode string) (bool, error) {
+	switch mode {
+	case "keep":
+		return false, nil
+	case "remove":
+		return cr.any(), nil
+	case "":
+	default:
+		return false, usageError("invalid --credentials %q: expected keep or remove", mode)
+	}
+	if !cr.any() || len(cr.users) == 0 {
+		return cr.any(), nil
+	}
+	shared := fmt.Sprintf("the credentials %q of Link %q are also used by %s", cr.name, l.Name, strings.Join(cr.users, ", "))
+	if !a.interactive() {
+		return false, usageError("%s; give --credentials keep to keep them (the others keep working), or --credentials remove to remove them too (the others stop working)", shared)
+	}
+	a.printf("Note: %s.\nRemove them too (the others stop working)? [y/N] ", shared)
+	answer, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// interactive reports whether standard input is a terminal to ask on.
+func (a *app) interactive() bool {
+	f, ok := a.stdin.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // linkCost renders a link's cost, defaulted as skupperd applies it.
@@ -328,4 +417,41 @@ func readStaticLinks(dir string) ([]staticLinkFile, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].host < out[j].host })
 	return out, nil
+}
+
+// redeemedCredentials returns the input/certs directory that the token
+// redemption which created link l wrote ("" when l was not redeemed or
+// the directory is gone).
+func (s *inputState) redeemedCredentials(l *v2alpha1.Link) (string, bool) {
+	if l.Annotations[redeemedAnnotation] == "" {
+		return "", false
+	}
+	name := l.Spec.TLSCredentials
+	if name == "" || v2alpha1.ValidatePathElement(name) != "" {
+		return "", false
+	}
+	dir := s.ns.InputCertDir(name)
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return "", false
+	}
+	return dir, true
+}
+
+// redeemedAnnotation marks a Link written by a token redemption (the
+// daemon's reconcile.RedeemedAnnotation).
+const redeemedAnnotation = "skupper.io/redeemed-from"
+
+// tlsCredentialsOf returns the tlsCredentials a resource names, if any.
+func tlsCredentialsOf(obj v2alpha1.Object) string {
+	switch o := obj.(type) {
+	case *v2alpha1.Link:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.Listener:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.Connector:
+		return o.Spec.TLSCredentials
+	case *v2alpha1.RouterAccess:
+		return o.Spec.TLSCredentials
+	}
+	return ""
 }

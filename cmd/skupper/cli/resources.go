@@ -238,6 +238,8 @@ func (a *app) reportDeletion(ns namespaces.Namespace, keys []v2alpha1.Key, c *ch
 // why it is not applied.
 type view struct {
 	obj v2alpha1.Object
+	// recorded: the status is the daemon's status file.
+	recorded bool
 }
 
 // status returns the view's status.
@@ -255,7 +257,10 @@ func (a *app) views(s *inputState, kind, name string) ([]view, error) {
 		}
 		st, err := s.ns.ReadStatus(d.Key())
 		if err == nil && applied(d.Object, st, site) {
-			out = append(out, view{obj: st})
+			if !running {
+				staleStatus(st)
+			}
+			out = append(out, view{obj: st, recorded: true})
 			continue
 		}
 		obj := withoutStatus(d.Object)
@@ -271,6 +276,39 @@ func (a *app) views(s *inputState, kind, name string) ([]view, error) {
 		out = append(out, view{obj: obj})
 	}
 	return out, nil
+}
+
+// staleStatus rewrites a status the daemon recorded before it stopped:
+// what it observed of the router (a Site Running, a Link Operational) is
+// not true any more, or not known, so such a resource is no longer shown
+// Ready.
+func staleStatus(obj v2alpha1.Object) {
+	st := obj.GetStatus()
+	if !needsRouter[v2alpha1.KeyOf(obj).Kind] || st.StatusType != v2alpha1.StatusReady {
+		return
+	}
+	st.StatusType = v2alpha1.StatusPending
+	st.Message = "skupperd is not running, so its router is not observed (it was Ready when skupperd last recorded it)"
+	for i, c := range st.Conditions {
+		switch c.Type {
+		case v2alpha1.ConditionReady, v2alpha1.ConditionRunning, v2alpha1.ConditionOperational:
+			st.Conditions[i].Status, st.Conditions[i].Reason = "Unknown", "DaemonNotRunning"
+			st.Conditions[i].Message = "skupperd is not running"
+		}
+	}
+}
+
+// staleNote is the line that heads status output shown while skupperd is
+// not running: the status is what it recorded, as of its last reconcile.
+func (a *app) staleNote(ns namespaces.Namespace) string {
+	if running, _ := a.daemonRunning(ns); running {
+		return ""
+	}
+	when := "its last run"
+	if s, err := ns.ReadSummary(); err == nil && s != nil && s.LastReconcile != "" {
+		when = shortTime(s.LastReconcile)
+	}
+	return fmt.Sprintf("skupperd is not running; status as of %s", when)
 }
 
 // relative renders a diagnostic with its file relative to the namespace

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/router"
 )
 
 // newSystemCommand builds the "skupper system" command group.
@@ -70,12 +73,7 @@ func (a *app) manifestDocs(file, verb string) ([]*v2alpha1.Document, error) {
 // own (strict decoding, values, duplicates). Every problem is printed on
 // stderr and the command ends with exit 2.
 func (a *app) decodeManifest(name string, data []byte) ([]*v2alpha1.Document, error) {
-	docs, diags := v2alpha1.Decode(name, data)
-	attached := 0
-	for _, d := range docs {
-		attached += len(d.Diags)
-	}
-	all := append(v2alpha1.Diagnostics(nil), diags[attached:]...)
+	docs, all := decodeStream(name, data)
 	all = append(all, v2alpha1.Validate(a.namespace, docs)...)
 	all = all.Sort()
 	if all.HasErrors() {
@@ -92,6 +90,69 @@ func (a *app) decodeManifest(name string, data []byte) ([]*v2alpha1.Document, er
 		fmt.Fprintln(a.stderr, d.Error())
 	}
 	return docs, nil
+}
+
+// decodeStream decodes a manifest: a YAML (or JSON) stream of resources,
+// or a JSON array of them, as "skupper link generate -o json" prints. It
+// returns the documents and the diagnostics not attached to one of them.
+func decodeStream(name string, data []byte) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
+	if elems, ok := jsonArray(data); ok {
+		var docs []*v2alpha1.Document
+		var rest v2alpha1.Diagnostics
+		for _, e := range elems {
+			// Each element is decoded where it stands, so that diagnostics
+			// keep their line in the file.
+			padded := append([]byte(strings.Repeat("\n", e.line-1)), e.data...)
+			d, r := decodeStream(name, padded)
+			docs, rest = append(docs, d...), append(rest, r...)
+		}
+		return docs, rest
+	}
+	docs, diags := v2alpha1.Decode(name, data)
+	attached := 0
+	for _, d := range docs {
+		attached += len(d.Diags)
+	}
+	return docs, append(v2alpha1.Diagnostics(nil), diags[attached:]...)
+}
+
+// arrayElement is one element of a JSON array and the line it starts on.
+type arrayElement struct {
+	line int
+	data []byte
+}
+
+// jsonArray splits data into its elements when it is one JSON array of
+// objects (and nothing else).
+func jsonArray(data []byte) ([]arrayElement, bool) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, false
+	}
+	var out []arrayElement
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		end := int(dec.InputOffset())
+		start := end - len(raw)
+		if start < 0 || len(raw) == 0 || raw[0] != '{' {
+			return nil, false
+		}
+		out = append(out, arrayElement{line: 1 + bytes.Count(data[:start], []byte("\n")), data: raw})
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return out, true
 }
 
 // systemApply builds "skupper system apply".
@@ -371,6 +432,13 @@ func (a *app) startRouter(ns namespaces.Namespace, wait bool, timeout time.Durat
 	a.printf("Waiting for the router to start...\n")
 	err := a.poll(time.Until(deadline), fmt.Sprintf("the router of namespace %q to start", ns.Name), func() (bool, string, error) {
 		up, seen := siteRunning(ns)
+		if !up {
+			if sum, err := ns.ReadSummary(); err == nil && sum != nil {
+				if cause, fix, ok := router.TerminalCause(sum.Router); ok {
+					return true, "", failure("the router of namespace %q cannot start: %s; %s", ns.Name, cause, fix)
+				}
+			}
+		}
 		return up, seen, nil
 	})
 	return a.done(err, "Namespace %q is running.\n", ns.Name)
@@ -478,7 +546,11 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 			if st.Daemon.Running {
 				a.printf("skupperd is running (pid %d); data home %s.\n", st.Daemon.PID, st.DataHome)
 			} else {
-				a.printf("skupperd is not running; %s. Data home %s.\n", startHint, st.DataHome)
+				asOf := ""
+				if when := latestReconcile(st.Namespaces); when != "" {
+					asOf = fmt.Sprintf("; status as of %s (routers not observed)", when)
+				}
+				a.printf("skupperd is not running%s; %s. Data home %s.\n", asOf, startHint, st.DataHome)
 			}
 			if len(st.Namespaces) == 0 {
 				a.printf("No namespaces yet; create a site with \"skupper site create <name>\".\n")
@@ -492,7 +564,7 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 					t.row(n.Name, "-", "NotReconciled", routerText(n, ""), "-", "-", "-")
 					continue
 				}
-				t.row(n.Name, dash(s.Site), string(s.Outcome), routerText(n, s.Router), shortTime(s.LastReconcile),
+				t.row(n.Name, dash(s.Site), string(s.Outcome), routerText(n, daemonRouter(st, s.Router)), shortTime(s.LastReconcile),
 					fmt.Sprint(len(s.Errors)), fmt.Sprint(len(s.Warnings)))
 			}
 			if err := t.flush(); err != nil {
@@ -503,8 +575,8 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 				var lines []string
 				if n.Stopped {
 					lines = append(lines, `Router: stopped by "skupper system stop" (start it with "skupper system start")`)
-				} else if s != nil && s.Router != "" && s.Router != "Running" {
-					lines = append(lines, "Router: "+s.Router)
+				} else if s != nil && s.Router != "" && daemonRouter(st, s.Router) != "Running" {
+					lines = append(lines, "Router: "+daemonRouter(st, s.Router))
 				}
 				if s != nil {
 					for _, e := range s.Errors {
@@ -528,6 +600,32 @@ every problem found in its input (file:line: Kind/name: field: message).`,
 	}
 	outputFlag(cmd, &output, "", "print the status in a structured format: json or yaml")
 	return cmd
+}
+
+// daemonRouter is the router state of a summary as far as it is known:
+// without a running skupperd nobody observes the router (the process
+// supervisor's routers stop with it), so a recorded "Running" is not
+// repeated.
+func daemonRouter(st *systemStatus, router string) string {
+	if st.Daemon.Running || router == "" {
+		return router
+	}
+	return "Unknown: skupperd is not running (it last recorded " + router + ")"
+}
+
+// latestReconcile is the time of the latest reconcile recorded in the
+// namespaces' summaries ("" when none).
+func latestReconcile(ns []namespaceStatus) string {
+	latest := ""
+	for _, n := range ns {
+		if n.Summary != nil && shortTime(n.Summary.LastReconcile) > latest {
+			latest = shortTime(n.Summary.LastReconcile)
+		}
+	}
+	if latest == "-" {
+		return ""
+	}
+	return latest
 }
 
 // routerText is the ROUTER column: Running, NotRunning or Stopped.

@@ -30,6 +30,8 @@ type tokenIssue struct {
 	redemptions int
 	grant       string
 	timeout     time.Duration
+	// reused is the existing grant --grant named, once ready.
+	reused *v2alpha1.AccessGrant
 }
 
 func (a *app) newTokenIssueCommand() *cobra.Command {
@@ -45,7 +47,7 @@ skupperd.`
   skupper token issue ~/token.yaml --expiration-window 60m --redemptions-allowed 3`
 	cmd.Flags().DurationVar(&t.window, "expiration-window", 15*time.Minute, "the period of time in which the token can be redeemed")
 	cmd.Flags().IntVar(&t.redemptions, "redemptions-allowed", 1, "the number of times the token can be redeemed")
-	cmd.Flags().StringVar(&t.grant, "grant", "", "the name of the AccessGrant to create (default <site>-<uuid>)")
+	cmd.Flags().StringVar(&t.grant, "grant", "", "use the named access grant instead of creating a new one (created with this name when it does not exist; default <site>-<uuid>)")
 	cmd.Flags().DurationVar(&t.timeout, "timeout", 60*time.Second, "raise an error if the operation does not complete in this time")
 	return cmd
 }
@@ -134,7 +136,7 @@ func (t *tokenIssue) createGrant(s *inputState, site *v2alpha1.Site, grant strin
 	}
 	k := v2alpha1.KeyOf(obj)
 	if locs := s.find(k); len(locs) > 0 {
-		return k, usageError("AccessGrant %q already exists in namespace %q; choose another --grant", grant, s.ns.Name)
+		return k, t.reuseGrant(s.ns, k)
 	}
 	path := s.ns.InputPath(k)
 	data, err := encodeFor(path, obj)
@@ -153,6 +155,45 @@ func (t *tokenIssue) createGrant(s *inputState, site *v2alpha1.Site, grant strin
 	}
 	t.a.printf("Access grant %q is ready.\n", grant)
 	return k, nil
+}
+
+// reuseGrant waits until the existing grant k is served (as "--grant
+// NAME" asks: use the named grant instead of creating one), refusing one
+// whose tokens can no longer be redeemed.
+func (t *tokenIssue) reuseGrant(ns namespaces.Namespace, k v2alpha1.Key) error {
+	t.a.printf("Waiting for status...\n")
+	err := t.a.poll(t.timeout, fmt.Sprintf("AccessGrant %q to be ready", k.Name), func() (bool, string, error) {
+		obj, err := ns.ReadStatus(k)
+		if err != nil {
+			return false, "no status yet", nil
+		}
+		st := obj.GetStatus()
+		if c, ok := condition(st, v2alpha1.ConditionRedeemable); ok && c.Status == "False" {
+			return true, "", failure("AccessGrant %q cannot issue tokens: %s", k.Name, c.Message)
+		}
+		if g, ok := obj.(*v2alpha1.AccessGrant); ok {
+			// Expiry needs no reconcile to be true.
+			if exp, err := time.Parse(time.RFC3339, g.Status.ExpirationTime); err == nil && !t.a.now().Before(exp) {
+				return true, "", failure("AccessGrant %q cannot issue tokens: Expired at %s; delete it, or issue a token from a new grant", k.Name, g.Status.ExpirationTime)
+			}
+		}
+		switch st.StatusType {
+		case v2alpha1.StatusReady:
+			return true, "", nil
+		case v2alpha1.StatusError:
+			return true, "", failure("AccessGrant %q has an error: %s", k.Name, st.Message)
+		}
+		return false, fmt.Sprintf("status %s: %s", orNone(string(st.StatusType)), orNone(st.Message)), nil
+	})
+	if err != nil {
+		return err
+	}
+	if g, err := ns.ReadStatus(k); err == nil {
+		ag := g.(*v2alpha1.AccessGrant)
+		t.reused = ag
+	}
+	t.a.printf("Access grant %q is ready.\n", k.Name)
+	return nil
 }
 
 // writeToken writes the token of the grant k's status to file and returns
@@ -183,6 +224,11 @@ func (t *tokenIssue) writeToken(ns namespaces.Namespace, k v2alpha1.Key, file st
 func (t *tokenIssue) printInstructions(abs, file string) {
 	t.a.printf("Token file %s created.\n\n", abs)
 	t.a.printf("Transfer this file to a remote site. At the remote site,\ncreate a link to this site using the 'skupper token\nredeem' command:\n\n    $ skupper token redeem %s\n\n", file)
+	if g := t.reused; g != nil {
+		left := g.Spec.RedemptionsAllowed - g.Status.Redemptions
+		t.a.printf("The token uses access grant %q: it expires at %s or after %s.\n", g.Name, g.Status.ExpirationTime, plural(left, "more use"))
+		return
+	}
 	uses := "1 use"
 	if t.redemptions != 1 {
 		uses = fmt.Sprintf("%d uses", t.redemptions)
@@ -251,6 +297,9 @@ func (t *tokenRedeem) run(file string) error {
 	}
 	if s.site() == nil {
 		return failure("there is no existing Skupper site resource in namespace %q; create one with \"skupper site create <name>\"", s.ns.Name)
+	}
+	if grant := ownGrant(s, token); grant != "" {
+		return usageError("this token was issued by this site (AccessGrant %q of namespace %q): a site cannot link to itself; redeem the token at another site", grant, s.ns.Name)
 	}
 	path, c, err := t.change(s, token)
 	if err != nil {
@@ -347,11 +396,29 @@ func (t *tokenRedeem) awaitRedeemed(ns namespaces.Namespace, token *v2alpha1.Acc
 			links = redeemedLinks(ns, token.Name)
 			return true, "", nil
 		case st.Status.StatusType == v2alpha1.StatusError:
-			return true, "", failure("%s", st.Status.Message)
+			return true, "", failure("token %q was not redeemed: %s", token.Name, st.Status.Message)
+		}
+		if c, ok := condition(&st.Status.ResourceStatus, v2alpha1.ConditionRedeemed); ok && c.Reason == v2alpha1.ReasonUnreachable {
+			return true, "", failure("token %q cannot be redeemed now: %s; skupperd keeps retrying in the background (check the grant server's address, that it runs, and the network), or remove the token by deleting %s", token.Name, c.Message, ns.InputPath(k))
 		}
 		return false, orNone(st.Status.Message), nil
 	})
 	return links, err
+}
+
+// ownGrant returns the name of the namespace's AccessGrant that issued
+// token ("" when none did): its status URL is the token's.
+func ownGrant(s *inputState, token *v2alpha1.AccessToken) string {
+	for _, d := range s.ofKind(v2alpha1.KindAccessGrant) {
+		obj, err := s.ns.ReadStatus(d.Key())
+		if err != nil {
+			continue
+		}
+		if g, ok := obj.(*v2alpha1.AccessGrant); ok && g.Status.URL != "" && g.Status.URL == token.Spec.URL {
+			return g.Name
+		}
+	}
+	return ""
 }
 
 // redeemedLinks lists the Links of the input that the token's redemption
@@ -363,7 +430,7 @@ func redeemedLinks(ns namespaces.Namespace, token string) []string {
 	}
 	var out []string
 	for _, d := range s.ofKind(v2alpha1.KindLink) {
-		if from := d.Object.GetObjectMeta().Annotations["skupper.io/redeemed-from"]; strings.HasPrefix(from, token+":") {
+		if from := d.Object.GetObjectMeta().Annotations[redeemedAnnotation]; strings.HasPrefix(from, token+":") {
 			out = append(out, d.GetName())
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/router"
 )
 
 // waitMode is what a command waits for after writing.
@@ -95,19 +96,31 @@ func condition(st *v2alpha1.ResourceStatus, typ string) (v2alpha1.Condition, boo
 	return v2alpha1.Condition{}, false
 }
 
+// progressAfter is how long a wait stays quiet before it shows, on a
+// "Waiting for status:" line, each new cause it sees (a quick wait prints
+// nothing more than its outcome).
+const progressAfter = time.Second
+
 // poll calls check every poll interval until it reports done or timeout
 // passes. check returns done, a description of what it saw (for the
-// timeout message) and the command's result when done.
+// timeout message, and shown as it changes once the wait lasts) and the
+// command's result when done.
 func (a *app) poll(timeout time.Duration, what string, check func() (bool, string, error)) error {
 	interval := a.pollInterval
 	if interval <= 0 {
 		interval = defaultPollInterval
 	}
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
+	shown := ""
 	for {
 		done, seen, err := check()
 		if done {
 			return err
+		}
+		if seen != shown && seen != "" && time.Since(start) >= progressAfter {
+			a.printf("Waiting for status: %s\n", seen)
+			shown = seen
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
@@ -156,9 +169,34 @@ func (a *app) awaitResource(ns namespaces.Namespace, obj v2alpha1.Object, site *
 			if status.StatusType == v2alpha1.StatusReady {
 				return true, "", nil
 			}
+			if err := routerBlocks(ns, k); err != nil {
+				return true, "", err
+			}
 		}
 		return false, seen, nil
 	})
+}
+
+// needsRouter are the kinds that become Ready only once their router
+// runs (the Site) or carries traffic (a Link).
+var needsRouter = map[string]bool{v2alpha1.KindSite: true, v2alpha1.KindLink: true}
+
+// routerBlocks returns the failure that ends a wait for k to be ready when
+// the daemon recorded (in the namespace summary) a router state that
+// waiting cannot cure, naming the cause and its fix.
+func routerBlocks(ns namespaces.Namespace, k v2alpha1.Key) error {
+	if !needsRouter[k.Kind] {
+		return nil
+	}
+	s, err := ns.ReadSummary()
+	if err != nil || s == nil {
+		return nil
+	}
+	cause, fix, ok := router.TerminalCause(s.Router)
+	if !ok {
+		return nil
+	}
+	return failure("%s %q cannot become ready: %s; %s", k.Kind, k.Name, cause, fix)
 }
 
 // awaitDeletion waits until the daemon has removed the status files of keys.

@@ -1,0 +1,40 @@
+package router
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestPortOwner: a port is owned by the process whose socket listens on
+// it, not by another process that merely shares the network namespace.
+func TestPortOwner(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	owned, listening, err := PortOwner(os.Getpid(), port)
+	if err != nil || !owned || !listening {
+		t.Fatalf("PortOwner(self, %d) = %v, %v, %v; want owned", port, owned, listening, err)
+	}
+
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+	owned, listening, err = PortOwner(other.Process.Pid, port)
+	if err != nil || owned || !listening {
+		t.Fatalf("PortOwner(other, %d) = %v, %v, %v; want listening but not owned", port, owned, listening, err)
+	}
+
+	ln.Close()
+	owned, listening, err = PortOwner(os.Getpid(), port)
+	if err != nil || owned || listening {
+		t.Fatalf("PortOwner(self, closed %d) = %v, %v, %v; want neither", port, owned, listening, err)
+	}
+}
