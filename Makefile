@@ -32,9 +32,13 @@ test: lint
 test-short:
 	$(GO) test -count=1 ./...
 
-## fuzz: run each fuzz target for FUZZTIME
+## fuzz: run the resource decoder's fuzz target for FUZZTIME and those that parse router messages for ROUTER_FUZZTIME each
+ROUTER_FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime $(FUZZTIME) ./api/v2alpha1/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(ROUTER_FUZZTIME) ./router/mgmt/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodeValue$$' -fuzztime $(ROUTER_FUZZTIME) ./router/mgmt/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(ROUTER_FUZZTIME) ./router/vanflow/
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint: fmt vet staticcheck
