@@ -49,6 +49,9 @@ type Result struct {
 	Secret *v2alpha1.Secret
 	// Links are the links to create, one per endpoint group.
 	Links []*v2alpha1.Link
+	// Raw is the server's answer as received (set by Redeem), so that a
+	// caller can keep it durably before acting on it.
+	Raw []byte
 }
 
 // Kind classifies a redemption failure.
@@ -161,6 +164,7 @@ func Redeem(ctx context.Context, token *v2alpha1.AccessToken, subject string, op
 	if err != nil {
 		return nil, &Error{Kind: Transient, Status: 0, Message: fmt.Sprintf("the grant server's answer is not a Secret and Links: %v", err), Err: err}
 	}
+	res.Raw = body
 	return res, nil
 }
 
