@@ -200,13 +200,21 @@ func (d *Daemon) wanted(ns string) bool {
 // and returns. The caller holds the data-home lock (see
 // namespaces.Home.Lock).
 func (d *Daemon) Run(ctx context.Context) error {
+	d.listenGrants()
 	first, n, err := d.start(ctx)
 	if err != nil {
+		if d.cfg.Grants != nil {
+			d.cfg.Grants.Close()
+		}
 		return err
 	}
 	defer d.watch.close()
 	d.startGrants(ctx)
 	first.Wait()
+	if d.cfg.Grants != nil {
+		// Every namespace present has handed over its grants.
+		d.cfg.Grants.SetReady()
+	}
 	d.log.Info("ready", "namespaces", n)
 	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(n) + " namespaces")
 	return d.loop(ctx)
@@ -243,15 +251,23 @@ func (d *Daemon) start(ctx context.Context) (first *sync.WaitGroup, n int, err e
 	return first, len(names), nil
 }
 
+// listenGrants binds the grant server's address, if any, before the first
+// reconciles, so that they know its URL and hand it their grants; until
+// they all have, it answers an unknown grant 503 (see SetReady).
+func (d *Daemon) listenGrants() {
+	if g := d.cfg.Grants; g != nil {
+		if err := g.Listen(); err != nil {
+			d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
+		}
+	}
+}
+
 // startGrants starts the grant server, if any; once it listens, every
 // namespace is reconciled again so that its grants are served.
 func (d *Daemon) startGrants(ctx context.Context) {
 	g := d.cfg.Grants
 	if g == nil {
 		return
-	}
-	if err := g.Listen(); err != nil {
-		d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
 	}
 	d.wg.Add(1)
 	go func() {

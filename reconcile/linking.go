@@ -42,6 +42,9 @@ type tokenRecord struct {
 	Redeemed bool     `json:"redeemed,omitempty"`
 	Links    []string `json:"links,omitempty"`
 	Refused  string   `json:"refused,omitempty"`
+	// RequestID identifies the redemption to the grant server across
+	// retries (grantclient.WithRequestID).
+	RequestID string `json:"requestID,omitempty"`
 	// Response is the grant server's answer, kept from the moment it
 	// arrives until it is stored as input (it holds a private key: the
 	// record is 0600 like every file under internal/).
@@ -151,7 +154,16 @@ func (r *run) redeemToken(t *v2alpha1.AccessToken) (bool, error) {
 		r.tokens[t.Name] = tokenState{pending: "Waiting for the skupperd daemon to redeem the token"}
 		return false, nil
 	}
-	res, err := r.opts.Redeem(r.ctx, t, r.site.Name)
+	// The request's id is on disk before the request leaves, so that a
+	// retry after a crash presents the same id and gets the answer the
+	// server already gave (skupperd's grant server keeps it a while).
+	if !found || rec.RequestID == "" {
+		rec = tokenRecord{Hash: hash, RequestID: uuid.NewString()}
+		if err := r.writeTokenRecord(t.Name, rec); err != nil {
+			return false, err
+		}
+	}
+	res, err := r.opts.Redeem(grantclient.WithRequestID(r.ctx, rec.RequestID), t, r.site.Name)
 	if err != nil {
 		if grantclient.Retryable(err) {
 			r.tokens[t.Name] = tokenState{pending: fmt.Sprintf("Redemption failed, retrying: %v", err)}
@@ -167,7 +179,7 @@ func (r *run) redeemToken(t *v2alpha1.AccessToken) (bool, error) {
 			return false, err
 		}
 	}
-	if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Response: string(raw)}); err != nil {
+	if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, RequestID: rec.RequestID, Response: string(raw)}); err != nil {
 		return false, err
 	}
 	return r.finishRedemption(t, hash, res)

@@ -329,3 +329,30 @@ func TestRedeemCertificateValidSoon(t *testing.T) {
 	_, err := certs.ReadDir(late.home.Namespace("east0").InputCertDir("to-west"))
 	require.NoError(t, err, "the credentials the server sent are kept")
 }
+
+// TestRedemptionFinishedFromKeptAnswer: when storing a redemption's answer
+// fails after the server counted it (here a Link of the same name is in
+// the way; a crash is the same), the answer kept in internal/tokens
+// finishes the job later without a second redemption.
+func TestRedemptionFinishedFromKeptAnswer(t *testing.T) {
+	e := newLinkingEnv(t)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	e.write(t, "east0", "link.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata:\n  name: to-west\nspec:\n  endpoints:\n  - name: inter-router\n    host: 127.0.0.1\n    port: \"9\"\n  tlsCredentials: other\n")
+	tok, _ := e.redeemOnce(t, 0)
+	require.False(t, tok.Status.Redeemed)
+	require.Contains(t, tok.Status.Message, "Redeemed, but the answer cannot be stored yet")
+	east := e.home.Namespace("east0")
+	rec, err := os.ReadFile(filepath.Join(east.InternalDir(), "tokens", "to-west.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(rec), "kind: Secret")
+	require.NoError(t, os.Remove(filepath.Join(east.InputResourcesDir(), "link.yaml")))
+	e.reconcile(t, "east0")
+	tok = readStatus[*v2alpha1.AccessToken](t, east, v2alpha1.KindAccessToken, "to-west")
+	require.True(t, tok.Status.Redeemed, tok.Status.Message)
+	link := readStatus[*v2alpha1.Link](t, east, v2alpha1.KindLink, "to-west")
+	require.Equal(t, "to-west", link.Spec.TLSCredentials)
+	require.EqualValues(t, 1, e.issued.Load())
+	rec, err = os.ReadFile(filepath.Join(east.InternalDir(), "tokens", "to-west.yaml"))
+	require.NoError(t, err)
+	require.NotContains(t, string(rec), "tls.key", "the key is dropped from the record once stored as input")
+}
