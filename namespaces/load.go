@@ -74,18 +74,27 @@ func (s *Snapshot) Site() *v2alpha1.Site {
 }
 
 // SiteDocument returns the document of the namespace's Site (valid or not)
-// when there is exactly one, else nil.
+// when there is exactly one, or the only valid one of several, else nil.
 func (s *Snapshot) SiteDocument() *v2alpha1.Document {
-	var found *v2alpha1.Document
+	var found, valid *v2alpha1.Document
+	n, nValid := 0, 0
 	for _, d := range s.Docs {
 		if d.Key().Kind == v2alpha1.KindSite {
-			if found != nil {
-				return nil
-			}
+			n++
 			found = d
+			if d.Valid() {
+				nValid++
+				valid = d
+			}
 		}
 	}
-	return found
+	switch {
+	case n == 1:
+		return found
+	case nValid == 1:
+		return valid
+	}
+	return nil
 }
 
 // IgnoredName reports whether a directory entry in input is ignored:

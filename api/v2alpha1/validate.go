@@ -39,17 +39,18 @@ func ValidateName(name string) string {
 	return ""
 }
 
-// AbbreviateLimit is the length beyond which Abbreviate shortens a value.
-const AbbreviateLimit = 80
+// AbbreviateLimit is the length beyond which Abbreviate shortens a value
+// (longer than any valid name, host or usual path).
+const AbbreviateLimit = 256
 
 // Abbreviate shortens a value quoted in a message (a name, a host) to its
-// first characters and an ellipsis when it is longer than
-// AbbreviateLimit, so that a huge value does not flood the message.
+// first 64 bytes and an ellipsis when it is longer than AbbreviateLimit, so
+// that a huge value does not flood the message.
 func Abbreviate(s string) string {
 	if len(s) <= AbbreviateLimit {
 		return s
 	}
-	cut := AbbreviateLimit - 16
+	cut := 64
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
@@ -678,16 +679,30 @@ func validateDuplicates(docs []*Document) {
 }
 
 // validateSites enforces one Site per namespace and returns it (nil when
-// there is none or more than one).
+// there is none or it is ambiguous). When exactly one of several Site
+// documents is valid on its own, it is the Site and the others are errors
+// of their own: an invalid extra Site must not block the namespace.
 func validateSites(docs []*Document) *Document {
-	var sites []*Document
+	var sites, valid []*Document
 	for _, d := range docs {
 		if d.Key().Kind == KindSite {
 			sites = append(sites, d)
+			if d.Valid() {
+				valid = append(valid, d)
+			}
 		}
 	}
 	if len(sites) == 1 {
 		return sites[0]
+	}
+	if len(valid) == 1 {
+		site := valid[0]
+		for _, d := range sites {
+			if d != site {
+				d.addError("", "a namespace holds exactly one Site; Site/%s at %s applies, this one does not", site.GetName(), where(site))
+			}
+		}
+		return site
 	}
 	for _, d := range sites {
 		var others []string
