@@ -2,10 +2,8 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,31 +31,22 @@ type inputState struct {
 }
 
 // readInput reads every resource file of the namespace's input/resources
-// (as the daemon does: *.yaml, *.yml and *.json, not recursive, editor and
-// hidden files ignored) and decodes and validates them together. A missing
-// namespace or resources directory yields an empty input.
+// with the daemon's loader (namespaces.ReadResources: *.yaml, *.yml and
+// *.json, not recursive, editor and hidden files ignored; FIFOs, unreadable
+// files and files over 4 MiB are diagnostics of their own, never a hang or
+// a failure of the command) and decodes and validates them together. A
+// missing namespace or resources directory yields an empty input.
 func readInput(ns namespaces.Namespace) (*inputState, error) {
-	dir := ns.InputResourcesDir()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	files, readDiags, err := namespaces.ReadResources(ns)
+	if err != nil {
 		return nil, fmt.Errorf("read input of namespace %q: %w", ns.Name, err)
 	}
 	s := &inputState{ns: ns}
-	for _, e := range entries {
-		if e.IsDir() || !namespaces.IsResourceFile(e.Name()) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		data, err := readLimited(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.files = append(s.files, inputFile{Path: path, Data: data})
+	for _, f := range files {
+		s.files = append(s.files, inputFile{Path: f.Path, Data: f.Data})
 	}
 	s.docs, s.diags = decodeFiles(ns.Name, s.files)
+	s.diags = append(s.diags, readDiags...).Sort()
 	return s, nil
 }
 
