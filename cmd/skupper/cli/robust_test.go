@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -109,5 +111,38 @@ func TestCLIInputUnreadableAndHugeFiles(t *testing.T) {
 			require.Contains(t, r.stdout+r.stderr, "bad.yaml")
 			require.Contains(t, r.stdout+r.stderr, tc.want)
 		})
+	}
+}
+
+// TestConcurrentCreatesSamePort: N "listener create" with the same port at
+// the same moment: exactly one succeeds, the others are refused (exit 2),
+// and the input stays valid. Repeated over several ports.
+func TestConcurrentCreatesSamePort(t *testing.T) {
+	c := newCLI(t)
+	c.ok("site", "create", "west")
+	const n, rounds = 8, 10
+	for round := range rounds {
+		port := fmt.Sprint(20000 + round)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		codes := make([]int, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				codes[i] = c.run("listener", "create", fmt.Sprintf("l%d-%d", round, i), port).code
+			}()
+		}
+		close(start)
+		wg.Wait()
+		count := map[int]int{}
+		for _, code := range codes {
+			count[code]++
+		}
+		require.Equal(t, map[int]int{0: 1, 2: n - 1}, count, "round %d", round)
+		snap, err := namespaces.Load(c.ns("default"))
+		require.NoError(t, err)
+		require.False(t, snap.Diagnostics.HasErrors(), "round %d: %v", round, snap.Diagnostics)
 	}
 }
