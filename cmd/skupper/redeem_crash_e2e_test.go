@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,14 +77,18 @@ func TestRedemptionsSurviveKill9(t *testing.T) {
 
 	addr := freePort(t)
 	for k := range kills {
-		d := startLinkingDaemon(t, client, addr)
+		cmd := exec.Command(bins.skupperd, "run", "--supervisor", "none", "--grant-server-addr", addr, "--advertise-host", "127.0.0.1")
+		cmd.Env = client.vars
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		require.NoError(t, cmd.Start())
 		// Fault injection, not synchronisation: the kill lands at a
-		// random point of the redemptions.
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
-		d.kill9(t)
+		// random point of start-up and of the redemptions.
+		time.Sleep(time.Duration(20+rng.IntN(400)) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
 		t.Logf("kill %d: %d redemptions counted by the server", k, counted())
 	}
-	startLinkingDaemon(t, client, addr)
+	d := startLinkingDaemon(t, client, addr)
 	testwait.For(t, 60*time.Second, "every token redeemed into a Link", func() (bool, string) {
 		for _, tk := range toks {
 			ns := home.Namespace(tk.ns)
@@ -106,5 +112,9 @@ func TestRedemptionsSurviveKill9(t *testing.T) {
 		_, err = os.Stat(filepath.Join(home.Namespace(tk.ns).InputResourcesDir(), "Link-"+tk.name+".yaml"))
 		require.NoError(t, err)
 	}
+	// Stopped, the daemon has no write in progress: whatever temporary
+	// file remains was left by a kill and not swept.
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	<-d.exited
 	require.Empty(t, tempFiles(client.home), "temporary files left under the data home")
 }
