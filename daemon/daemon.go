@@ -129,9 +129,12 @@ type Daemon struct {
 	workers map[string]*worker
 	wg      sync.WaitGroup
 	reload  chan struct{}
-	passes  atomic.Int64
-	skipped atomic.Int64 // resync checks that found a namespace unchanged
-	seq     atomic.Int64
+	// stopGrants stops the grant server (shutdown before ctx ends: a
+	// lost lock).
+	stopGrants context.CancelFunc
+	passes     atomic.Int64
+	skipped    atomic.Int64 // resync checks that found a namespace unchanged
+	seq        atomic.Int64
 }
 
 // New returns a daemon for cfg.
@@ -269,6 +272,7 @@ func (d *Daemon) startGrants(ctx context.Context) {
 	if g == nil {
 		return
 	}
+	ctx, d.stopGrants = context.WithCancel(ctx)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -576,6 +580,9 @@ func (d *Daemon) shutdown() error {
 		w.cancel()
 	}
 	d.mu.Unlock()
+	if d.stopGrants != nil {
+		d.stopGrants()
+	}
 	d.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
