@@ -265,18 +265,26 @@ func (d *Daemon) listenGrants() {
 	}
 }
 
-// startGrants starts the grant server, if any; once it listens, every
-// namespace is reconciled again so that its grants are served.
+// startGrants starts the grant server, if any.
 func (d *Daemon) startGrants(ctx context.Context) {
 	g := d.cfg.Grants
 	if g == nil {
 		return
 	}
 	ctx, d.stopGrants = context.WithCancel(ctx)
+	// Bound before the first reconciles (listenGrants), the grant server
+	// was known to them; otherwise Serve binds it now, and every
+	// namespace is reconciled again to hand over its grants.
+	bound := g.Info() != nil
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := g.Serve(ctx, func(net.Addr) { d.kickAll(false) }); err != nil {
+		ready := func(net.Addr) {
+			if !bound {
+				d.kickAll(false)
+			}
+		}
+		if err := g.Serve(ctx, ready); err != nil {
 			d.log.Error("the grant server stopped; AccessGrants are not served", "error", err)
 		}
 	}()
