@@ -1,12 +1,16 @@
 package daemon_test
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/test/testwait"
 )
 
@@ -58,11 +62,31 @@ func TestRecreatedDataHomeOneDaemonOneRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(h.home.Root + ".deleted") })
-	if err := h.home.Ensure(); err != nil {
+	// Created again: staged aside, then moved into place (the first
+	// daemon may write into the path meanwhile: such debris is removed
+	// and the move retried).
+	staged := namespaces.NewHome(h.home.Root + ".new")
+	sns := staged.Namespace("west")
+	if err := sns.EnsureInput(); err != nil {
 		t.Fatal(err)
 	}
-	h.addNamespace("west")
-	h.put("west", "site.yaml", siteYAML("west"))
+	if err := os.MkdirAll(sns.InternalDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("ports:\n- host: 127.0.0.1\n  key: router/normal\n  port: %d\n  role: normal\n  what: router local port\n", freePorts(t, 1)[0])
+	if err := os.WriteFile(ports.TablePath(sns), []byte(table), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sns.InputResourcesDir(), "site.yaml"), []byte(siteYAML("west")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the new data home in place", func() (bool, string) {
+		err := os.Rename(staged.Root, h.home.Root)
+		if err != nil {
+			_ = os.RemoveAll(h.home.Root)
+		}
+		return err == nil, fmt.Sprint(err)
+	})
 	replaced := time.Now()
 	second := startDaemon(t, h, daemonOpts{})
 	testwait.For(t, 30*time.Second, "the first daemon to stop", func() (bool, string) {
