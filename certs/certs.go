@@ -162,16 +162,18 @@ const (
 	DefaultLeafValidity = 365 * 24 * time.Hour
 )
 
-// clockSkew is how far before "now" every certificate's NotBefore is set, so
-// that peers whose clocks lag a little accept a freshly issued certificate.
-const clockSkew = 5 * time.Minute
+// ClockSkew is how far before "now" every certificate's NotBefore is set, so
+// that peers whose clocks lag a little accept a freshly issued certificate;
+// it is also the tolerance CheckOptions.ClockSkew gives certificates issued
+// by others (upstream grant servers set NotBefore to their "now").
+const ClockSkew = 5 * time.Minute
 
 // validityWindow returns NotBefore and NotAfter for a certificate issued at
 // now with the given lifetime, in UTC and truncated to whole seconds (the
 // precision of X.509 times), so that equal inputs give equal certificates.
 func validityWindow(now time.Time, validity time.Duration) (notBefore, notAfter time.Time) {
 	now = now.UTC()
-	return now.Add(-clockSkew).Truncate(time.Second), now.Add(validity).Truncate(time.Second)
+	return now.Add(-ClockSkew).Truncate(time.Second), now.Add(validity).Truncate(time.Second)
 }
 
 // NewCA makes a self-signed CA valid from now-5m to now+validity (validity 0

@@ -32,6 +32,10 @@ type CheckOptions struct {
 	// ca.crt, whose path length constraints must leave room for the leaves
 	// it will sign, or, when ca.crt is empty, be self-signed.
 	IsCA bool
+	// ClockSkew accepts a tls.crt whose NotBefore is at most this far after
+	// now (a peer whose clock runs ahead, or one that sets NotBefore to the
+	// moment of issue): such a bundle is checked as at its NotBefore.
+	ClockSkew time.Duration
 }
 
 // Check verifies a bundle as the router would need it, at time now:
@@ -88,6 +92,9 @@ func Check(b Bundle, opts CheckOptions, now time.Time) error {
 		return checkTrust(roots, now)
 	}
 	leaf := chain[0]
+	if opts.ClockSkew > 0 && now.Before(leaf.NotBefore) && !leaf.NotBefore.After(now.Add(opts.ClockSkew)) {
+		now = leaf.NotBefore
+	}
 	if key != nil && !publicKeysEqual(leaf.PublicKey, key.Public()) {
 		return fmt.Errorf("%s does not match %s", KeyFile, CertFile)
 	}

@@ -129,8 +129,11 @@ type Daemon struct {
 	workers map[string]*worker
 	wg      sync.WaitGroup
 	reload  chan struct{}
-	passes  atomic.Int64
-	skipped atomic.Int64 // resync checks that found a namespace unchanged
+	// stopGrants stops the grant server (shutdown before ctx ends: a
+	// lost lock).
+	stopGrants context.CancelFunc
+	passes     atomic.Int64
+	skipped    atomic.Int64 // resync checks that found a namespace unchanged
 	// refreshes counts status-only refreshes for observed router changes.
 	refreshes atomic.Int64
 	seq       atomic.Int64
@@ -202,13 +205,21 @@ func (d *Daemon) wanted(ns string) bool {
 // and returns. The caller holds the data-home lock (see
 // namespaces.Home.Lock).
 func (d *Daemon) Run(ctx context.Context) error {
+	d.listenGrants()
 	first, n, err := d.start(ctx)
 	if err != nil {
+		if d.cfg.Grants != nil {
+			d.cfg.Grants.Close()
+		}
 		return err
 	}
 	defer d.watch.close()
 	d.startGrants(ctx)
 	first.Wait()
+	if d.cfg.Grants != nil {
+		// Every namespace present has handed over its grants.
+		d.cfg.Grants.SetReady()
+	}
 	d.log.Info("ready", "namespaces", n)
 	d.cfg.Notify("READY=1\nSTATUS=Reconciled " + fmt.Sprint(n) + " namespaces")
 	return d.loop(ctx)
@@ -245,20 +256,37 @@ func (d *Daemon) start(ctx context.Context) (first *sync.WaitGroup, n int, err e
 	return first, len(names), nil
 }
 
-// startGrants starts the grant server, if any; once it listens, every
-// namespace is reconciled again so that its grants are served.
+// listenGrants binds the grant server's address, if any, before the first
+// reconciles, so that they know its URL and hand it their grants; until
+// they all have, it answers an unknown grant 503 (see SetReady).
+func (d *Daemon) listenGrants() {
+	if g := d.cfg.Grants; g != nil {
+		if err := g.Listen(); err != nil {
+			d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
+		}
+	}
+}
+
+// startGrants starts the grant server, if any.
 func (d *Daemon) startGrants(ctx context.Context) {
 	g := d.cfg.Grants
 	if g == nil {
 		return
 	}
-	if err := g.Listen(); err != nil {
-		d.log.Error("the grant server cannot listen; AccessGrants are not served", "error", err)
-	}
+	ctx, d.stopGrants = context.WithCancel(ctx)
+	// Bound before the first reconciles (listenGrants), the grant server
+	// was known to them; otherwise Serve binds it now, and every
+	// namespace is reconciled again to hand over its grants.
+	bound := g.Info() != nil
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := g.Serve(ctx, func(net.Addr) { d.kickAll(false) }); err != nil {
+		ready := func(net.Addr) {
+			if !bound {
+				d.kickAll(false)
+			}
+		}
+		if err := g.Serve(ctx, ready); err != nil {
 			d.log.Error("the grant server stopped; AccessGrants are not served", "error", err)
 		}
 	}()
@@ -562,6 +590,9 @@ func (d *Daemon) shutdown() error {
 		w.cancel()
 	}
 	d.mu.Unlock()
+	if d.stopGrants != nil {
+		d.stopGrants()
+	}
 	d.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -63,11 +63,15 @@ func TestSweepTemp(t *testing.T) {
 		filepath.Join(ns.StatusDir(), ".Site-west.yaml.tmp-22"),
 		filepath.Join(ns.RuntimeCertsDir(), "a", ".tls.key.tmp-333"),
 		filepath.Join(ns.InternalDir(), ".status.yaml.tmp-4444"),
+		// input/ too: the CLI and token redemptions write there.
+		filepath.Join(ns.InputResourcesDir(), ".site.yaml.tmp-5"),
+		filepath.Join(ns.InputCertDir("link"), ".tls.key.tmp-55"),
 	}
 	kept := []string{
 		filepath.Join(ns.RouterDir(), "skrouterd.json"),
 		filepath.Join(ns.StatusDir(), ".notes"),
-		filepath.Join(ns.InputResourcesDir(), ".site.yaml.tmp-5"), // input is the user's
+		filepath.Join(ns.InputResourcesDir(), ".site.yaml.swp"),   // an editor's
+		filepath.Join(ns.InputResourcesDir(), ".site.yaml.tmp-x"), // not atomicfile's
 	}
 	for _, p := range append(append([]string(nil), stale...), kept...) {
 		write(p, old)

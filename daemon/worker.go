@@ -502,8 +502,9 @@ func (w *worker) retry(log *slog.Logger, reason string, err error) {
 }
 
 // sweepTemp removes the temporary files that atomic writes interrupted by
-// a crash (kill -9, power loss) left in the namespace's runtime/ and
-// internal/ trees: ".<name>.tmp-<digits>" (see atomicfile). Nothing else
+// a crash (kill -9, power loss) left in the namespace's runtime/,
+// internal/ and input/ trees (input/resources and input/certs are written
+// by token redemptions and the CLI): ".<name>.tmp-<digits>" (see atomicfile). Nothing else
 // removes them: the status pruner only knows <Kind>-<name>.yaml files and
 // the router and certificate directories are never listed. It runs when
 // the daemon starts, for the namespaces present then (it holds the data
@@ -512,7 +513,7 @@ func (w *worker) retry(log *slog.Logger, reason string, err error) {
 // process (the CLI) is normally left alone; file times are coarse (a
 // clock tick), so that is not a guarantee for a write racing the start.
 func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
-	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir()} {
+	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir(), ns.InputDir()} {
 		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {
 				return nil

@@ -27,6 +27,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,14 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// MaxResponseSize bounds the answer read from a grant server.
 	MaxResponseSize = 1 << 20
+	// DefaultRetryWindow bounds the time spent waiting, as a server's 503
+	// Retry-After asks (a grant server that is starting), before a
+	// redemption gives up with a transient error; MaxRetryAfter bounds one
+	// wait whatever the server says, and a missing or unreadable
+	// Retry-After waits DefaultRetryAfter.
+	DefaultRetryWindow = 30 * time.Second
+	MaxRetryAfter      = 10 * time.Second
+	DefaultRetryAfter  = time.Second
 )
 
 // Result is what a redemption yields.
@@ -49,6 +58,9 @@ type Result struct {
 	Secret *v2alpha1.Secret
 	// Links are the links to create, one per endpoint group.
 	Links []*v2alpha1.Link
+	// Raw is the server's answer as received (set by Redeem), so that a
+	// caller can keep it durably before acting on it.
+	Raw []byte
 }
 
 // Kind classifies a redemption failure.
@@ -78,6 +90,8 @@ type Error struct {
 	// a server that is down, a firewall).
 	Unreachable bool
 	Err         error
+
+	retryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -125,6 +139,21 @@ func Describe(err error) string {
 	return e.Error()
 }
 
+// RedemptionIDHeader carries the id of a redemption (see WithRequestID);
+// skupperd's grant server answers a retry with the same id and code with
+// the answer it already gave, without counting a second redemption.
+// Other servers ignore it.
+const RedemptionIDHeader = "skupper-redemption-id"
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context whose redemptions carry id (16 to 64
+// characters, random, kept durably by the caller before the first attempt
+// and reused for every retry of the same redemption).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
 // Retryable reports whether err is worth retrying later.
 func Retryable(err error) bool {
 	var e *Error
@@ -133,8 +162,11 @@ func Retryable(err error) bool {
 
 // Options tune a Client.
 type Options struct {
-	// Timeout bounds each redemption (default DefaultTimeout).
+	// Timeout bounds each redemption attempt (default DefaultTimeout).
 	Timeout time.Duration
+	// RetryWindow bounds the waits before retrying a 503 answer (default
+	// DefaultRetryWindow; negative: no retry).
+	RetryWindow time.Duration
 }
 
 // Redeem redeems token, presenting subject (the redeeming site's name) to
@@ -172,12 +204,59 @@ func Redeem(ctx context.Context, token *v2alpha1.AccessToken, subject string, op
 			return http.ErrUseLastResponse
 		},
 	}
+	if opts.RetryWindow == 0 {
+		opts.RetryWindow = DefaultRetryWindow
+	}
+	deadline := time.Now().Add(opts.RetryWindow)
+	for {
+		res, wait, err := attempt(ctx, client, token, subject, u)
+		if wait <= 0 || time.Now().Add(wait).After(deadline) {
+			return res, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// retryAfter reads a 503's Retry-After (seconds or an HTTP date), bounded
+// by MaxRetryAfter.
+func retryAfter(resp *http.Response) time.Duration {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	wait := DefaultRetryAfter
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		wait = time.Duration(n) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		wait = time.Until(at)
+	}
+	return min(MaxRetryAfter, max(100*time.Millisecond, wait))
+}
+
+// attempt makes one request; wait > 0 asks for a retry after wait.
+func attempt(ctx context.Context, client *http.Client, token *v2alpha1.AccessToken, subject string, u *url.URL) (*Result, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, token.Spec.URL, strings.NewReader(token.Spec.Code))
 	if err != nil {
-		return nil, &Error{Kind: Invalid, Message: fmt.Sprintf("could not build request: %v", err), Err: err}
+		return nil, 0, &Error{Kind: Invalid, Message: fmt.Sprintf("could not build request: %v", err), Err: err}
 	}
 	req.Header.Set("name", token.Name)
 	req.Header.Set("subject", subject)
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
+		req.Header.Set(RedemptionIDHeader, id)
+	}
+	res, err := send(client, req, u)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusServiceUnavailable {
+		return nil, e.retryAfter, err
+	}
+	return res, 0, err
+}
+
+// send sends req and reads the answer.
+func send(client *http.Client, req *http.Request, u *url.URL) (*Result, error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		kind := classifyTransport(err)
@@ -196,12 +275,17 @@ func Redeem(ctx context.Context, token *v2alpha1.AccessToken, subject string, op
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 			kind = Transient
 		}
-		return nil, &Error{Kind: kind, Status: resp.StatusCode, Message: strings.TrimSpace(string(body))}
+		e := &Error{Kind: kind, Status: resp.StatusCode, Message: strings.TrimSpace(string(body))}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			e.retryAfter = retryAfter(resp)
+		}
+		return nil, e
 	}
 	res, err := ParseResponse(body)
 	if err != nil {
 		return nil, &Error{Kind: Transient, Status: 0, Message: fmt.Sprintf("the grant server's answer is not a Secret and Links: %v", err), Err: err}
 	}
+	res.Raw = body
 	return res, nil
 }
 

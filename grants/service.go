@@ -138,6 +138,7 @@ func New(cfg Config) (*Service, error) {
 	g.hosts = append(AdvertisedHosts(cfg.AdvertiseHost), "localhost", "127.0.0.1")
 	store := countingStore{FileStore: grantserver.FileStore{Home: cfg.Home}, onRedeemed: cfg.OnRedeemed}
 	g.server = grantserver.New(issuer{g}, store, cfg.Logger.With("component", "grant-server"))
+	g.server.SetStarting(true)
 	if err := g.Refresh(time.Now()); err != nil {
 		return nil, err
 	}
@@ -178,9 +179,32 @@ func (g *Service) Refresh(now time.Time) error {
 	return nil
 }
 
+// SetReady says that every namespace has handed over its grants: from
+// now on an unknown grant is answered 404 "No such claim" (before, 503
+// with Retry-After, so that a client redeeming right after a restart
+// tries again instead of giving the token up).
+func (g *Service) SetReady() { g.server.SetStarting(false) }
+
+// Close closes the listener bound by Listen when Serve will not run.
+func (g *Service) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln != nil {
+		_ = g.ln.Close()
+		g.ln, g.port = nil, 0
+	}
+}
+
 // Listen binds the configured address, so that Info is known before the
-// first reconcile. Serve listens itself if Listen was not called.
+// first reconcile. Serve listens itself if Listen was not called. A
+// second call does nothing.
 func (g *Service) Listen() error {
+	g.mu.Lock()
+	bound := g.ln != nil
+	g.mu.Unlock()
+	if bound {
+		return nil
+	}
 	ln, err := net.Listen("tcp", g.addr)
 	if err != nil {
 		return fmt.Errorf("grant server: listen on %s: %w", g.addr, err)

@@ -373,10 +373,12 @@ func TestWrongCodesThrottled(t *testing.T) {
 	}
 	require.LessOrEqual(t, counts[403], 11, "only a burst of wrong codes is even checked: %v", counts)
 	require.GreaterOrEqual(t, counts[429], 989, "%v", counts)
+	// The right code still gets through the throttled address (at a
+	// bounded rate: see TestThrottledAddressLetsCorrectCodesThrough).
 	resp, err := c.Post(base+"/"+uid, "", strings.NewReader("secret-code-123"))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, 429, resp.StatusCode)
+	require.Equal(t, 200, resp.StatusCode)
 	require.NotContains(t, logs.String(), "guess-")
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -148,4 +149,33 @@ func (n Namespace) ReadSummary() (*Summary, error) {
 		return nil, fmt.Errorf("read reconcile summary %s: %w", n.SummaryPath(), err)
 	}
 	return &s, nil
+}
+
+// InputLockPath is the file the CLI holds an exclusive flock on while it
+// validates and writes a change to the namespace's input.
+func (n Namespace) InputLockPath() string { return filepath.Join(n.InternalDir(), "input.lock") }
+
+// LockInput serialises validate-then-write of input changes in the
+// namespace: it blocks until no other writer holds the namespace's input
+// lock, then holds it until the returned function is called. It creates
+// internal/ if needed.
+func (n Namespace) LockInput() (func(), error) {
+	if err := atomicfile.MkdirAll(n.InternalDir(), DirPerm); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(n.InputLockPath(), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, FilePerm)
+	if err != nil {
+		return nil, fmt.Errorf("open input lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", n.InputLockPath(), err)
+	}
+	return func() { f.Close() }, nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
@@ -74,18 +75,27 @@ func (s *Snapshot) Site() *v2alpha1.Site {
 }
 
 // SiteDocument returns the document of the namespace's Site (valid or not)
-// when there is exactly one, else nil.
+// when there is exactly one, or the only valid one of several, else nil.
 func (s *Snapshot) SiteDocument() *v2alpha1.Document {
-	var found *v2alpha1.Document
+	var found, valid *v2alpha1.Document
+	n, nValid := 0, 0
 	for _, d := range s.Docs {
 		if d.Key().Kind == v2alpha1.KindSite {
-			if found != nil {
-				return nil
-			}
+			n++
 			found = d
+			if d.Valid() {
+				nValid++
+				valid = d
+			}
 		}
 	}
-	return found
+	switch {
+	case n == 1:
+		return found
+	case nValid == 1:
+		return valid
+	}
+	return nil
 }
 
 // IgnoredName reports whether a directory entry in input is ignored:
@@ -195,7 +205,37 @@ func readDir(dir string) ([]fs.DirEntry, error) {
 	return entries, nil
 }
 
-func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
+// ResourceFile is one resource file of input/resources, as read.
+type ResourceFile struct {
+	Path string
+	Data []byte
+}
+
+// ReadResources reads the resource files of the namespace's
+// input/resources with Load's rules (sorted by name; hidden, editor and
+// non-resource files skipped; symlinks leading outside the namespace,
+// non-regular files such as FIFOs, unreadable files and files over
+// MaxInputFileSize left out with a diagnostic each), without decoding
+// them: for the CLI, which edits the files. A missing namespace yields
+// nothing; the error is for an unreadable directory.
+func ReadResources(ns Namespace) ([]ResourceFile, v2alpha1.Diagnostics, error) {
+	if _, err := os.Stat(ns.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	realNS, err := filepath.EvalSymlinks(ns.Dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
+	}
+	l := &loader{ns: ns, realNS: realNS, hash: sha256.New()}
+	files, err := l.resourceFiles()
+	if err != nil {
+		return nil, nil, err
+	}
+	return files, l.diags.Sort(), nil
+}
+
+// resourceFiles reads the resource files of input/resources.
+func (l *loader) resourceFiles() ([]ResourceFile, error) {
 	dir := l.ns.InputResourcesDir()
 	entries, err := readDir(dir)
 	if err != nil {
@@ -204,7 +244,7 @@ func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
 	if testHookAfterList != nil {
 		testHookAfterList(dir)
 	}
-	var docs []*v2alpha1.Document
+	var files []ResourceFile
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(dir, name)
@@ -223,6 +263,19 @@ func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
 		if !ok {
 			continue
 		}
+		files = append(files, ResourceFile{Path: path, Data: data})
+	}
+	return files, nil
+}
+
+func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
+	files, err := l.resourceFiles()
+	if err != nil {
+		return nil, err
+	}
+	var docs []*v2alpha1.Document
+	for _, f := range files {
+		path, data := f.Path, f.Data
 		d, ds := v2alpha1.Decode(path, data)
 		docs = append(docs, d...)
 		// Decode lists the documents' own diagnostics first and the
@@ -275,7 +328,9 @@ func (l *loader) readFile(path string) ([]byte, bool) {
 		l.fileDiag(path, v2alpha1.SeverityError, "file is %d bytes; input files are limited to %d bytes (4 MiB)", fi.Size(), MaxInputFileSize)
 		return nil, false
 	}
-	f, err := os.Open(path)
+	// Non-blocking: a file replaced by a FIFO since Lstat cannot hang
+	// the open; the descriptor is checked again.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
@@ -284,6 +339,10 @@ func (l *loader) readFile(path string) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		l.fileDiag(path, v2alpha1.SeverityError, "not a regular file")
+		return nil, false
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxInputFileSize+1))
 	if err != nil {
 		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))

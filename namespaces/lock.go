@@ -1,6 +1,8 @@
 package namespaces
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -38,14 +40,54 @@ func (h Home) Lock() (func(), error) {
 // replaced, so another daemon may now lock the new one.
 var ErrLockLost = errors.New("the data home's lock file was removed or replaced")
 
-// DaemonLock is a held single-instance lock.
+// ErrPathInUse is returned by TakeLock when a process that locked an
+// earlier data home at the same path still runs: the data home was
+// removed or replaced under it, so the file lock no longer stops it. It
+// detects that (DaemonLock.Check) and stops; wait for it.
+var ErrPathInUse = errors.New("a skupperd whose data home at this path was removed or replaced is still running")
+
+// DaemonLock is a held single-instance lock: an flock on the data home's
+// lock file, and an abstract unix socket named after the data home's
+// path, which no other process can bind while this one lives, even once
+// the data home (and so the lock file) was deleted and created again.
 type DaemonLock struct {
 	f    *os.File
 	path string
+	sock int
 }
 
 // Release releases the lock.
-func (l *DaemonLock) Release() { l.f.Close() }
+func (l *DaemonLock) Release() {
+	l.f.Close()
+	if l.sock >= 0 {
+		_ = syscall.Close(l.sock)
+	}
+}
+
+// bindPathLock binds the abstract unix socket of the data home's path
+// (absolute, cleaned), so that a single process holds it at a time; the
+// kernel releases it when the process ends. It returns ErrPathInUse when
+// it is held.
+func bindPathLock(root string) (int, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return -1, err
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("path lock: %w", err)
+	}
+	addr := &syscall.SockaddrUnix{Name: "@skupperd-data-home-" + hex.EncodeToString(sum[:16])}
+	if err := syscall.Bind(fd, addr); err != nil {
+		_ = syscall.Close(fd)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return -1, ErrPathInUse
+		}
+		return -1, fmt.Errorf("path lock: %w", err)
+	}
+	return fd, nil
+}
 
 // Check reports whether the lock still guards the data home: the file at
 // the lock path must be the very file held (same device and inode). A
@@ -87,9 +129,14 @@ func (h Home) TakeLock() (*DaemonLock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	sock, err := bindPathLock(h.Root)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return &DaemonLock{f: f, path: path}, nil
+	return &DaemonLock{f: f, path: path, sock: sock}, nil
 }
 
 // DaemonRunning reports whether a daemon holds the data home's lock, and

@@ -219,7 +219,7 @@ func (c *credentials) link(l *v2alpha1.Link) error {
 	} else {
 		return fmt.Errorf("link credentials %q not found", name)
 	}
-	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
+	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true, ClockSkew: certs.ClockSkew}, c.now); err != nil {
 		return fmt.Errorf("%s: %v", from, err)
 	}
 	return c.copyBundle("Link/"+l.Name, render.LinkCreds(l), b)

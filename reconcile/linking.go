@@ -42,7 +42,14 @@ type tokenRecord struct {
 	Redeemed bool     `json:"redeemed,omitempty"`
 	Links    []string `json:"links,omitempty"`
 	Refused  string   `json:"refused,omitempty"`
-	Time     string   `json:"time,omitempty"`
+	// RequestID identifies the redemption to the grant server across
+	// retries (grantclient.WithRequestID).
+	RequestID string `json:"requestID,omitempty"`
+	// Response is the grant server's answer, kept from the moment it
+	// arrives until it is stored as input (it holds a private key: the
+	// record is 0600 like every file under internal/).
+	Response string `json:"response,omitempty"`
+	Time     string `json:"time,omitempty"`
 }
 
 // tokenState is what this reconcile learnt about a token, for its status.
@@ -95,10 +102,14 @@ func (r *run) writeTokenRecord(name string, rec tokenRecord) error {
 }
 
 // redeemTokens redeems every valid AccessToken not redeemed yet with its
-// current url and code. A redemption persists the Link(s) into
-// input/resources and the credentials into input/certs, then records the
-// token as redeemed, so that no later reconcile, reload or restart
-// redeems it again. It reports whether input files were written.
+// current url and code. The server's answer is first kept durably in the
+// token's record (internal/tokens/<name>.yaml, fsync'd), so that a crash
+// at any later point finishes the job from it on the next reconcile
+// instead of redeeming again (the grant would be used up). Then the
+// Link(s) go into input/resources and the credentials into input/certs,
+// and the token is recorded as redeemed, so that no later reconcile,
+// reload or restart redeems it again. It reports whether input files were
+// written.
 func (r *run) redeemTokens() (bool, error) {
 	wrote := false
 	present := map[string]bool{}
@@ -108,56 +119,11 @@ func (r *run) redeemTokens() (bool, error) {
 			continue
 		}
 		present[t.Name] = true
-		hash := tokenHash(t)
-		rec, found := r.readTokenRecord(t.Name)
-		switch {
-		case found && rec.Hash == hash && rec.Redeemed:
-			r.tokens[t.Name] = tokenState{redeemed: true}
-			continue
-		case found && rec.Hash == hash && rec.Refused != "":
-			r.tokens[t.Name] = tokenState{refused: r.refusal(rec.Refused, d.File)}
-			continue
-		}
-		if links := r.linksRedeemedFrom(t.Name, hash); len(links) > 0 {
-			// Redeemed before a crash lost the record.
-			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links}); err != nil {
-				return wrote, err
-			}
-			r.tokens[t.Name] = tokenState{redeemed: true}
-			continue
-		}
-		if r.opts.Redeem == nil {
-			r.tokens[t.Name] = tokenState{pending: "Waiting for the skupperd daemon to redeem the token"}
-			continue
-		}
-		res, err := r.opts.Redeem(r.ctx, t, r.site.Name)
+		w, err := r.redeemToken(t, d.File)
+		wrote = wrote || w
 		if err != nil {
-			if grantclient.Retryable(err) {
-				var ge *grantclient.Error
-				r.tokens[t.Name] = tokenState{
-					pending:     fmt.Sprintf("Redemption failed, retrying: %v", err),
-					unreachable: errors.As(err, &ge) && ge.Unreachable,
-				}
-				r.res.RetryRedemption = true
-				continue
-			}
-			cause := grantclient.Describe(err)
-			r.tokens[t.Name] = tokenState{refused: r.refusal(cause, d.File)}
-			if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Refused: cause}); err != nil {
-				return wrote, err
-			}
-			continue
-		}
-		links, err := r.persistRedemption(t, hash, res)
-		if err != nil {
-			r.tokens[t.Name] = tokenState{refused: err.Error()}
-			continue
-		}
-		wrote = true
-		if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links}); err != nil {
 			return wrote, err
 		}
-		r.tokens[t.Name] = tokenState{redeemed: true}
 	}
 	// Forget records of tokens that are gone (their Links stay).
 	if entries, err := os.ReadDir(filepath.Join(r.ns.InternalDir(), "tokens")); err == nil {
@@ -168,6 +134,108 @@ func (r *run) redeemTokens() (bool, error) {
 		}
 	}
 	return wrote, nil
+}
+
+// redeemToken brings one token to its outcome (see redeemTokens).
+func (r *run) redeemToken(t *v2alpha1.AccessToken, file string) (bool, error) {
+	hash := tokenHash(t)
+	rec, found := r.readTokenRecord(t.Name)
+	found = found && rec.Hash == hash
+	switch {
+	case found && rec.Redeemed:
+		r.tokens[t.Name] = tokenState{redeemed: true}
+		return false, nil
+	case found && rec.Refused != "":
+		r.tokens[t.Name] = tokenState{refused: r.refusal(rec.Refused, file)}
+		return false, nil
+	case found && rec.Response != "":
+		// Redeemed, and the answer kept, before a crash or a failure.
+		res, err := grantclient.ParseResponse([]byte(rec.Response))
+		if err != nil {
+			r.tokens[t.Name] = tokenState{refused: fmt.Sprintf("the kept answer of the grant server is unusable: %v", err)}
+			return false, nil
+		}
+		return r.finishRedemption(t, hash, res)
+	}
+	if links := r.linksRedeemedFrom(t.Name, hash); len(links) > 0 {
+		// Redeemed before a crash lost the record.
+		r.tokens[t.Name] = tokenState{redeemed: true}
+		return false, r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links})
+	}
+	if r.opts.Redeem == nil {
+		r.tokens[t.Name] = tokenState{pending: "Waiting for the skupperd daemon to redeem the token"}
+		return false, nil
+	}
+	// The request's id is on disk before the request leaves, so that a
+	// retry after a crash presents the same id and gets the answer the
+	// server already gave (skupperd's grant server keeps it a while).
+	if !found || rec.RequestID == "" {
+		rec = tokenRecord{Hash: hash, RequestID: uuid.NewString()}
+		if err := r.writeTokenRecord(t.Name, rec); err != nil {
+			return false, err
+		}
+	}
+	res, err := r.opts.Redeem(grantclient.WithRequestID(r.ctx, rec.RequestID), t, r.site.Name)
+	if err != nil {
+		if grantclient.Retryable(err) {
+			var ge *grantclient.Error
+			r.tokens[t.Name] = tokenState{
+				pending:     fmt.Sprintf("Redemption failed, retrying: %v", err),
+				unreachable: errors.As(err, &ge) && ge.Unreachable,
+			}
+			r.res.RetryRedemption = true
+			return false, nil
+		}
+		cause := grantclient.Describe(err)
+		r.tokens[t.Name] = tokenState{refused: r.refusal(cause, file)}
+		return false, r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Refused: cause})
+	}
+	raw := res.Raw
+	if len(raw) == 0 {
+		if raw, err = encodeResult(res); err != nil {
+			return false, err
+		}
+	}
+	if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, RequestID: rec.RequestID, Response: string(raw)}); err != nil {
+		return false, err
+	}
+	return r.finishRedemption(t, hash, res)
+}
+
+// finishRedemption persists a redemption's answer as input and records the
+// token as redeemed. A failure leaves the answer in the record: the next
+// reconcile tries again without redeeming again.
+func (r *run) finishRedemption(t *v2alpha1.AccessToken, hash string, res *grantclient.Result) (bool, error) {
+	links, err := r.persistRedemption(t, hash, res)
+	if err != nil {
+		r.tokens[t.Name] = tokenState{pending: fmt.Sprintf("Redeemed, but the answer cannot be stored yet: %v", err)}
+		r.res.RetryRedemption = true
+		return len(links) > 0, nil
+	}
+	if err := r.writeTokenRecord(t.Name, tokenRecord{Hash: hash, Redeemed: true, Links: links}); err != nil {
+		return true, err
+	}
+	r.tokens[t.Name] = tokenState{redeemed: true}
+	return true, nil
+}
+
+// encodeResult renders res as a grant server's answer (for a Redeemer that
+// does not return the raw answer).
+func encodeResult(res *grantclient.Result) ([]byte, error) {
+	var b strings.Builder
+	docs := []any{res.Secret}
+	for _, l := range res.Links {
+		docs = append(docs, l)
+	}
+	for _, d := range docs {
+		data, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	return []byte(b.String()), nil
 }
 
 // linksRedeemedFrom lists the input Links annotated as redeemed from this
@@ -191,6 +259,11 @@ func (r *run) persistRedemption(t *v2alpha1.AccessToken, hash string, res *grant
 			existing[d.GetName()] = d.File
 		}
 	}
+	// Links this redemption wrote before an interruption are no clash.
+	mine := map[string]bool{}
+	for _, n := range r.linksRedeemedFrom(t.Name, hash) {
+		mine[n] = true
+	}
 	name := res.Secret.Name
 	if msg := v2alpha1.ValidatePathElement(name); msg != "" || v2alpha1.ValidateName(name) != "" {
 		return nil, fmt.Errorf("the grant server answered with an unusable secret name %q", name)
@@ -199,7 +272,7 @@ func (r *run) persistRedemption(t *v2alpha1.AccessToken, hash string, res *grant
 		if msg := v2alpha1.ValidateName(l.Name); msg != "" {
 			return nil, fmt.Errorf("the grant server answered with an unusable link name %q: %s", l.Name, msg)
 		}
-		if f, clash := existing[l.Name]; clash {
+		if f, clash := existing[l.Name]; clash && !mine[l.Name] {
 			return nil, fmt.Errorf("a Link named %q already exists (%s); delete it or rename the token to redeem it", l.Name, f)
 		}
 	}
@@ -207,9 +280,10 @@ func (r *run) persistRedemption(t *v2alpha1.AccessToken, hash string, res *grant
 	b.CA, _ = res.Secret.SecretValue(v2alpha1.SecretKeyCA)
 	b.Cert, _ = res.Secret.SecretValue(v2alpha1.SecretKeyCert)
 	b.Key, _ = res.Secret.SecretValue(v2alpha1.SecretKeyKey)
-	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, r.now); err != nil {
-		return nil, fmt.Errorf("the credentials the grant server sent are unusable: %v", err)
-	}
+	// The redemption is spent: whatever a check says of the credentials
+	// now, they are kept, and the Link reports a problem with them (its
+	// credentials are checked on every reconcile, with certs.ClockSkew of
+	// tolerance for a server whose NotBefore is its own "now").
 	if err := r.ns.EnsureInput(); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ type linkingEnv struct {
 	alloc  *ports.Allocator
 	now    time.Time
 	issued atomic.Int32
+	// ahead moves the issuing time of link certificates forward.
+	ahead atomic.Int64
 
 	mu     sync.Mutex
 	access map[string]grantserver.LinkAccess // as the daemon hands it to the grants service
@@ -56,7 +58,7 @@ func newLinkingEnv(t testing.TB) *linkingEnv {
 		e.mu.Lock()
 		access := e.access[g.Namespace]
 		e.mu.Unlock()
-		return grants.IssueLink(access, g, name, subject, time.Now())
+		return grants.IssueLink(access, g, name, subject, time.Now().Add(time.Duration(e.ahead.Load())))
 	}), grantserver.FileStore{Home: e.home}, nil)
 	ca, err := certs.NewCA("skupper-grant-server-ca", 0, e.now)
 	require.NoError(t, err)
@@ -275,4 +277,83 @@ func BenchmarkRedemptionRoundTrip(b *testing.B) {
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// newSkewedEnv is a linking environment whose grant server issues client
+// certificates valid from ahead seconds in the future (upstream sets
+// NotBefore to its "now"; a server clock ahead of ours does the rest).
+func newSkewedEnv(t *testing.T, ahead time.Duration) *linkingEnv {
+	e := newLinkingEnv(t)
+	// certs.Issue backdates NotBefore by certs.ClockSkew.
+	e.ahead.Store(int64(certs.ClockSkew + ahead))
+	return e
+}
+
+// redeemOnce issues a grant in west and redeems it from a fresh site; it
+// returns the token's and the Link's status.
+func (e *linkingEnv) redeemOnce(t *testing.T, i int) (*v2alpha1.AccessToken, *v2alpha1.Link) {
+	t.Helper()
+	grant := fmt.Sprintf("grant-%d", i)
+	e.write(t, "west", grant+".yaml", "apiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: "+grant+"\n")
+	require.Equal(t, reconcile.Applied, e.reconcile(t, "west").Outcome)
+	g := readStatus[*v2alpha1.AccessGrant](t, e.home.Namespace("west"), v2alpha1.KindAccessGrant, grant)
+	ns := fmt.Sprintf("east%d", i)
+	e.write(t, ns, "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: "+ns+"\n")
+	e.write(t, ns, "token.yaml", tokenFromGrant(g, "to-west"))
+	e.reconcile(t, ns)
+	tok := readStatus[*v2alpha1.AccessToken](t, e.home.Namespace(ns), v2alpha1.KindAccessToken, "to-west")
+	link := readStatus[*v2alpha1.Link](t, e.home.Namespace(ns), v2alpha1.KindLink, "to-west")
+	return tok, link
+}
+
+// TestRedeemCertificateValidSoon: a grant server whose certificates
+// become valid a few seconds after the answer (upstream: NotBefore = now)
+// links every time; one valid only in an hour still keeps what the server
+// sent (the grant is spent) and the Link says what is wrong.
+func TestRedeemCertificateValidSoon(t *testing.T) {
+	e := newSkewedEnv(t, 3*time.Second)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	for i := range 8 {
+		tok, link := e.redeemOnce(t, i)
+		require.True(t, tok.Status.Redeemed, tok.Status.Message)
+		require.NotEqual(t, v2alpha1.StatusError, link.Status.StatusType, link.Status.Message)
+		require.NotContains(t, link.Status.Message, "not valid until")
+	}
+	require.EqualValues(t, 8, e.issued.Load())
+
+	late := newSkewedEnv(t, time.Hour)
+	late.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	tok, link := late.redeemOnce(t, 0)
+	require.True(t, tok.Status.Redeemed, tok.Status.Message)
+	require.Equal(t, v2alpha1.StatusError, link.Status.StatusType)
+	require.Contains(t, link.Status.Message, "tls.crt is not valid until")
+	_, err := certs.ReadDir(late.home.Namespace("east0").InputCertDir("to-west"))
+	require.NoError(t, err, "the credentials the server sent are kept")
+}
+
+// TestRedemptionFinishedFromKeptAnswer: when storing a redemption's answer
+// fails after the server counted it (here a Link of the same name is in
+// the way; a crash is the same), the answer kept in internal/tokens
+// finishes the job later without a second redemption.
+func TestRedemptionFinishedFromKeptAnswer(t *testing.T) {
+	e := newLinkingEnv(t)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	e.write(t, "east0", "link.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata:\n  name: to-west\nspec:\n  endpoints:\n  - name: inter-router\n    host: 127.0.0.1\n    port: \"9\"\n  tlsCredentials: other\n")
+	tok, _ := e.redeemOnce(t, 0)
+	require.False(t, tok.Status.Redeemed)
+	require.Contains(t, tok.Status.Message, "Redeemed, but the answer cannot be stored yet")
+	east := e.home.Namespace("east0")
+	rec, err := os.ReadFile(filepath.Join(east.InternalDir(), "tokens", "to-west.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(rec), "kind: Secret")
+	require.NoError(t, os.Remove(filepath.Join(east.InputResourcesDir(), "link.yaml")))
+	e.reconcile(t, "east0")
+	tok = readStatus[*v2alpha1.AccessToken](t, east, v2alpha1.KindAccessToken, "to-west")
+	require.True(t, tok.Status.Redeemed, tok.Status.Message)
+	link := readStatus[*v2alpha1.Link](t, east, v2alpha1.KindLink, "to-west")
+	require.Equal(t, "to-west", link.Spec.TLSCredentials)
+	require.EqualValues(t, 1, e.issued.Load())
+	rec, err = os.ReadFile(filepath.Join(east.InternalDir(), "tokens", "to-west.yaml"))
+	require.NoError(t, err)
+	require.NotContains(t, string(rec), "tls.key", "the key is dropped from the record once stored as input")
 }

@@ -71,6 +71,11 @@ func (d *Document) LineOf(path string) int {
 // diag builds a diagnostic for a field of this document.
 func (d *Document) diag(sev Severity, field, format string, args ...any) Diagnostic {
 	k := d.Key()
+	for i, a := range args {
+		if v, ok := a.(string); ok {
+			args[i] = Abbreviate(v)
+		}
+	}
 	return Diagnostic{
 		File: d.File, Line: d.LineOf(field), Kind: k.Kind, Name: k.Name,
 		Field: field, Message: fmt.Sprintf(format, args...), Severity: sev,

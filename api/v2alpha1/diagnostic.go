@@ -53,7 +53,7 @@ func (d Diagnostic) Error() string {
 		b.WriteString(d.Kind)
 		if d.Name != "" {
 			b.WriteString("/")
-			b.WriteString(d.Name)
+			b.WriteString(Abbreviate(d.Name))
 		}
 		b.WriteString(": ")
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxPort is the largest TCP port.
@@ -31,11 +32,29 @@ func ValidateName(name string) string {
 	case name == "":
 		return "must not be empty"
 	case len(name) > 63:
-		return fmt.Sprintf("%q is %d characters long; at most 63 are allowed", name, len(name))
+		return fmt.Sprintf("%q is %d characters long; at most 63 are allowed", Abbreviate(name), len(name))
 	case !nameRE.MatchString(name):
-		return fmt.Sprintf("%q is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit (RFC 1123 label, e.g. \"my-name\")", name)
+		return fmt.Sprintf("%q is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit (RFC 1123 label, e.g. \"my-name\")", Abbreviate(name))
 	}
 	return ""
+}
+
+// AbbreviateLimit is the length beyond which Abbreviate shortens a value
+// (longer than any valid name, host or usual path).
+const AbbreviateLimit = 256
+
+// Abbreviate shortens a value quoted in a message (a name, a host) to its
+// first 64 bytes and an ellipsis when it is longer than AbbreviateLimit, so
+// that a huge value does not flood the message.
+func Abbreviate(s string) string {
+	if len(s) <= AbbreviateLimit {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // ValidateRoutingKey checks a routing key; "" when valid, else a message.
@@ -46,7 +65,7 @@ func ValidateRoutingKey(key string) string {
 	case len(key) > 253:
 		return fmt.Sprintf("routing key is %d characters long; at most 253 are allowed", len(key))
 	case !routingKeyRE.MatchString(key):
-		return fmt.Sprintf("%q is not a valid routing key: use letters, digits, '.', '-', '_' and ':', starting and ending with a letter or digit", key)
+		return fmt.Sprintf("%q is not a valid routing key: use letters, digits, '.', '-', '_' and ':', starting and ending with a letter or digit", Abbreviate(key))
 	}
 	return ""
 }
@@ -61,9 +80,9 @@ func ValidateHost(host string) string {
 		return ""
 	}
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		return fmt.Sprintf("%q: write IPv6 addresses without brackets", host)
+		return fmt.Sprintf("%q: write IPv6 addresses without brackets", Abbreviate(host))
 	}
-	bad := fmt.Sprintf("%q is not a valid host: expected an IPv4 address, an IPv6 address or a DNS name", host)
+	bad := fmt.Sprintf("%q is not a valid host: expected an IPv4 address, an IPv6 address or a DNS name", Abbreviate(host))
 	if len(host) > 253 {
 		return bad
 	}
@@ -96,17 +115,17 @@ func ValidatePathElement(v string) string {
 	case strings.ContainsRune(v, 0):
 		return "must not contain a NUL byte"
 	case strings.ContainsAny(v, `/\`):
-		return fmt.Sprintf("%q must be a single directory name (no '/')", v)
+		return fmt.Sprintf("%q must be a single directory name (no '/')", Abbreviate(v))
 	case v == "." || v == "..":
 		return fmt.Sprintf("%q must be a directory name, not %q", v, v)
 	case strings.HasPrefix(v, "."):
-		return fmt.Sprintf("%q must not start with '.' (hidden directories are ignored)", v)
+		return fmt.Sprintf("%q must not start with '.' (hidden directories are ignored)", Abbreviate(v))
 	case len(v) > 253:
 		return "is longer than 253 characters"
 	}
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Sprintf("%q must not contain control characters", v)
+			return fmt.Sprintf("%q must not contain control characters", Abbreviate(v))
 		}
 	}
 	return ""
@@ -660,16 +679,30 @@ func validateDuplicates(docs []*Document) {
 }
 
 // validateSites enforces one Site per namespace and returns it (nil when
-// there is none or more than one).
+// there is none or it is ambiguous). When exactly one of several Site
+// documents is valid on its own, it is the Site and the others are errors
+// of their own: an invalid extra Site must not block the namespace.
 func validateSites(docs []*Document) *Document {
-	var sites []*Document
+	var sites, valid []*Document
 	for _, d := range docs {
 		if d.Key().Kind == KindSite {
 			sites = append(sites, d)
+			if d.Valid() {
+				valid = append(valid, d)
+			}
 		}
 	}
 	if len(sites) == 1 {
 		return sites[0]
+	}
+	if len(valid) == 1 {
+		site := valid[0]
+		for _, d := range sites {
+			if d != site {
+				d.addError("", "a namespace holds exactly one Site; Site/%s at %s applies, this one does not", site.GetName(), where(site))
+			}
+		}
+		return site
 	}
 	for _, d := range sites {
 		var others []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -27,6 +28,9 @@ per resource (runtime/resources), then exit. Nothing is started.
 A namespace without a valid Site keeps its previous runtime configuration.
 Diagnostics are printed on stderr as file:line: Kind/name: field: message.
 
+It refuses to run while a skupperd daemon runs on the same data home (the
+daemon reconciles on its own), and keeps a daemon from starting meanwhile.
+
 Exit status: 0 when every namespace that needs a Site had it applied, 1
 otherwise, 2 for invalid usage.`,
 		Example: `  skupperd reconcile -n west
@@ -52,6 +56,17 @@ otherwise, 2 for invalid usage.`,
 			} else if !home.Namespace(namespace).Exists() {
 				return &exitError{code: 1, err: fmt.Errorf("namespace %q does not exist (no directory %s)", namespace, home.Namespace(namespace).Dir)}
 			}
+			// A running daemon owns the data home: reconciling behind its
+			// back would overwrite the status it observes. Holding the
+			// lock also keeps a daemon from starting meanwhile.
+			lock, err := home.TakeLock()
+			if errors.Is(err, namespaces.ErrAlreadyRunning) || errors.Is(err, namespaces.ErrPathInUse) {
+				return &exitError{code: 1, err: fmt.Errorf("%v: it reconciles on its own (it watches the input); to force a pass, run \"skupper system reload\" or send it SIGHUP", err)}
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer lock.Release()
 			alloc, cache := ports.New(home), reconcile.NewCache()
 			failed := false
 			for _, name := range names {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/skupperd/skupperd/namespaces"
 )
 
 // writeNamespace creates <home>/namespaces/<ns>/input/resources/site.yaml.
@@ -120,4 +122,24 @@ func TestReconcileUsageErrors(t *testing.T) {
 	entries, err := os.ReadDir(home)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "a usage error must not touch the data home")
+}
+
+// TestReconcileRefusesWhileDaemonRuns: with a daemon holding the data
+// home's lock, "skupperd reconcile" exits 1 with a clear message and
+// writes nothing (the daemon's live status is not overwritten).
+func TestReconcileRefusesWhileDaemonRuns(t *testing.T) {
+	home := t.TempDir()
+	writeNamespace(t, home, "west", goodSite)
+	release, err := namespaces.NewHome(home).Lock()
+	require.NoError(t, err)
+	code, out, errOut := runCmd(t, "reconcile", "--data-home", home, "-n", "west")
+	require.Equal(t, 1, code, errOut)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "another skupperd is already running for this data home")
+	require.Contains(t, errOut, "skupper system reload")
+	_, err = os.Stat(filepath.Join(home, "namespaces", "west", "runtime"))
+	require.True(t, os.IsNotExist(err), "nothing written: %v", err)
+	release()
+	code, _, errOut = runCmd(t, "reconcile", "--data-home", home, "-n", "west")
+	require.Equal(t, 0, code, errOut)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,7 +129,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		return usageError("%v", err)
 	}
 	home := namespaces.NewHome(root)
-	lock, err := home.TakeLock()
+	lock, err := takeLock(home, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -260,4 +261,28 @@ func raiseFileLimit(log *slog.Logger) {
 		return
 	}
 	log.Debug("raised the open files limit", "from", old, "to", lim.Max)
+}
+
+// pathWait bounds how long a daemon waits for the previous daemon of a
+// data home that was removed or replaced at the same path to notice it
+// lost its lock and stop (it checks every 2 s).
+const pathWait = 30 * time.Second
+
+// takeLock takes the data home's lock, waiting up to pathWait for a daemon
+// whose data home at the same path was replaced to stop, so that a
+// namespace is never managed by two daemons, nor its router run twice.
+func takeLock(home namespaces.Home, log *slog.Logger) (*namespaces.DaemonLock, error) {
+	deadline := time.Now().Add(pathWait)
+	logged := false
+	for {
+		lock, err := home.TakeLock()
+		if !errors.Is(err, namespaces.ErrPathInUse) || time.Now().After(deadline) {
+			return lock, err
+		}
+		if !logged {
+			log.Warn("waiting for the previous skupperd of this data home path to stop", "reason", err.Error(), "limit", pathWait)
+			logged = true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

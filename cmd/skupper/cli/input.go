@@ -2,10 +2,8 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,31 +31,22 @@ type inputState struct {
 }
 
 // readInput reads every resource file of the namespace's input/resources
-// (as the daemon does: *.yaml, *.yml and *.json, not recursive, editor and
-// hidden files ignored) and decodes and validates them together. A missing
-// namespace or resources directory yields an empty input.
+// with the daemon's loader (namespaces.ReadResources: *.yaml, *.yml and
+// *.json, not recursive, editor and hidden files ignored; FIFOs, unreadable
+// files and files over 4 MiB are diagnostics of their own, never a hang or
+// a failure of the command) and decodes and validates them together. A
+// missing namespace or resources directory yields an empty input.
 func readInput(ns namespaces.Namespace) (*inputState, error) {
-	dir := ns.InputResourcesDir()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	files, readDiags, err := namespaces.ReadResources(ns)
+	if err != nil {
 		return nil, fmt.Errorf("read input of namespace %q: %w", ns.Name, err)
 	}
 	s := &inputState{ns: ns}
-	for _, e := range entries {
-		if e.IsDir() || !namespaces.IsResourceFile(e.Name()) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		data, err := readLimited(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.files = append(s.files, inputFile{Path: path, Data: data})
+	for _, f := range files {
+		s.files = append(s.files, inputFile{Path: f.Path, Data: f.Data})
 	}
 	s.docs, s.diags = decodeFiles(ns.Name, s.files)
+	s.diags = append(s.diags, readDiags...).Sort()
 	return s, nil
 }
 
@@ -334,18 +323,66 @@ func (a *app) printWarnings(warns v2alpha1.Diagnostics) {
 }
 
 // commit validates and performs a change: nothing is written when it is
-// refused.
+// refused. Validate-then-write is serialised per namespace (its input
+// lock): under the lock the input is read again and the change validated
+// against it, so that two concurrent commands cannot both write changes
+// that clash (the same port), and a file another command changed since s
+// was read is not overwritten.
 func (a *app) commit(s *inputState, c *change) error {
-	errs, warns := s.check(c)
+	if errs, _ := s.check(c); len(errs) > 0 {
+		return a.invalid(errs)
+	}
+	unlock, err := s.ns.LockInput()
+	if err != nil {
+		return failed(err)
+	}
+	defer unlock()
+	fresh, err := readInput(s.ns)
+	if err != nil {
+		return failed(err)
+	}
+	if p := changedSince(s, fresh, c); p != "" {
+		return failure("%s changed while this command ran; nothing was written: run the command again", p)
+	}
+	errs, warns := fresh.check(c)
 	if len(errs) == 0 {
-		after, _ := decodeFiles(s.ns.Name, s.result(c))
-		errs = a.portClashes(s, after, c)
+		after, _ := decodeFiles(fresh.ns.Name, fresh.result(c))
+		errs = a.portClashes(fresh, after, c)
 	}
 	if len(errs) > 0 {
 		return a.invalid(errs)
 	}
 	a.printWarnings(warns)
-	return apply(s.ns, c)
+	return apply(fresh.ns, c)
+}
+
+// changedSince returns a file the change writes or removes whose content
+// differs between the input as read before (old) and now (cur).
+func changedSince(old, cur *inputState, c *change) string {
+	content := func(s *inputState) map[string]string {
+		m := map[string]string{}
+		for _, f := range s.files {
+			m[f.Path] = string(f.Data)
+		}
+		return m
+	}
+	before, now := content(old), content(cur)
+	var paths []string
+	for p := range c.writes {
+		paths = append(paths, p)
+	}
+	for p := range c.removes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		b, hadB := before[p]
+		n, hasN := now[p]
+		if hadB != hasN || b != n {
+			return p
+		}
+	}
+	return ""
 }
 
 // apply writes and removes the change's files (0600, in 0700 directories).
