@@ -513,6 +513,13 @@ func (w *worker) retry(log *slog.Logger, reason string, err error) {
 // process (the CLI) is normally left alone; file times are coarse (a
 // clock tick), so that is not a guarantee for a write racing the start.
 func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
+	// The CLI writes input/ while it holds the namespace's input lock: a
+	// temporary file it is about to rename is never one to sweep.
+	if unlock, err := ns.LockInput(); err == nil {
+		defer unlock()
+	} else {
+		log.Warn("cannot take the input lock; temporary files in input/ may be a writer's", "namespace", ns.Name, "error", err)
+	}
 	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir(), ns.InputDir()} {
 		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {

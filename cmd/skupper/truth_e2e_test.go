@@ -551,12 +551,13 @@ func TestDebugDumpHasLogsAndChecks(t *testing.T) {
 	assert.Contains(t, files["check.txt"], "router running")
 }
 
-// TestTransientCauseKeepsWaiting: a grant server that answers 503 is a
+// TestTransientCauseKeepsWaiting: a grant server that answers 502 is a
 // transient cause: token redeem keeps waiting (the daemon retries), shows
-// the cause on a "Waiting for status:" line, and times out.
+// the cause on a "Waiting for status:" line, and times out. (A 503 is
+// retried inside the redemption itself, honouring Retry-After.)
 func TestTransientCauseKeepsWaiting(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "Internal error", http.StatusServiceUnavailable)
+		http.Error(w, "Internal error", http.StatusBadGateway)
 	}))
 	srv.StartTLS()
 	defer srv.Close()
@@ -576,7 +577,7 @@ func TestTransientCauseKeepsWaiting(t *testing.T) {
 	e.ok("site", "create", "east", "--wait", "configured")
 	r, took := e.timed("token", "redeem", file, "--timeout", "3s")
 	assert.Equal(t, 1, r.code, r.stdout)
-	assert.Contains(t, r.stdout, "Waiting for status: Redemption failed, retrying: Received HTTP Response 503: Internal error")
+	assert.Contains(t, r.stdout, "Waiting for status: Redemption failed, retrying: Received HTTP Response 502: Internal error")
 	assert.Contains(t, r.stderr, `timed out after 3s waiting for token "busy" to be redeemed`)
 	assert.GreaterOrEqual(t, took, 3*time.Second)
 }
