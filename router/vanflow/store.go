@@ -66,6 +66,22 @@ func (s *Store) Apply(source string, recs []Record) bool {
 	return changed
 }
 
+// Untyped reports whether any of the identities of recs is held without a
+// record type: a patch arrived for a record whose first emission (which
+// carries every attribute) was missed, e.g. because a FLUSH was lost.
+func (s *Store) Untyped(recs []Record) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		if old := s.records[r.Identity]; old != nil {
+			if _, typed := old.attrs[AttrType]; !typed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Forget deletes every record that belongs to source and returns how many
 // there were.
 func (s *Store) Forget(source string) int {

@@ -424,6 +424,7 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 	}()
 	flushed := direct == ""
 	flushBy := time.Now().Add(s.opts.FlushAfter)
+	var lastFlush time.Time
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if !flushed {
@@ -433,6 +434,7 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		cancel()
 		if err != nil {
 			if !flushed && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				lastFlush = time.Now()
 				flushed = s.sendFlush(ctx, flush, id, direct)
 				if !flushed {
 					flushBy = time.Now().Add(s.opts.FlushAfter)
@@ -453,7 +455,21 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		if s.heard(src, recs) {
 			s.notify()
 		}
+		switch {
+		case !flushed || direct == "":
+		case len(recs) > 0 && s.store.Untyped(recs) && time.Since(lastFlush) >= s.opts.FlushAfter:
+			// A patch for a record we never saw whole: its first emission
+			// (or our FLUSH) was lost, e.g. sent before the route to us
+			// existed. Ask the source for everything again.
+			s.log.Debug("vanflow: incomplete records; flushing again", "source", id)
+			flushed = false
+		case time.Since(lastFlush) >= reflushEvery:
+			// A FLUSH lost on its way leaves records that never change
+			// unseen; asking again now and then heals that.
+			flushed = false
+		}
 		if !flushed {
+			lastFlush = time.Now()
 			flushed = s.sendFlush(ctx, flush, id, direct)
 			if !flushed {
 				flushBy = time.Now().Add(s.opts.FlushAfter)
@@ -461,6 +477,10 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		}
 	}
 }
+
+// reflushEvery is how often a source is asked to FLUSH again, so that
+// records missed through a lost FLUSH are eventually received.
+const reflushEvery = time.Minute
 
 // heartbeats keeps a controller source alive from its heartbeat address
 // until ctx ends or the link fails.
