@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/skupperd/skupperd/router"
+	"github.com/skupperd/skupperd/router/hotapply"
+)
+
+// hotApplyTimeout bounds one hot apply (query, operations, read-back).
+const hotApplyTimeout = 30 * time.Second
+
+// hotApplyProbe bounds the first management request of a hot apply.
+const hotApplyProbe = 3 * time.Second
+
+// running is what the worker knows the namespace's router runs: the spec
+// it was last ensured with and the configuration it was started with or
+// brought to (the skrouterd.json bytes). The process supervisor restarts
+// a router that dies with the file, which always holds that configuration.
+type running struct {
+	spec   router.Spec
+	config []byte
+}
+
+// hotApply brings the running router to the configuration the reconcile
+// of p wrote, through management, instead of restarting it: the router
+// must run the same spec, be observed on its local port, and every change
+// must be one the router takes at run time. It reports whether the
+// router now runs the new configuration; when not, it logs why and the
+// caller restarts the router.
+func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
+	start := time.Now()
+	plan, err := w.tryHotApply(ctx, p, spec)
+	if err != nil {
+		level := "router configuration not applied at run time; restarting the router"
+		if errors.Is(err, hotapply.ErrRestart) {
+			p.log.Info(level, "reason", err.Error())
+		} else {
+			p.log.Warn(level, "reason", err.Error())
+		}
+		w.d.hotApplyFailures.Add(1)
+		return false
+	}
+	w.d.hotApplies.Add(1)
+	ops := make([]string, len(plan.Ops))
+	for i, op := range plan.Ops {
+		ops[i] = op.String()
+	}
+	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start))
+	return true
+}
+
+func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (hotapply.Plan, error) {
+	switch {
+	case w.running == nil:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the configuration the router runs is not known"}
+	case w.running.spec != spec:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router's command (configuration file, site id or local port) changed"}
+	case !w.d.cfg.Supervisor.State(w.ns.Name).Running:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not running"}
+	case w.obs == nil || w.obs.port != spec.LocalPort:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
+	}
+	// A short probe first: a router that does not answer management (a
+	// stand-in, one still starting) is restarted without waiting out the
+	// connection's backoff.
+	pctx, cancel := context.WithTimeout(ctx, hotApplyProbe)
+	_, err := w.obs.mgmt.Query(pctx, "router", "id")
+	cancel()
+	if err != nil {
+		return hotapply.Plan{}, fmt.Errorf("the router does not answer management: %w", err)
+	}
+	prev, err := hotapply.ParseConfig(w.running.config)
+	if err != nil {
+		return hotapply.Plan{}, fmt.Errorf("the configuration the router runs: %w", err)
+	}
+	data, err := os.ReadFile(spec.ConfigPath)
+	if err != nil {
+		return hotapply.Plan{}, err
+	}
+	desired, err := hotapply.ParseConfig(data)
+	if err != nil {
+		return hotapply.Plan{}, err
+	}
+	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
+	defer cancel()
+	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{ReloadProfiles: p.res.CertsChanged})
+}
+
+// noteRunning records that the router runs spec with the configuration
+// now in its file (after a start, restart or hot apply).
+func (w *worker) noteRunning(p *pass, spec router.Spec) {
+	data, err := os.ReadFile(spec.ConfigPath)
+	if err != nil {
+		p.log.Warn("cannot read the router configuration; its next change restarts the router", "error", err)
+		w.running = nil
+		return
+	}
+	w.running = &running{spec: spec, config: data}
+}
