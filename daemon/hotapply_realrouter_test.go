@@ -1,0 +1,292 @@
+package daemon_test
+
+// Hot apply with the real skupper-router: Listener and Connector changes
+// reach the running router through management. The router keeps its
+// process (router.pid unchanged), its entities equal the rendered
+// configuration, and a connection held open through an untouched listener
+// keeps echoing through every change.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/render"
+	"github.com/skupperd/skupperd/router/amqpconn"
+	"github.com/skupperd/skupperd/router/hotapply"
+	"github.com/skupperd/skupperd/router/mgmt"
+	"github.com/skupperd/skupperd/test/realrouter"
+	"github.com/skupperd/skupperd/test/testwait"
+)
+
+// heldConn is a TCP connection through the router kept open for the whole
+// test; a pinger checks it echoes every 100 ms and counts failures.
+type heldConn struct {
+	mu     sync.Mutex
+	c      net.Conn
+	r      *bufio.Reader
+	pings  int
+	failed error
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func holdConn(t *testing.T, port int) *heldConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldConn{c: c, r: bufio.NewReader(c), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := h.ping(); err != nil {
+		t.Fatalf("held connection: %v", err)
+	}
+	go func() {
+		defer close(h.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-tick.C:
+			}
+			if err := h.ping(); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { h.close() })
+	return h
+}
+
+func (h *heldConn) ping() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed != nil {
+		return h.failed
+	}
+	msg := fmt.Sprintf("ping %d", h.pings)
+	_ = h.c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := fmt.Fprintf(h.c, "%s\n", msg)
+	var line string
+	if err == nil {
+		line, err = h.r.ReadString('\n')
+	}
+	if err == nil && strings.TrimSuffix(line, "\n") != msg {
+		err = fmt.Errorf("echoed %q, want %q", line, msg)
+	}
+	if err != nil {
+		h.failed = fmt.Errorf("held connection failed after %d echoes: %w", h.pings, err)
+		return h.failed
+	}
+	h.pings++
+	return nil
+}
+
+// check fails the test unless the held connection still echoes.
+func (h *heldConn) check(t *testing.T, after string) int {
+	t.Helper()
+	if err := h.ping(); err != nil {
+		t.Fatalf("after %s: %v", after, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pings
+}
+
+func (h *heldConn) close() {
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	<-h.done
+	_ = h.c.Close()
+}
+
+// routerMgmt is a management client to the namespace's router on its
+// local listener, with skupperd's client credentials.
+func routerMgmt(t *testing.T, ns namespaces.Namespace) *mgmt.Client {
+	t.Helper()
+	es, err := routerConfig(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, ok := findEntity(es, "listener", render.LocalListenerName)
+	if !ok {
+		t.Fatal("no local listener in the router configuration")
+	}
+	port, _ := strconv.Atoi(local.attr("port"))
+	cfg, err := amqpconn.LocalConfig(port, ns.RuntimeCertDir(render.LocalClientCreds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ContainerID = "hotapply-test"
+	conn := amqpconn.New(cfg)
+	c := mgmt.New(conn, mgmt.Options{Timeout: 5 * time.Second})
+	t.Cleanup(func() { _ = c.Close(); _ = conn.Close() })
+	return c
+}
+
+// routerMatchesConfig is a condition: the router's entities (queried
+// through management) equal those of the rendered skrouterd.json.
+func routerMatchesConfig(c *mgmt.Client, ns namespaces.Namespace) func() (bool, string) {
+	return func() (bool, string) {
+		data, err := os.ReadFile(ns.RouterConfigPath())
+		if err != nil {
+			return false, err.Error()
+		}
+		want, err := hotapply.ParseConfig(data)
+		if err != nil {
+			return false, err.Error()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		running, err := hotapply.Running(ctx, c)
+		if err != nil {
+			return false, err.Error()
+		}
+		if p := hotapply.Compute(running, want, want, hotapply.Options{}); len(p.Ops) > 0 {
+			return false, fmt.Sprintf("router differs from the configuration: %v", p.Ops)
+		}
+		return true, ""
+	}
+}
+
+func TestRealRouterHotApply(t *testing.T) {
+	bin := realrouter.Binary(t)
+	binaries(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	ports := freePorts(t, 8)
+	keep, la, la2 := ports[0], ports[1], ports[2]
+	burst := ports[3:6]
+	after := ports[6]
+	h.addNamespace("west")
+	ns := h.ns("west")
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
+	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
+	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
+	d.waitReady()
+	waitTraffic(t, keep, "hello")
+	var pid int
+	eventually(t, "the router's pid file", func() (bool, string) {
+		p, ok, why := recordedRouter(h, "west")
+		pid = p
+		return ok, why
+	})
+	held := holdConn(t, keep)
+	mc := routerMgmt(t, ns)
+
+	// step writes (or removes) input, then waits for the router to equal
+	// the configuration and for traffic through port (0: none), and checks
+	// the router kept its process and the held connection echoes.
+	step := func(what string, change func(), port int) time.Duration {
+		t.Helper()
+		before, _ := os.ReadFile(ns.RouterConfigPath())
+		start := time.Now()
+		change()
+		testwait.For(t, convergeTimeout, what+": the configuration rendered", func() (bool, string) {
+			now, err := os.ReadFile(ns.RouterConfigPath())
+			return err == nil && string(now) != string(before), "skrouterd.json unchanged"
+		})
+		testwait.For(t, convergeTimeout, what+": the router equals the configuration", routerMatchesConfig(mc, ns))
+		matched := time.Since(start)
+		var took time.Duration
+		if port != 0 {
+			testwait.For(t, trafficTimeout, what+": traffic through port "+strconv.Itoa(port),
+				realrouter.EchoCheck(port, "hello after "+what))
+			took = time.Since(start)
+		}
+		if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
+			t.Fatalf("after %s: router pid %d (ok=%v, %s), want %d unchanged", what, p, ok, why, pid)
+		}
+		n := held.check(t, what)
+		t.Logf("%s: router equal to the configuration %s after the write, traffic through the new port %s after it; router pid %d unchanged; held connection %d echoes",
+			what, matched.Round(time.Millisecond), took.Round(time.Millisecond), pid, n)
+		return took
+	}
+	closed := func(port int) func() (bool, string) {
+		return func() (bool, string) {
+			if dialOK(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) {
+				return false, fmt.Sprintf("port %d still accepts", port)
+			}
+			return true, ""
+		}
+	}
+
+	step("connector a added", func() { h.put("west", "connector-a.yaml", connectorYAML("a", "a", echo)) }, 0)
+	step("listener a added", func() { h.put("west", "listener-a.yaml", listenerYAML("a", "a", la)) }, la)
+	step("listener a port changed", func() { h.put("west", "listener-a.yaml", listenerYAML("a", "a", la2)) }, la2)
+	testwait.For(t, convergeTimeout, "the old port of listener a closed", closed(la))
+	step("connector a routing key changed", func() { h.put("west", "connector-a.yaml", connectorYAML("a", "b", echo)) }, 0)
+	step("listener a routing key changed", func() { h.put("west", "listener-a.yaml", listenerYAML("a", "b", la2)) }, la2)
+	step("listener a removed", func() { h.remove("west", "listener-a.yaml") }, 0)
+	testwait.For(t, convergeTimeout, "the port of the removed listener closed", closed(la2))
+	step("connector a removed", func() { h.remove("west", "connector-a.yaml") }, 0)
+	step("burst of three listeners and connectors", func() {
+		for i, p := range burst {
+			n := fmt.Sprintf("burst%d", i)
+			h.put("west", "connector-"+n+".yaml", connectorYAML(n, n, echo))
+			h.put("west", "listener-"+n+".yaml", listenerYAML(n, n, p))
+		}
+	}, burst[2])
+	for _, p := range burst {
+		waitTraffic(t, p, "burst")
+	}
+	step("burst removed", func() {
+		for i := range burst {
+			n := fmt.Sprintf("burst%d", i)
+			h.remove("west", "connector-"+n+".yaml")
+			h.remove("west", "listener-"+n+".yaml")
+		}
+	}, 0)
+	if n := len(d.logLines("router started", "west")); n != 1 {
+		t.Fatalf("%d router starts during hot apply, want 1", n)
+	}
+	applied := len(d.logLines("router configuration applied without a restart", "west"))
+	if applied < 8 {
+		t.Fatalf("%d hot applies logged, want at least 8", applied)
+	}
+
+	// kill -9: the supervisor restarts the router with the full current
+	// configuration, and hot apply resumes against the new process.
+	held.close()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first := pid
+	eventuallyWithin(t, trafficTimeout, "a new router after kill -9", func() (bool, string) {
+		p, ok, why := recordedRouter(h, "west")
+		if ok && p == first {
+			return false, fmt.Sprintf("still pid %d", p)
+		}
+		pid = p
+		return ok, why
+	})
+	waitTraffic(t, keep, "hello after kill -9")
+	testwait.For(t, convergeTimeout, "the restarted router equals the configuration", routerMatchesConfig(mc, ns))
+	held = holdConn(t, keep)
+	step("listener added after the kill", func() {
+		h.put("west", "connector-c.yaml", connectorYAML("c", "c", echo))
+		h.put("west", "listener-c.yaml", listenerYAML("c", "c", after))
+	}, after)
+	if n := len(d.logLines("router started", "west")); n != 2 {
+		t.Fatalf("%d router starts, want 2 (first, after the kill)", n)
+	}
+	if n := len(d.logLines("router configuration applied without a restart", "west")); n <= applied {
+		t.Fatalf("no hot apply after the kill (%d, before %d)", n, applied)
+	}
+}
