@@ -290,3 +290,82 @@ func TestRealRouterHotApply(t *testing.T) {
 		t.Fatalf("no hot apply after the kill (%d, before %d)", n, applied)
 	}
 }
+
+// TestRealRouterHotApplyUpdatesAndFallback: a log level and a listener's
+// observer are UPDATEd in place (same router process, the held connection
+// through that very listener keeps echoing); a change of the router
+// entity, which the router reads at startup only, restarts the router,
+// with the reason logged, and traffic flows again.
+func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
+	bin := realrouter.Binary(t)
+	binaries(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	keep := freePorts(t, 1)[0]
+	h.addNamespace("west")
+	ns := h.ns("west")
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
+	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
+	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
+	d.waitReady()
+	waitTraffic(t, keep, "hello")
+	var pid int
+	eventually(t, "the router's pid file", func() (bool, string) {
+		p, ok, why := recordedRouter(h, "west")
+		pid = p
+		return ok, why
+	})
+	held := holdConn(t, keep)
+	mc := routerMgmt(t, ns)
+	hot := func(what, want string) {
+		t.Helper()
+		eventually(t, what+" applied without a restart", func() (bool, string) {
+			for _, l := range d.logLines("router configuration applied without a restart", "west") {
+				if strings.Contains(fmt.Sprint(l["operations"]), want) {
+					return true, ""
+				}
+			}
+			return false, "no hot apply with " + want
+		})
+		testwait.For(t, convergeTimeout, what+": the router equals the configuration", routerMatchesConfig(mc, ns))
+		if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
+			t.Fatalf("after %s: router pid %d (ok=%v, %s), want %d unchanged", what, p, ok, why, pid)
+		}
+		held.check(t, what)
+	}
+
+	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: debug\n")
+	hot("log level", "UPDATE log log/DEFAULT")
+	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep)+"  settings:\n    observer: none\n")
+	hot("observer of the held connection's listener", "UPDATE tcpListener listener/keep")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	attrs, err := mc.Read(ctx, "tcpListener", "listener/keep")
+	if err != nil || attrs["observer"] != "none" {
+		t.Fatalf("tcpListener listener/keep: %v %v, want observer none", attrs, err)
+	}
+
+	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: debug\n    routerDataConnections: \"2\"\n")
+	eventually(t, "the restart-only change logged with its reason", func() (bool, string) {
+		for _, l := range d.logLines("router configuration not applied at run time; restarting the router", "west") {
+			if strings.Contains(l.str("reason"), "router entity changed (dataConnectionCount)") {
+				return true, ""
+			}
+		}
+		return false, "no fallback logged"
+	})
+	eventuallyWithin(t, trafficTimeout, "a new router for the restart-only change", func() (bool, string) {
+		p, ok, why := recordedRouter(h, "west")
+		if ok && p == pid {
+			return false, fmt.Sprintf("still pid %d", p)
+		}
+		return ok, why
+	})
+	waitTraffic(t, keep, "hello after the restart")
+	testwait.For(t, convergeTimeout, "the restarted router equals the configuration", routerMatchesConfig(mc, ns))
+	if n := len(d.logLines("router started", "west")); n != 2 {
+		t.Fatalf("%d router starts, want 2 (first, the restart-only change)", n)
+	}
+}
