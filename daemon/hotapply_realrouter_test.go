@@ -9,6 +9,10 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skupperd/skupperd/certs"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/render"
 	"github.com/skupperd/skupperd/router/amqpconn"
@@ -368,4 +373,107 @@ func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
 	if n := len(d.logLines("router started", "west")); n != 2 {
 		t.Fatalf("%d router starts, want 2 (first, the restart-only change)", n)
 	}
+}
+
+// tlsSerial connects with TLS to the listener on port and returns the
+// serial number of the certificate it presents.
+func tlsSerial(port int) (string, error) {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test reads the certificate, it trusts nothing
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	certs := c.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", errors.New("no certificate")
+	}
+	return certs[0].SerialNumber.String(), nil
+}
+
+// TestRealRouterHotApplyRenewedCertificate: new certificate files for a
+// TLS Listener reach the running router by an sslProfile UPDATE (which
+// re-reads the files): new connections get the new certificate, the
+// router keeps its process, and a connection held through a plain
+// listener keeps echoing.
+func TestRealRouterHotApplyRenewedCertificate(t *testing.T) {
+	bin := realrouter.Binary(t)
+	binaries(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	ports := freePorts(t, 2)
+	keep, secure := ports[0], ports[1]
+	h.addNamespace("west")
+	ns := h.ns("west")
+	now := time.Now()
+	ca, err := certs.NewCA("test-ca", 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func() (certs.Bundle, string) {
+		b, err := certs.Issue(ca, certs.Request{CommonName: "secure", Hosts: []string{"127.0.0.1"}, Usage: certs.ServerAuth, Validity: 24 * time.Hour}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(b.Cert)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return certs.Bundle{Cert: b.Cert, Key: b.Key}, cert.SerialNumber.String()
+	}
+	first, firstSerial := issue()
+	if _, err := certs.WriteDir(ns.InputCertDir("secure"), first); err != nil {
+		t.Fatal(err)
+	}
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
+	h.put("west", "listener-secure.yaml", listenerYAML("secure", "keep", secure)+"  tlsCredentials: secure\n")
+	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
+	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
+	d.waitReady()
+	waitTraffic(t, keep, "hello")
+	testwait.For(t, trafficTimeout, "the first certificate on the TLS listener", func() (bool, string) {
+		s, err := tlsSerial(secure)
+		if err != nil {
+			return false, err.Error()
+		}
+		return s == firstSerial, "serial " + s
+	})
+	pid, ok, why := recordedRouter(h, "west")
+	if !ok {
+		t.Fatal(why)
+	}
+	held := holdConn(t, keep)
+
+	second, secondSerial := issue()
+	start := time.Now()
+	if _, err := certs.WriteDir(ns.InputCertDir("secure"), second); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, convergeTimeout, "the renewed certificate on the TLS listener", func() (bool, string) {
+		s, err := tlsSerial(secure)
+		if err != nil {
+			return false, err.Error()
+		}
+		return s == secondSerial, "serial " + s
+	})
+	took := time.Since(start)
+	if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
+		t.Fatalf("router pid %d (ok=%v, %s), want %d unchanged", p, ok, why, pid)
+	}
+	eventually(t, "the hot apply with UPDATE sslProfile tls/secure logged", func() (bool, string) {
+		for _, l := range d.logLines("router configuration applied without a restart", "west") {
+			if strings.Contains(fmt.Sprint(l["operations"]), "UPDATE sslProfile tls/secure") {
+				return true, ""
+			}
+		}
+		return false, "not logged"
+	})
+	if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
+		t.Fatalf("router pid %d (ok=%v, %s), want %d unchanged", p, ok, why, pid)
+	}
+	n := held.check(t, "the certificate renewal")
+	t.Logf("renewed certificate served %s after its files were written; router pid %d unchanged; held connection %d echoes", took.Round(time.Millisecond), pid, n)
 }
