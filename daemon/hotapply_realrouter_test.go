@@ -168,6 +168,27 @@ func routerMatchesConfig(c *mgmt.Client, ns namespaces.Namespace) func() (bool, 
 	}
 }
 
+// waitSkupperdConnected waits until skupperd's observer is connected to
+// the router of ns: skupperd hot applies only over a live management
+// connection (else it restarts the router rather than wait for a dial).
+func waitSkupperdConnected(t *testing.T, mc *mgmt.Client, ns string) {
+	t.Helper()
+	testwait.For(t, convergeTimeout, "skupperd connected to the router", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rows, err := mc.Query(ctx, "connection", "container")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rows {
+			if r["container"] == "skupperd-"+ns {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no connection from skupperd-%s among %v", ns, rows)
+	})
+}
+
 func TestRealRouterHotApply(t *testing.T) {
 	bin := realrouter.Binary(t)
 	binaries(t)
@@ -194,6 +215,7 @@ func TestRealRouterHotApply(t *testing.T) {
 	})
 	held := holdConn(t, keep)
 	mc := routerMgmt(t, ns)
+	waitSkupperdConnected(t, mc, "west")
 
 	// step writes (or removes) input, then waits for the router to equal
 	// the configuration and for traffic through port (0: none), and checks
@@ -283,6 +305,7 @@ func TestRealRouterHotApply(t *testing.T) {
 	})
 	waitTraffic(t, keep, "hello after kill -9")
 	testwait.For(t, convergeTimeout, "the restarted router equals the configuration", routerMatchesConfig(mc, ns))
+	waitSkupperdConnected(t, mc, "west")
 	held = holdConn(t, keep)
 	step("listener added after the kill", func() {
 		h.put("west", "connector-c.yaml", connectorYAML("c", "c", echo))
@@ -324,6 +347,7 @@ func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
 	})
 	held := holdConn(t, keep)
 	mc := routerMgmt(t, ns)
+	waitSkupperdConnected(t, mc, "west")
 	hot := func(what, want string) {
 		t.Helper()
 		eventually(t, what+" applied without a restart", func() (bool, string) {
@@ -446,6 +470,7 @@ func TestRealRouterHotApplyRenewedCertificate(t *testing.T) {
 		t.Fatal(why)
 	}
 	held := holdConn(t, keep)
+	waitSkupperdConnected(t, routerMgmt(t, ns), "west")
 
 	second, secondSerial := issue()
 	start := time.Now()
