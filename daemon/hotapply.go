@@ -54,6 +54,10 @@ func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 		ops[i] = op.String()
 	}
 	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start))
+	for _, b := range plan.Busy {
+		// A restart would not help: the router starts such a listener down too.
+		p.log.Warn("a listener cannot listen: another process holds its port; the next configuration change retries it", "listener", b)
+	}
 	return true
 }
 
@@ -92,7 +96,7 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	}
 	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
 	defer cancel()
-	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{ReloadProfiles: p.res.CertsChanged})
+	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{ReloadProfiles: p.res.CertsChanged, RetryBusy: true})
 }
 
 // noteRunning records that the router runs spec with the configuration

@@ -77,6 +77,7 @@ func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Opti
 	if err != nil {
 		return plan, fmt.Errorf("read back: %w", err)
 	}
+	plan.Busy = Busy(after)
 	if left := Compute(after, desired, desired, Options{}); len(left.Ops) > 0 {
 		var ops []string
 		for _, op := range left.Ops {

@@ -65,6 +65,9 @@ func (o Op) String() string { return o.Operation + " " + o.Type + " " + o.Name }
 // Plan is what it takes to bring the router to the desired entities.
 type Plan struct {
 	Ops []Op
+	// Busy are the tcpListeners still down after Apply because another
+	// process holds their port (see Busy).
+	Busy []string
 	// Restart is why the change cannot be applied at run time ("" when it
 	// can). Ops are still computed, for the log.
 	Restart string
@@ -78,6 +81,28 @@ type Options struct {
 	// ReloadProfiles UPDATEs every kept sslProfile even when its attributes
 	// are unchanged, so that the router re-reads renewed certificate files.
 	ReloadProfiles bool
+	// RetryBusy DELETEs and CREATEs again every tcpListener whose port
+	// was held by another process (see Busy): the router never retries
+	// such a listener by itself.
+	RetryBusy bool
+}
+
+// Busy lists the running tcpListeners that could not listen because
+// another process holds their port, as "name: message". They stay down
+// until they are deleted and created again.
+func Busy(running []Entity) []string {
+	var out []string
+	for _, e := range running {
+		if e.Type == "tcpListener" && busy(e) {
+			out = append(out, e.Name+": "+norm(e.Attrs["connectionMsg"]))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func busy(e Entity) bool {
+	return norm(e.Attrs["operStatus"]) == "down" && strings.Contains(norm(e.Attrs["connectionMsg"]), "in use")
 }
 
 // ParseConfig reads the entities of a skrouterd.json: a list of
@@ -153,6 +178,9 @@ func Compute(running, previous, desired []Entity, opts Options) Plan {
 			creates = append(creates, Op{"CREATE", w.Type, name, body(w)})
 		default:
 			changed := differing(h, w)
+			if opts.RetryBusy && w.Type == "tcpListener" && busy(h) {
+				changed = append(changed, "operStatus")
+			}
 			if len(changed) == 0 {
 				if w.Type == "sslProfile" && opts.ReloadProfiles {
 					profiles = append(profiles, Op{"UPDATE", w.Type, name, body(w)})

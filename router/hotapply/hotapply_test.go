@@ -310,3 +310,27 @@ func TestApplyReadBack(t *testing.T) {
 		t.Fatalf("err = %v, want a read-back difference", err)
 	}
 }
+
+func TestBusyListenerRetried(t *testing.T) {
+	cfg := with(base(), lis("a", "9000", "a"), lis("b", "9001", "b"))
+	running := asRunning(cfg)
+	for _, e := range running {
+		switch e.Name {
+		case "listener/a":
+			e.Attrs["operStatus"] = "down"
+			e.Attrs["connectionMsg"] = "Address already in use - listen on 127.0.0.1:9000"
+		case "listener/b":
+			e.Attrs["operStatus"] = "down" // no consumer: not busy
+		}
+	}
+	if got, want := Busy(running), []string{"listener/a: Address already in use - listen on 127.0.0.1:9000"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Busy = %q, want %q", got, want)
+	}
+	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
+		t.Fatalf("without RetryBusy: %q", opsOf(p))
+	}
+	p := Compute(running, cfg, cfg, Options{RetryBusy: true})
+	if got, want := opsOf(p), []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("with RetryBusy: %q, want %q", got, want)
+	}
+}
