@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +26,47 @@ const hotApplyProbe = 3 * time.Second
 type running struct {
 	spec   router.Spec
 	config []byte
+	// profiles maps each sslProfile to a digest of its files' contents
+	// then, so that only the profiles whose certificates were renewed are
+	// reloaded (an UPDATE of skupperd's own profile is not needed for a
+	// new link's certificate).
+	profiles map[string]string
+}
+
+// profileDigests reads the files of every sslProfile of config. A file
+// that cannot be read digests as its error, which differs from any
+// content.
+func profileDigests(config []byte) map[string]string {
+	es, err := hotapply.ParseConfig(config)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for name, files := range hotapply.ProfileFiles(es) {
+		h := sha256.New()
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				data = []byte(err.Error())
+			}
+			fmt.Fprintf(h, "%s %d\n", f, len(data))
+			h.Write(data)
+		}
+		out[name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out
+}
+
+// renewed names the profiles of config whose files changed since the
+// router loaded them.
+func (r *running) renewed(config []byte) map[string]bool {
+	out := map[string]bool{}
+	for name, sum := range profileDigests(config) {
+		if old, ok := r.profiles[name]; ok && old != sum {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // hotApply brings the running router to the configuration the reconcile
@@ -96,7 +139,7 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	}
 	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
 	defer cancel()
-	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{ReloadProfiles: p.res.CertsChanged, RetryBusy: true})
+	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{Reload: w.running.renewed(data), RetryBusy: true})
 }
 
 // noteRunning records that the router runs spec with the configuration
@@ -108,5 +151,5 @@ func (w *worker) noteRunning(p *pass, spec router.Spec) {
 		w.running = nil
 		return
 	}
-	w.running = &running{spec: spec, config: data}
+	w.running = &running{spec: spec, config: data, profiles: profileDigests(data)}
 }

@@ -409,7 +409,9 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
 		}
 		restart := res.ConfigChanged || res.CertsChanged || p.force
-		if restart && !p.force && w.hotApply(ctx, p, spec) {
+		// A first start, a reload request or a router not observed (no
+		// supervisor) is not a hot apply.
+		if restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec) {
 			// The running router took the change: no restart, no flow cut.
 			restart = false
 		}

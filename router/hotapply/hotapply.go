@@ -78,9 +78,10 @@ func (p Plan) Empty() bool { return len(p.Ops) == 0 && p.Restart == "" }
 
 // Options adjust a plan.
 type Options struct {
-	// ReloadProfiles UPDATEs every kept sslProfile even when its attributes
-	// are unchanged, so that the router re-reads renewed certificate files.
-	ReloadProfiles bool
+	// Reload names the kept sslProfiles to UPDATE even when their
+	// attributes are unchanged, so that the router re-reads their renewed
+	// certificate files (see ProfileFiles).
+	Reload map[string]bool
 	// RetryBusy DELETEs and CREATEs again every tcpListener whose port
 	// was held by another process (see Busy): the router never retries
 	// such a listener by itself.
@@ -98,6 +99,26 @@ func Busy(running []Entity) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ProfileFiles maps each sslProfile of es to the files it names
+// (caCertFile, certFile, privateKeyFile), for callers that compare their
+// contents to decide what to Reload.
+func ProfileFiles(es []Entity) map[string][]string {
+	out := map[string][]string{}
+	for _, e := range es {
+		if e.Type != "sslProfile" {
+			continue
+		}
+		var files []string
+		for _, k := range []string{"caCertFile", "certFile", "privateKeyFile"} {
+			if f := norm(e.Attrs[k]); f != "" {
+				files = append(files, f)
+			}
+		}
+		out[e.Name] = files
+	}
 	return out
 }
 
@@ -182,7 +203,7 @@ func Compute(running, previous, desired []Entity, opts Options) Plan {
 				changed = append(changed, "operStatus")
 			}
 			if len(changed) == 0 {
-				if w.Type == "sslProfile" && opts.ReloadProfiles {
+				if w.Type == "sslProfile" && opts.Reload[name] {
 					profiles = append(profiles, Op{"UPDATE", w.Type, name, body(w)})
 				}
 				continue

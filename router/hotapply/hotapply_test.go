@@ -113,8 +113,8 @@ func TestCompute(t *testing.T) {
 			ops: []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a", "DELETE sslProfile tls/a"}},
 		{name: "profile paths changed", prev: with(b, prof), now: with(b, ent("sslProfile", "tls/l-profile", "caCertFile", "/d/ca.crt", "certFile", "/c/l/tls.crt", "privateKeyFile", "/c/l/tls.key")),
 			ops: []string{"UPDATE sslProfile tls/l-profile"}},
-		{name: "certificates renewed", prev: with(b, prof), now: with(b, prof), opts: Options{ReloadProfiles: true},
-			ops: []string{"UPDATE sslProfile tls/l-profile", "UPDATE sslProfile tls/skupper-local-server"}},
+		{name: "certificates renewed", prev: with(b, prof), now: with(b, prof), opts: Options{Reload: map[string]bool{"tls/l-profile": true}},
+			ops: []string{"UPDATE sslProfile tls/l-profile"}},
 		{name: "log level changed", prev: b, now: replace(b, Entity{Type: "log", Name: "log/DEFAULT", Attrs: map[string]any{"module": "DEFAULT", "enable": "debug+"}}),
 			ops: []string{"UPDATE log log/DEFAULT"}},
 		{name: "log module removed", prev: b, now: drop(b, "log"), restart: "log module DEFAULT was removed"},
@@ -158,6 +158,17 @@ func drop(es []Entity, typ string) []Entity {
 		}
 	}
 	return out
+}
+
+func TestProfileFiles(t *testing.T) {
+	got := ProfileFiles(with(base(), ent("sslProfile", "tls/ca-only", "caCertFile", "/x/ca.crt")))
+	want := map[string][]string{
+		"tls/skupper-local-server": {"/c/ca.crt", "/c/tls.crt", "/c/tls.key"},
+		"tls/ca-only":              {"/x/ca.crt"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ProfileFiles = %v, want %v", got, want)
+	}
 }
 
 func TestParseConfig(t *testing.T) {
