@@ -136,7 +136,11 @@ type Daemon struct {
 	skipped    atomic.Int64 // resync checks that found a namespace unchanged
 	// refreshes counts status-only refreshes for observed router changes.
 	refreshes atomic.Int64
-	seq       atomic.Int64
+	// hotApplies and hotApplyFailures count configuration changes applied
+	// to a running router through management, and those that fell back
+	// to a restart.
+	hotApplies, hotApplyFailures atomic.Int64
+	seq                          atomic.Int64
 }
 
 // New returns a daemon for cfg.
@@ -606,3 +610,7 @@ func (d *Daemon) Passes() int64 { return d.passes.Load() }
 // Refreshes returns how many status-only refreshes (for what a router
 // reported) have completed.
 func (d *Daemon) Refreshes() int64 { return d.refreshes.Load() }
+
+// HotApplies returns how many configuration changes reached a running
+// router through management, without a restart.
+func (d *Daemon) HotApplies() int64 { return d.hotApplies.Load() }

@@ -56,6 +56,8 @@ type worker struct {
 	refresh bool
 	last    *reconcile.Result
 	obs     *observer
+	// running is what the router runs, for hot apply (worker goroutine).
+	running *running
 }
 
 // observed is called by the observer when the router's view of the network
@@ -407,14 +409,25 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
 		}
 		restart := res.ConfigChanged || res.CertsChanged || p.force
+		// A first start, a reload request or a router not observed (no
+		// supervisor) is not a hot apply.
+		if restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec) {
+			// The running router took the change: no restart, no flow cut.
+			restart = false
+		}
 		if err := sup.Ensure(ctx, spec, restart); err != nil {
 			p.log.Error("start router", "error", err)
 		}
+		w.noteRunning(p, spec)
 	case !res.SiteDeclared:
 		// The Site is gone: its router goes too.
 		if err := sup.Stop(ctx, w.ns.Name); err != nil {
 			p.log.Error("stop router", "error", err)
 		}
+		w.running = nil
+	}
+	if p.stopped {
+		w.running = nil
 	}
 	w.superviseObserver(p)
 }

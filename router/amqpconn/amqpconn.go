@@ -153,6 +153,14 @@ func (c *Client) Dials() int {
 	return c.dials
 }
 
+// Connected reports whether the client holds an open connection now,
+// without dialling: callers that must not wait out a redial backoff (a
+// router that is down or does not speak AMQP) check it first.
+func (c *Client) Connected() bool {
+	conn, err := c.live()
+	return conn != nil && err == nil
+}
+
 // live returns the current connection if it is still open.
 func (c *Client) live() (*amqp.Conn, error) {
 	c.mu.Lock()

@@ -62,6 +62,9 @@ func TestBackoffAndClose(t *testing.T) {
 	if _, err := c.Conn(ctx); err == nil {
 		t.Fatal("dial of a closed port succeeded")
 	}
+	if c.Connected() {
+		t.Fatal("Connected after a refused dial")
+	}
 	// The second attempt waits the backoff first.
 	start := time.Now()
 	if _, err := c.Conn(ctx); err == nil {

@@ -176,9 +176,15 @@ func TestRouterReconnectAfterKill(t *testing.T) {
 	if _, err := c.Query(ctx, "router", "id"); err != nil {
 		t.Fatal(err)
 	}
+	if !conn.Connected() {
+		t.Fatal("not Connected after a QUERY answered")
+	}
 	r.Kill()
 	if _, err := c.Query(ctx, "router", "id"); err == nil {
 		t.Fatal("QUERY succeeded with the router dead")
+	}
+	if conn.Connected() {
+		t.Fatal("Connected with the router dead")
 	}
 	r.Restart()
 	restarted := time.Now()

@@ -19,7 +19,7 @@ const module = "github.com/skupperd/skupperd/"
 var layers = [][]string{
 	{"api/v2alpha1", "internal/atomicfile", "internal/hostinfo", "internal/logfile", "internal/version"},
 	{"namespaces", "certs", "render", "grantclient", "router/amqpconn"},
-	{"ports", "router", "router/mgmt", "router/vanflow"},
+	{"ports", "router", "router/hotapply", "router/mgmt", "router/vanflow"},
 	{"grantserver"},
 	{"reconcile", "systemd", "grants"},
 	{"daemon"},

@@ -1,0 +1,155 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/skupperd/skupperd/router"
+	"github.com/skupperd/skupperd/router/hotapply"
+)
+
+// hotApplyTimeout bounds one hot apply (query, operations, read-back).
+const hotApplyTimeout = 30 * time.Second
+
+// hotApplyProbe bounds the first management request of a hot apply.
+const hotApplyProbe = 3 * time.Second
+
+// running is what the worker knows the namespace's router runs: the spec
+// it was last ensured with and the configuration it was started with or
+// brought to (the skrouterd.json bytes). The process supervisor restarts
+// a router that dies with the file, which always holds that configuration.
+type running struct {
+	spec   router.Spec
+	config []byte
+	// profiles maps each sslProfile to a digest of its files' contents
+	// then, so that only the profiles whose certificates were renewed are
+	// reloaded (an UPDATE of skupperd's own profile is not needed for a
+	// new link's certificate).
+	profiles map[string]string
+}
+
+// profileDigests reads the files of every sslProfile of config. A file
+// that cannot be read digests as its error, which differs from any
+// content.
+func profileDigests(config []byte) map[string]string {
+	es, err := hotapply.ParseConfig(config)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for name, files := range hotapply.ProfileFiles(es) {
+		h := sha256.New()
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				data = []byte(err.Error())
+			}
+			fmt.Fprintf(h, "%s %d\n", f, len(data))
+			h.Write(data)
+		}
+		out[name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out
+}
+
+// renewed names the profiles of config whose files changed since the
+// router loaded them.
+func (r *running) renewed(config []byte) map[string]bool {
+	out := map[string]bool{}
+	for name, sum := range profileDigests(config) {
+		if old, ok := r.profiles[name]; ok && old != sum {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// hotApply brings the running router to the configuration the reconcile
+// of p wrote, through management, instead of restarting it: the router
+// must run the same spec, be observed on its local port, and every change
+// must be one the router takes at run time. It reports whether the
+// router now runs the new configuration; when not, it logs why and the
+// caller restarts the router.
+func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
+	start := time.Now()
+	plan, err := w.tryHotApply(ctx, p, spec)
+	if err != nil && ctx.Err() != nil {
+		return false // shutting down
+	}
+	if err != nil {
+		level := "router configuration not applied at run time; restarting the router"
+		if errors.Is(err, hotapply.ErrRestart) {
+			p.log.Info(level, "reason", err.Error())
+		} else {
+			p.log.Warn(level, "reason", err.Error())
+		}
+		w.d.hotApplyFailures.Add(1)
+		return false
+	}
+	w.d.hotApplies.Add(1)
+	ops := make([]string, len(plan.Ops))
+	for i, op := range plan.Ops {
+		ops[i] = op.String()
+	}
+	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start))
+	for _, b := range plan.Busy {
+		// A restart would not help: the router starts such a listener down too.
+		p.log.Warn("a listener cannot listen: another process holds its port; the next configuration change retries it", "listener", b)
+	}
+	return true
+}
+
+func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (hotapply.Plan, error) {
+	switch {
+	case w.running == nil:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the configuration the router runs is not known"}
+	case w.running.spec != spec:
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router's command (configuration file, site id or local port) changed"}
+	case w.obs == nil || w.obs.port != spec.LocalPort || !w.obs.conn.Connected():
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
+	}
+	// A short probe first: a router that does not answer management is
+	// restarted without waiting long. One still starting is fine once it
+	// answers: it read the file when it started, and the file held
+	// w.running then (this goroutine writes it and applies it). One the
+	// supervisor restarted after a crash runs the file as it is now: its
+	// managed entities are queried, not assumed.
+	pctx, cancel := context.WithTimeout(ctx, hotApplyProbe)
+	_, err := w.obs.mgmt.Query(pctx, "router", "id")
+	cancel()
+	if err != nil {
+		return hotapply.Plan{}, fmt.Errorf("the router does not answer management: %w", err)
+	}
+	prev, err := hotapply.ParseConfig(w.running.config)
+	if err != nil {
+		return hotapply.Plan{}, fmt.Errorf("the configuration the router runs: %w", err)
+	}
+	data, err := os.ReadFile(spec.ConfigPath)
+	if err != nil {
+		return hotapply.Plan{}, err
+	}
+	desired, err := hotapply.ParseConfig(data)
+	if err != nil {
+		return hotapply.Plan{}, err
+	}
+	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
+	defer cancel()
+	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{Reload: w.running.renewed(data), RetryBusy: true})
+}
+
+// noteRunning records that the router runs spec with the configuration
+// now in its file (after a start, restart or hot apply).
+func (w *worker) noteRunning(p *pass, spec router.Spec) {
+	data, err := os.ReadFile(spec.ConfigPath)
+	if err != nil {
+		p.log.Warn("cannot read the router configuration; its next change restarts the router", "error", err)
+		w.running = nil
+		return
+	}
+	w.running = &running{spec: spec, config: data, profiles: profileDigests(data)}
+}
