@@ -25,6 +25,7 @@ import (
 	"github.com/skupperd/skupperd/grantserver"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
+	"github.com/skupperd/skupperd/test/testwait"
 )
 
 // freePort returns a loopback port that is free now.
@@ -265,20 +266,19 @@ func TestConcurrentRedemptionsAcrossDaemonKill(t *testing.T) {
 	restarted := time.Now()
 	startLinkingDaemon(t, e, addr)
 	// The restarted daemon serves the same grant (uid, code) again once it
-	// has reconciled west.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	// has reconciled west: Ready, or (when the burst before the kill used
+	// it up) not redeemable any more, which its status says.
+	testwait.For(t, 20*time.Second, "west reconciled after the restart, its grant served", func() (bool, string) {
 		data, _ := os.ReadFile(west.SummaryPath())
 		var sum namespaces.Summary
 		_ = yaml.Unmarshal(data, &sum)
 		at, _ := time.Parse(time.RFC3339Nano, sum.LastReconcile)
 		g := readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, docs[0].GetName())
-		if c, _ := conditionTrue(g.Status.Conditions, v2alpha1.ConditionReady); c && at.After(restarted) {
-			break
-		}
-		require.True(t, time.Now().Before(deadline))
-		time.Sleep(50 * time.Millisecond)
-	}
+		ready, _ := conditionTrue(g.Status.Conditions, v2alpha1.ConditionReady)
+		redeemable, set := conditionTrue(g.Status.Conditions, v2alpha1.ConditionRedeemable)
+		usedUp := set && !redeemable
+		return (ready || usedUp) && at.After(restarted), fmt.Sprintf("summary at %s; grant %s: %s", sum.LastReconcile, g.Status.StatusType, g.Status.Message)
+	})
 	for i := 25; i < 50; i++ {
 		wg.Add(1)
 		go redeem(&wg, i)
