@@ -24,7 +24,7 @@ import (
 )
 
 // observedTimeout bounds waits for status derived from the routers.
-const observedTimeout = 60 * time.Second
+const observedTimeout = 2 * time.Minute
 
 // statusOf reads a resource's status file, nil while there is none.
 func statusOf[T v2alpha1.Object](ns namespaces.Namespace, kind, name string) (T, bool) {

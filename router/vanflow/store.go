@@ -82,6 +82,19 @@ func (s *Store) Untyped(recs []Record) bool {
 	return false
 }
 
+// Typed reports whether the record identity is held with its record type
+// (its full emission was received).
+func (s *Store) Typed(identity string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.records[identity]
+	if r == nil {
+		return false
+	}
+	_, typed := r.attrs[AttrType]
+	return typed
+}
+
 // Forget deletes every record that belongs to source and returns how many
 // there were.
 func (s *Store) Forget(source string) int {

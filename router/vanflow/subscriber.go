@@ -463,6 +463,12 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 			// existed. Ask the source for everything again.
 			s.log.Debug("vanflow: incomplete records; flushing again", "source", id)
 			flushed = false
+		case !controller && time.Since(lastFlush) >= s.opts.FlushAfter && !s.store.Typed(id):
+			// A router's own ROUTER record has the source's id: until it
+			// arrives, the FLUSH was lost (e.g. sent before the route to
+			// the source's command address reached our router).
+			s.log.Debug("vanflow: no ROUTER record after a FLUSH; flushing again", "source", id)
+			flushed = false
 		case time.Since(lastFlush) >= reflushEvery:
 			// A FLUSH lost on its way leaves records that never change
 			// unseen; asking again now and then heals that.
@@ -480,7 +486,7 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 
 // reflushEvery is how often a source is asked to FLUSH again, so that
 // records missed through a lost FLUSH are eventually received.
-const reflushEvery = time.Minute
+const reflushEvery = 30 * time.Second
 
 // heartbeats keeps a controller source alive from its heartbeat address
 // until ctx ends or the link fails.
