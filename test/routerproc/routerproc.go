@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -253,4 +254,41 @@ func (r *Router) Signal(sig syscall.Signal) {
 	if err := r.cmd.Process.Signal(sig); err != nil {
 		r.t.Fatalf("signal router %s: %v", r.opts.ID, err)
 	}
+	switch sig {
+	case syscall.SIGSTOP:
+		// kill(2) returns before every thread has stopped: wait until
+		// they all have, so that nothing the test sends next is answered.
+		r.waitThreads(true)
+	case syscall.SIGCONT:
+		r.waitThreads(false)
+	}
+}
+
+// waitThreads waits until every thread of the router is stopped (state T)
+// or, with stopped false, none is.
+func (r *Router) waitThreads(stopped bool) {
+	r.t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", r.cmd.Process.Pid)
+	testwait.For(r.t, 10*time.Second, fmt.Sprintf("router %s threads stopped=%v", r.opts.ID, stopped), func() (bool, string) {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, task := range tasks {
+			data, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			if err != nil {
+				continue // the thread ended
+			}
+			// The state follows the parenthesised command name.
+			rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				continue
+			}
+			if isStopped := fields[0] == "T" || fields[0] == "t"; isStopped != stopped {
+				return false, fmt.Sprintf("thread %s is in state %s", task.Name(), fields[0])
+			}
+		}
+		return true, ""
+	})
 }
