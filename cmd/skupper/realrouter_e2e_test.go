@@ -8,7 +8,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -132,25 +131,8 @@ func TestRealRouterStaticLinkTraffic(t *testing.T) {
 // echoOn runs an echo server on addr until the test ends; it reports
 // false when addr cannot be bound.
 func echoOn(t *testing.T, addr string) bool {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return true
+	_, err := realrouter.EchoOn(t, addr)
+	return err == nil
 }
 
 // TestRealRouterREADMEWalkthrough runs the README's walkthrough verbatim

@@ -59,9 +59,19 @@ func Lookup() (string, error) {
 // back. It is closed when the test ends. It returns the port.
 func EchoServer(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := EchoOn(t, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("echo server: %v", err)
+	}
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// EchoOn runs an echo server on addr until the test ends; the error says
+// why addr could not be bound.
+func EchoOn(t testing.TB, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
 	t.Cleanup(func() { l.Close() })
 	go func() {
@@ -76,7 +86,7 @@ func EchoServer(t testing.TB) int {
 			}()
 		}
 	}()
-	return l.Addr().(*net.TCPAddr).Port
+	return l, nil
 }
 
 // Echo connects to 127.0.0.1:port, sends msg plus a newline and returns
