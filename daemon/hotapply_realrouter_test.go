@@ -169,8 +169,8 @@ func routerMatchesConfig(c *mgmt.Client, ns namespaces.Namespace) func() (bool, 
 }
 
 // waitSkupperdConnected waits until skupperd's observer is connected to
-// the router of ns: skupperd hot applies only over a live management
-// connection (else it restarts the router rather than wait for a dial).
+// the router of ns, so that a step's hot apply does not start with a
+// dial (which it would wait for only briefly before restarting).
 func waitSkupperdConnected(t *testing.T, mc *mgmt.Client, ns string) {
 	t.Helper()
 	testwait.For(t, convergeTimeout, "skupperd connected to the router", func() (bool, string) {
@@ -188,6 +188,9 @@ func waitSkupperdConnected(t *testing.T, mc *mgmt.Client, ns string) {
 		return false, fmt.Sprintf("no connection from skupperd-%s among %v", ns, rows)
 	})
 }
+
+// hotApplied is the daemon's log message for a hot apply.
+const hotApplied = "router configuration applied without a restart"
 
 func TestRealRouterHotApply(t *testing.T) {
 	bin := realrouter.Binary(t)
@@ -223,6 +226,7 @@ func TestRealRouterHotApply(t *testing.T) {
 	step := func(what string, change func(), port int) time.Duration {
 		t.Helper()
 		before, _ := os.ReadFile(ns.RouterConfigPath())
+		appliedBefore := len(d.logLines(hotApplied, "west"))
 		start := time.Now()
 		change()
 		testwait.For(t, convergeTimeout, what+": the configuration rendered", func() (bool, string) {
@@ -237,6 +241,12 @@ func TestRealRouterHotApply(t *testing.T) {
 				realrouter.EchoCheck(port, "hello after "+what))
 			took = time.Since(start)
 		}
+		// The router can equal the configuration before skupperd's
+		// read-back ends and it logs the hot apply.
+		testwait.For(t, convergeTimeout, what+": the hot apply logged", func() (bool, string) {
+			n := len(d.logLines(hotApplied, "west"))
+			return n > appliedBefore, fmt.Sprintf("%d hot applies logged, as before the change", n)
+		})
 		if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
 			t.Fatalf("after %s: router pid %d (ok=%v, %s), want %d unchanged", what, p, ok, why, pid)
 		}
@@ -283,7 +293,7 @@ func TestRealRouterHotApply(t *testing.T) {
 	if n := len(d.logLines("router started", "west")); n != 1 {
 		t.Fatalf("%d router starts during hot apply, want 1", n)
 	}
-	applied := len(d.logLines("router configuration applied without a restart", "west"))
+	applied := len(d.logLines(hotApplied, "west"))
 	if applied < 8 {
 		t.Fatalf("%d hot applies logged, want at least 8", applied)
 	}
@@ -314,7 +324,7 @@ func TestRealRouterHotApply(t *testing.T) {
 	if n := len(d.logLines("router started", "west")); n != 2 {
 		t.Fatalf("%d router starts, want 2 (first, after the kill)", n)
 	}
-	if n := len(d.logLines("router configuration applied without a restart", "west")); n <= applied {
+	if n := len(d.logLines(hotApplied, "west")); n <= applied {
 		t.Fatalf("no hot apply after the kill (%d, before %d)", n, applied)
 	}
 }
@@ -351,7 +361,7 @@ func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
 	hot := func(what, want string) {
 		t.Helper()
 		eventually(t, what+" applied without a restart", func() (bool, string) {
-			for _, l := range d.logLines("router configuration applied without a restart", "west") {
+			for _, l := range d.logLines(hotApplied, "west") {
 				if strings.Contains(fmt.Sprint(l["operations"]), want) {
 					return true, ""
 				}
@@ -505,7 +515,7 @@ func TestRealRouterHotApplyRenewedCertificate(t *testing.T) {
 		t.Fatalf("router pid %d (ok=%v, %s), want %d unchanged", p, ok, why, pid)
 	}
 	eventually(t, "the hot apply with UPDATE sslProfile tls/secure logged", func() (bool, string) {
-		for _, l := range d.logLines("router configuration applied without a restart", "west") {
+		for _, l := range d.logLines(hotApplied, "west") {
 			if strings.Contains(fmt.Sprint(l["operations"]), "UPDATE sslProfile tls/secure") {
 				return true, ""
 			}
