@@ -8,6 +8,15 @@
 //
 // Temporary files are named ".<base>.tmp-<random>" so that directory watchers
 // and loaders, which ignore dot-files and "*.tmp", never pick them up.
+//
+// Derived files (WriteDerived, WriteDerivedIfChanged, RemoveDerived) are
+// files that every reconcile computes again from durable input: they are
+// replaced the same atomic way, so no crash of the process ever leaves one
+// torn, but neither the file nor its directory is fsync-ed. The caller makes
+// a batch of them durable with one SyncFS. Until then a power loss can leave
+// such a file with its old content, empty or missing (the filesystem may
+// have committed the rename before the data); the next reconcile finds it
+// different from what it computes and writes it again.
 package atomicfile
 
 import (
@@ -17,6 +26,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotRegular is returned when the target exists and is not a regular file
@@ -27,6 +38,18 @@ var ErrNotRegular = errors.New("target exists and is not a regular file")
 // WriteFile atomically replaces path with data and permission perm.
 // The parent directory must exist. It refuses to replace a non-regular file.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, true)
+}
+
+// WriteDerived atomically replaces path with data and permission perm, like
+// WriteFile, but without fsync: the result is never torn by a crash of the
+// process, and it is durable once SyncFS of its filesystem returned (see the
+// package comment).
+func WriteDerived(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	if err := checkTarget(path); err != nil {
 		return err
 	}
@@ -54,8 +77,10 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if err := tmp.Chmod(perm.Perm()); err != nil {
 		return fmt.Errorf("write %s: chmod: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("write %s: fsync: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: close: %w", path, err)
@@ -64,6 +89,9 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: rename: %w", path, err)
 	}
 	committed = true
+	if !durable {
+		return nil
+	}
 	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -74,12 +102,22 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // hold exactly data with permission perm. It reports whether it wrote. An
 // unchanged file is not touched at all, so its mtime is kept.
 func WriteFileIfChanged(path string, data []byte, perm fs.FileMode) (bool, error) {
+	return writeIfChanged(path, data, perm, true)
+}
+
+// WriteDerivedIfChanged is WriteFileIfChanged for a derived file: it writes
+// with WriteDerived.
+func WriteDerivedIfChanged(path string, data []byte, perm fs.FileMode) (bool, error) {
+	return writeIfChanged(path, data, perm, false)
+}
+
+func writeIfChanged(path string, data []byte, perm fs.FileMode, durable bool) (bool, error) {
 	if same, err := Same(path, data, perm); err != nil {
 		return false, err
 	} else if same {
 		return false, nil
 	}
-	if err := WriteFile(path, data, perm); err != nil {
+	if err := write(path, data, perm, durable); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -111,6 +149,17 @@ func Same(path string, data []byte, perm fs.FileMode) (bool, error) {
 // Remove deletes path if it exists and syncs its directory. A missing file is
 // not an error. It refuses to remove a directory.
 func Remove(path string) error {
+	return remove(path, true)
+}
+
+// RemoveDerived deletes a derived file if it exists, without syncing its
+// directory: the removal is durable once SyncFS returned. A missing file is
+// not an error. It refuses to remove a directory.
+func RemoveDerived(path string) error {
+	return remove(path, false)
+}
+
+func remove(path string, durable bool) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -124,7 +173,24 @@ func Remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
+	if !durable {
+		return nil
+	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// SyncFS makes every write to the filesystem holding path durable, with one
+// syncfs(2): the one sync a batch of derived files needs.
+func SyncFS(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", path, err)
+	}
+	return nil
 }
 
 // SyncDir fsyncs a directory so that renames and removals in it are durable.

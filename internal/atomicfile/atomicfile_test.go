@@ -956,3 +956,53 @@ func BenchmarkWriteFileIfChangedUnchanged(b *testing.B) {
 		}
 	}
 }
+
+// --- Derived files -----------------------------------------------------------
+
+func TestWriteDerived(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "status.yaml")
+	if err := WriteDerived(path, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, path, []byte("one\n"), 0o600)
+	if err := os.Chtimes(path, oldTime, oldTime); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := WriteDerivedIfChanged(path, []byte("one\n"), 0o600); err != nil || wrote {
+		t.Errorf("WriteDerivedIfChanged(same) = %v, %v; want false, nil", wrote, err)
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.ModTime().Equal(oldTime) {
+		t.Errorf("an unchanged derived file was touched: %v, %v", fi.ModTime(), err)
+	}
+	if wrote, err := WriteDerivedIfChanged(path, []byte("two\n"), 0o644); err != nil || !wrote {
+		t.Errorf("WriteDerivedIfChanged(changed) = %v, %v; want true, nil", wrote, err)
+	}
+	assertFile(t, path, []byte("two\n"), 0o644)
+	assertNoTemps(t, dir)
+	if err := SyncFS(dir); err != nil {
+		t.Errorf("SyncFS = %v", err)
+	}
+	if err := RemoveDerived(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("derived file still there: %v", err)
+	}
+	if err := RemoveDerived(path); err != nil {
+		t.Errorf("RemoveDerived(missing) = %v, want nil", err)
+	}
+	if err := RemoveDerived(dir); err == nil {
+		t.Error("RemoveDerived(directory) = nil, want an error")
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("elsewhere", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDerived(link, []byte("x"), 0o600); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("WriteDerived(symlink) = %v, want ErrNotRegular", err)
+	}
+	if err := SyncFS(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("SyncFS(missing) = %v, want ErrNotExist", err)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	helperEnv = "ATOMICFILE_HELPER"
 	// helperPathEnv is the file the helper process works on.
 	helperPathEnv = "ATOMICFILE_HELPER_PATH"
+	// helperModeEnv is "derived" for a helper that writes with
+	// WriteDerived (no fsync), else it writes with WriteFile.
+	helperModeEnv = "ATOMICFILE_HELPER_MODE"
 	// crashSeedEnv, when set to a number, replaces the time-based seed of
 	// TestCrashNeverTorn so that a failing run can be replayed.
 	crashSeedEnv = "ATOMICFILE_CRASH_SEED"
@@ -94,6 +97,10 @@ func TestHelperRewriter(t *testing.T) {
 		t.Skip("helper process for TestCrashNeverTorn")
 	}
 	path := os.Getenv(helperPathEnv)
+	writeFile := WriteFile
+	if os.Getenv(helperModeEnv) == "derived" {
+		writeFile = WriteDerived
+	}
 	// os.Stdout is unbuffered: every line reaches the pipe before the next
 	// write starts.
 	if _, err := os.Stdout.WriteString("ready\n"); err != nil {
@@ -104,7 +111,7 @@ func TestHelperRewriter(t *testing.T) {
 		if i%2 == 1 {
 			data, name = crashA, "A\n"
 		}
-		if err := WriteFile(path, data, crashPerm); err != nil {
+		if err := writeFile(path, data, crashPerm); err != nil {
 			fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 			os.Exit(3)
 		}
@@ -127,11 +134,20 @@ type crashStats struct {
 
 // TestCrashNeverTorn kills a child process at random points while it rewrites
 // a file in a loop and checks after every kill that the file is exactly the
-// old or the new content, never torn, truncated, empty or missing.
+// old or the new content, never torn, truncated, empty or missing: with
+// WriteFile (durable) and with WriteDerived (no fsync; a crash of the
+// process still never tears the file, since the data is in the page cache
+// before the rename).
 func TestCrashNeverTorn(t *testing.T) {
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("inside a helper process")
 	}
+	for _, mode := range []string{"durable", "derived"} {
+		t.Run(mode, func(t *testing.T) { crashNeverTorn(t, mode) })
+	}
+}
+
+func crashNeverTorn(t *testing.T, mode string) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashSeedEnv); s != "" {
 		var err error
@@ -167,7 +183,7 @@ func TestCrashNeverTorn(t *testing.T) {
 		// however fast or slow the disk is), plus a random 0-3 ms.
 		preWrites := rng.IntN(crashMaxPreWrite + 1)
 		delay := time.Duration(rng.Int64N(int64(crashMaxDelay) + 1))
-		writes := killRewriter(t, path, preWrites, delay)
+		writes := killRewriter(t, path, mode, preWrites, delay)
 		st.kills++
 		st.totalKillDelay += delay
 		st.completed += writes
@@ -226,10 +242,10 @@ func TestCrashNeverTorn(t *testing.T) {
 // writes, lets it run for delay more, SIGKILLs it and reaps it. It returns how
 // many writes the child reported as completed in all. preWrites and delay
 // only choose the kill point: correctness is checked on the file afterwards.
-func killRewriter(t *testing.T, path string, preWrites int, delay time.Duration) int {
+func killRewriter(t *testing.T, path, mode string, preWrites int, delay time.Duration) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRewriter$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=rewriter", helperPathEnv+"="+path)
+	cmd.Env = append(os.Environ(), helperEnv+"=rewriter", helperPathEnv+"="+path, helperModeEnv+"="+mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
