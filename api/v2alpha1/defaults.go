@@ -65,7 +65,7 @@ func SetDefaults(obj Object, site *Site) {
 // metadata, spec, status — the JSON tags' names in sorted order, which is
 // also the conventional order).
 func Marshal(obj Object) ([]byte, error) {
-	b, err := yaml.Marshal(obj)
+	b, err := MarshalYAML(obj)
 	if err != nil {
 		k := KeyOf(obj)
 		return nil, fmt.Errorf("encode %s: %w", k, err)
