@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 )
 
@@ -122,16 +123,19 @@ type Summary struct {
 // SummaryPath is where the namespace's summary lives.
 func (n Namespace) SummaryPath() string { return filepath.Join(n.InternalDir(), "status.yaml") }
 
-// WriteSummary records s atomically.
+// WriteSummary records s atomically. The summary is derived (rewritten by
+// every reconcile, atomicfile.WriteDerived): it is durable once the
+// filesystem is synced, which the reconcile does when anything else it
+// derives changed.
 func (n Namespace) WriteSummary(s Summary) error {
-	data, err := yaml.Marshal(s)
+	data, err := v2alpha1.MarshalYAML(s)
 	if err != nil {
 		return err
 	}
 	if err := atomicfile.MkdirAll(n.InternalDir(), DirPerm); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(n.SummaryPath(), data, FilePerm)
+	return atomicfile.WriteDerived(n.SummaryPath(), data, FilePerm)
 }
 
 // ReadSummary reads the namespace's summary; nil (and no error) when there

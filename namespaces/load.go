@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/parallel"
 )
 
 // MaxInputFileSize is the largest input file Load reads. Resource files are
@@ -124,12 +126,21 @@ func IsResourceFile(name string) bool {
 // MaxInputFileSize. The returned error is reserved for problems that make
 // the whole namespace unreadable (its directory is missing or unreadable).
 func Load(ns Namespace) (*Snapshot, error) {
+	return LoadCached(ns, nil)
+}
+
+// LoadCached is Load with a cache of decoded files: a resource file whose
+// bytes are those the cache decoded before (same path, same SHA-256) is
+// not parsed again; its documents are handed out as copies (see
+// v2alpha1.Document.Clone). Files are read and decoded on all CPUs. A nil
+// cache decodes every file.
+func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
 	if fi, err := os.Stat(ns.Dir); err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("namespace %q: %s is not a directory", ns.Name, ns.Dir)
 	}
-	l := &loader{ns: ns, hash: sha256.New()}
+	l := &loader{ns: ns, hash: sha256.New(), cache: cache}
 	realNS, err := filepath.EvalSymlinks(ns.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
@@ -176,10 +187,12 @@ type loader struct {
 	ns     Namespace
 	realNS string
 	diags  v2alpha1.Diagnostics
-	hash   interface {
+	// hash is fed every file read, in order (nil: not hashed).
+	hash interface {
 		io.Writer
 		Sum([]byte) []byte
 	}
+	cache *DecodeCache
 }
 
 func (l *loader) fileDiag(path string, sev v2alpha1.Severity, format string, args ...any) {
@@ -188,6 +201,9 @@ func (l *loader) fileDiag(path string, sev v2alpha1.Severity, format string, arg
 
 // hashEntry feeds a file's identity and content into the input hash.
 func (l *loader) hashEntry(path string, data []byte) {
+	if l.hash == nil {
+		return
+	}
 	rel, _ := filepath.Rel(l.ns.Home.Root, path)
 	fmt.Fprintf(l.hash, "%s\x00%d\x00", rel, len(data))
 	l.hash.Write(data)
@@ -236,15 +252,30 @@ func ReadResources(ns Namespace) ([]ResourceFile, v2alpha1.Diagnostics, error) {
 
 // resourceFiles reads the resource files of input/resources.
 func (l *loader) resourceFiles() ([]ResourceFile, error) {
+	read, err := l.readResources(false)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]ResourceFile, 0, len(read))
+	for _, f := range read {
+		files = append(files, ResourceFile{Path: f.path, Data: f.data})
+	}
+	return files, nil
+}
+
+// resourcePaths lists the candidate resource files of input/resources, in
+// order, with a warning for each entry that is not one.
+func (l *loader) resourcePaths() ([]string, []fs.DirEntry, error) {
 	dir := l.ns.InputResourcesDir()
 	entries, err := readDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if testHookAfterList != nil {
 		testHookAfterList(dir)
 	}
-	var files []ResourceFile
+	var paths []string
+	var kept []fs.DirEntry
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(dir, name)
@@ -259,34 +290,117 @@ func (l *loader) resourceFiles() ([]ResourceFile, error) {
 			l.fileDiag(path, v2alpha1.SeverityWarning, "ignored: resource files must end in .yaml, .yml or .json")
 			continue
 		}
-		data, ok := l.readFile(path)
-		if !ok {
-			continue
-		}
-		files = append(files, ResourceFile{Path: path, Data: data})
+		paths = append(paths, path)
+		kept = append(kept, e)
 	}
-	return files, nil
+	return paths, kept, nil
+}
+
+// readFileResult is one resource file as read (and decoded) by a worker.
+type readFileResult struct {
+	path      string
+	data      []byte
+	docs      []*v2alpha1.Document
+	fileDiags v2alpha1.Diagnostics // diagnostics not attached to a document
+}
+
+// readResources reads (and, with decode, decodes) the resource files of
+// input/resources on all CPUs. The result keeps file order; files skipped
+// with a diagnostic are left out. Their bytes are fed to the input hash in
+// order.
+func (l *loader) readResources(decode bool) ([]readFileResult, error) {
+	paths, entries, err := l.resourcePaths()
+	if err != nil {
+		return nil, err
+	}
+	results := make([]readFileResult, len(paths))
+	ok := make([]bool, len(paths))
+	parallel.For(len(paths), func(i int) {
+		sub := &loader{ns: l.ns, realNS: l.realNS}
+		res := &results[i]
+		res.path = paths[i]
+		res.data, ok[i] = sub.readEntry(paths[i], entries[i])
+		res.fileDiags = sub.diags
+		if ok[i] && decode {
+			var ds v2alpha1.Diagnostics
+			res.docs, ds = l.cache.decode(paths[i], res.data)
+			res.fileDiags = append(res.fileDiags, ds...)
+		}
+	})
+	out := results[:0]
+	for i, r := range results {
+		l.diags = append(l.diags, r.fileDiags...)
+		if ok[i] {
+			l.hashEntry(r.path, r.data)
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
-	files, err := l.resourceFiles()
+	files, err := l.readResources(true)
 	if err != nil {
 		return nil, err
 	}
 	var docs []*v2alpha1.Document
 	for _, f := range files {
-		path, data := f.Path, f.Data
-		d, ds := v2alpha1.Decode(path, data)
-		docs = append(docs, d...)
-		// Decode lists the documents' own diagnostics first and the
-		// file-level ones last; the former stay with their documents.
-		attached := 0
-		for _, doc := range d {
-			attached += len(doc.Diags)
-		}
-		l.diags = append(l.diags, ds[attached:]...)
+		docs = append(docs, f.docs...)
 	}
 	return docs, nil
+}
+
+// readEntry reads a listed file: a regular file (as the listing says) is
+// opened without following a symlink, so that it costs open, fstat, read
+// and close; anything else goes through readFile's checks.
+func (l *loader) readEntry(path string, e fs.DirEntry) ([]byte, bool) {
+	if !e.Type().IsRegular() {
+		return l.readFile(path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		// Replaced meanwhile (by a symlink, or removed): the full checks
+		// say what it is now.
+		return l.readFile(path)
+	}
+	defer f.Close()
+	return l.readOpen(path, f)
+}
+
+// readOpen reads an open input file, checking it is a regular file within
+// the size limit.
+func (l *loader) readOpen(path string, f *os.File) ([]byte, bool) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		l.fileDiag(path, v2alpha1.SeverityError, "not a regular file")
+		return nil, false
+	}
+	if fi.Size() > MaxInputFileSize {
+		l.fileDiag(path, v2alpha1.SeverityError, "file is %d bytes; input files are limited to %d bytes (4 MiB)", fi.Size(), MaxInputFileSize)
+		return nil, false
+	}
+	// One read for a file that did not grow since fstat (a short read of
+	// a regular file is its end); the rest, bounded, for one that did.
+	buf := make([]byte, fi.Size()+1)
+	n, err := f.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+		return nil, false
+	}
+	data := buf[:n]
+	if n == len(buf) {
+		rest, err := io.ReadAll(io.LimitReader(f, MaxInputFileSize+1-int64(n)))
+		if err != nil {
+			l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+			return nil, false
+		}
+		data = append(data, rest...)
+	}
+	if len(data) > MaxInputFileSize {
+		l.fileDiag(path, v2alpha1.SeverityError, "file grew beyond %d bytes (4 MiB) while being read", MaxInputFileSize)
+		return nil, false
+	}
+	return data, true
 }
 
 // readFile reads one input file with the namespace's safety rules. It
@@ -339,21 +453,7 @@ func (l *loader) readFile(path string) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		l.fileDiag(path, v2alpha1.SeverityError, "not a regular file")
-		return nil, false
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxInputFileSize+1))
-	if err != nil {
-		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
-		return nil, false
-	}
-	if len(data) > MaxInputFileSize {
-		l.fileDiag(path, v2alpha1.SeverityError, "file grew beyond %d bytes (4 MiB) while being read", MaxInputFileSize)
-		return nil, false
-	}
-	l.hashEntry(path, data)
-	return data, true
+	return l.readOpen(path, f)
 }
 
 func unwrapPathError(err error) error {
@@ -409,6 +509,7 @@ func (l *loader) loadBundles(dir string) (map[string]*Bundle, error) {
 				continue
 			}
 			if data, ok := l.readFile(p); ok {
+				l.hashEntry(p, data)
 				*f.dst = data
 			}
 		}
@@ -480,7 +581,7 @@ func (l *loader) loadAttached() (map[string][]*v2alpha1.Document, error) {
 		if other == l.ns.Name {
 			continue
 		}
-		sub := &loader{ns: l.ns.Home.Namespace(other), hash: l.hash}
+		sub := &loader{ns: l.ns.Home.Namespace(other), hash: l.hash, cache: l.cache}
 		real, err := filepath.EvalSymlinks(sub.ns.Dir)
 		if err != nil {
 			continue
@@ -547,4 +648,67 @@ func LoadPaths(namespace string, paths []string) ([]*v2alpha1.Document, v2alpha1
 	all := append(v2alpha1.Diagnostics(nil), l.diags...)
 	all = append(all, v2alpha1.Validate(namespace, docs)...)
 	return docs, all.Sort(), nil
+}
+
+// DecodeCache remembers the documents decoded from input files, by path
+// and SHA-256 of their bytes, so that a reconcile parses only the files
+// that changed. It is safe for concurrent use; its zero value is empty. It
+// is emptied when it holds decodeCacheLimit files, which bounds its memory.
+// A nil *DecodeCache decodes every file.
+type DecodeCache struct {
+	mu    sync.Mutex
+	files map[string]*decodedFile
+}
+
+// decodedFile is one file as decoded: pristine documents (only clones are
+// handed out) and the diagnostics not attached to a document.
+type decodedFile struct {
+	sum   [sha256.Size]byte
+	docs  []*v2alpha1.Document
+	diags v2alpha1.Diagnostics
+}
+
+const decodeCacheLimit = 1 << 16
+
+// decode returns the documents of the file path holding data and the
+// file's own diagnostics (those of its documents are attached to them).
+func (c *DecodeCache) decode(path string, data []byte) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
+	var sum [sha256.Size]byte
+	if c != nil {
+		sum = sha256.Sum256(data)
+		c.mu.Lock()
+		f := c.files[path]
+		c.mu.Unlock()
+		if f != nil && f.sum == sum {
+			return cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
+		}
+	}
+	docs, ds := v2alpha1.Decode(path, data)
+	// Decode lists the documents' own diagnostics first and the
+	// file-level ones last; the former stay with their documents.
+	attached := 0
+	for _, doc := range docs {
+		attached += len(doc.Diags)
+	}
+	fileDiags := ds[attached:]
+	if c == nil {
+		return docs, fileDiags
+	}
+	c.mu.Lock()
+	if c.files == nil {
+		c.files = map[string]*decodedFile{}
+	} else if len(c.files) >= decodeCacheLimit {
+		clear(c.files)
+	}
+	c.files[path] = &decodedFile{sum: sum, docs: docs, diags: fileDiags}
+	c.mu.Unlock()
+	return cloneDocs(docs), append(v2alpha1.Diagnostics(nil), fileDiags...)
+}
+
+func cloneDocs(docs []*v2alpha1.Document) []*v2alpha1.Document {
+	out := make([]*v2alpha1.Document, len(docs))
+	for i, d := range docs {
+		out[i] = d.Clone()
+	}
+	return out
 }

@@ -15,7 +15,8 @@ import (
 // WriteStatus writes obj (the resource as applied, with its status) to
 // runtime/resources/<Kind>-<name>.yaml. The file is rewritten only when its
 // bytes change, so readers and watchers see no churn. It reports whether it
-// wrote.
+// wrote. A status file is derived (atomicfile.WriteDerived): it is durable
+// once the filesystem is synced.
 func (n Namespace) WriteStatus(obj v2alpha1.Object) (bool, error) {
 	data, err := v2alpha1.Marshal(obj)
 	if err != nil {
@@ -24,7 +25,7 @@ func (n Namespace) WriteStatus(obj v2alpha1.Object) (bool, error) {
 	if err := atomicfile.MkdirAll(n.StatusDir(), DirPerm); err != nil {
 		return false, err
 	}
-	return atomicfile.WriteFileIfChanged(n.StatusPath(v2alpha1.KeyOf(obj)), data, FilePerm)
+	return atomicfile.WriteDerivedIfChanged(n.StatusPath(v2alpha1.KeyOf(obj)), data, FilePerm)
 }
 
 // ReadStatus reads runtime/resources/<Kind>-<name>.yaml. A missing file
@@ -82,7 +83,8 @@ func ParseStatusFileName(file string) (v2alpha1.Key, bool) {
 }
 
 // PruneStatus deletes the status files of resources not in keep. It returns
-// the keys it removed.
+// the keys it removed. The removals are durable once the filesystem is
+// synced (status files are derived).
 func (n Namespace) PruneStatus(keep map[v2alpha1.Key]bool) ([]v2alpha1.Key, error) {
 	present, err := n.ListStatus()
 	if err != nil {
@@ -93,7 +95,7 @@ func (n Namespace) PruneStatus(keep map[v2alpha1.Key]bool) ([]v2alpha1.Key, erro
 		if keep[k] {
 			continue
 		}
-		if err := atomicfile.Remove(filepath.Join(n.StatusDir(), k.FileName())); err != nil {
+		if err := atomicfile.RemoveDerived(filepath.Join(n.StatusDir(), k.FileName())); err != nil {
 			return removed, err
 		}
 		removed = append(removed, k)
