@@ -108,5 +108,8 @@ func Refresh(res *Result, state router.State, network *vanflow.NetworkStatus) er
 	if err := r.writeStatuses(); err != nil {
 		return fmt.Errorf("refresh status of namespace %q: %w", r.ns.Name, err)
 	}
+	if err := r.syncDerived(); err != nil {
+		return fmt.Errorf("refresh status of namespace %q: %w", r.ns.Name, err)
+	}
 	return nil
 }

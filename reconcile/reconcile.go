@@ -128,7 +128,7 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 		opts.Ports = ports.New(ns.Home)
 	}
 	start := opts.Now()
-	snap, err := namespaces.Load(ns)
+	snap, err := namespaces.LoadCached(ns, opts.Cache.decoder())
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,24 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 	if err := r.writeSummary(); err != nil {
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
 	}
+	if err := r.syncDerived(); err != nil {
+		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
+	}
 	return r.res, nil
+}
+
+// syncDerived makes the derived files this reconcile wrote (status files,
+// the router config, the summary) durable with one syncfs(2) of the
+// namespace's filesystem, instead of an fsync per file; a reconcile that
+// changed none of them (the summary aside) does not sync. Input, keys,
+// certificates and bookkeeping are fsync'd as they are written. See
+// docs/architecture.md, "Durability".
+func (r *run) syncDerived() error {
+	if !r.derivedWritten {
+		return nil
+	}
+	r.derivedWritten = false
+	return atomicfile.SyncFS(r.ns.Dir)
 }
 
 // run is the state of one reconcile.
@@ -176,8 +193,11 @@ type run struct {
 	// routingKeys).
 	connectorKeys, listenerKeys map[string]bool
 	// olds are the status files as they were before this reconcile.
-	olds           map[v2alpha1.Key]*oldStatus
-	statusDirReady bool
+	olds map[v2alpha1.Key]*oldStatus
+	// derivedWritten is true once a derived file (a status file, the
+	// router config) was written or removed: the reconcile ends with one
+	// sync of the filesystem (see syncDerived).
+	derivedWritten bool
 }
 
 func (r *run) diag(k v2alpha1.Key, field, msg string) {
@@ -227,7 +247,7 @@ func (r *run) do() error {
 		if wrote {
 			// The redemption added Links and credentials to the input:
 			// apply them in this same pass.
-			snap, err := namespaces.Load(r.ns)
+			snap, err := namespaces.LoadCached(r.ns, r.opts.Cache.decoder())
 			if err != nil {
 				return err
 			}
@@ -542,11 +562,12 @@ func (r *run) renderConfig() error {
 	for _, n := range res.Skipped {
 		r.notes[n.Key] = n.Message
 	}
-	changed, err := atomicfile.WriteFileIfChanged(r.ns.RouterConfigPath(), res.Config, namespaces.FilePerm)
+	changed, err := atomicfile.WriteDerivedIfChanged(r.ns.RouterConfigPath(), res.Config, namespaces.FilePerm)
 	if err != nil {
 		return err
 	}
 	r.res.ConfigChanged = changed
+	r.derivedWritten = r.derivedWritten || changed
 	return nil
 }
 

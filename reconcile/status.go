@@ -1,21 +1,21 @@
 package reconcile
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/parallel"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -95,8 +95,14 @@ func (r *run) relative(d v2alpha1.Diagnostic) string {
 // resource of the input (and the RouterAccess implied by linkAccess), and
 // removes the files of resources that are gone. Secrets get no status file:
 // it would copy their keys.
+//
+// It runs in three steps: the previous status files are read (or taken from
+// the Cache) on all CPUs, every status is computed in memory, and the
+// statuses are encoded, compared and written on all CPUs.
 func (r *run) writeStatuses() error {
 	keep := map[v2alpha1.Key]bool{}
+	var objs []v2alpha1.Object
+	var docs []*v2alpha1.Document
 	for _, d := range r.snap.Docs {
 		k := d.Key()
 		if k.Kind == v2alpha1.KindSecret || v2alpha1.ValidateName(k.Name) != "" || keep[k] {
@@ -106,10 +112,7 @@ func (r *run) writeStatuses() error {
 		if d.Object.GetStatus() == nil {
 			continue
 		}
-		r.fillStatus(d)
-		if err := r.writeStatus(d.Object); err != nil {
-			return err
-		}
+		docs = append(docs, d)
 	}
 	if r.applied {
 		for _, ra := range r.accesses {
@@ -118,149 +121,343 @@ func (r *run) writeStatuses() error {
 				continue
 			}
 			keep[k] = true
-			r.fillStatus(v2alpha1.NewDocument("", ra))
-			if err := r.writeStatus(ra); err != nil {
-				return err
-			}
+			docs = append(docs, v2alpha1.NewDocument("", ra))
 		}
 	}
-	_, err := r.ns.PruneStatus(keep)
+	if len(docs) > 0 {
+		// As WriteStatus: create runtime/resources, or tighten it.
+		if err := atomicfile.MkdirAll(r.ns.StatusDir(), namespaces.DirPerm); err != nil {
+			return err
+		}
+	}
+	r.readPrevious(docs)
+	r.routingKeys()
+	for _, d := range docs {
+		r.fillStatus(d)
+		objs = append(objs, d.Object)
+	}
+	errs := make([]error, len(objs))
+	wrote := make([]bool, len(objs))
+	parallel.For(len(objs), func(i int) { wrote[i], errs[i] = r.writeStatus(objs[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return err
+		}
+		r.derivedWritten = r.derivedWritten || wrote[i]
+	}
+	removed, err := r.ns.PruneStatus(keep)
+	if len(removed) > 0 {
+		r.derivedWritten = true
+		r.opts.Cache.forget(r.ns, removed)
+	}
 	return err
 }
 
 // Status files are what namespaces.Namespace.WriteStatus writes (the YAML
-// of v2alpha1.Marshal, mode 0600, rewritten only when the bytes change), but
-// reading the previous status (strict YAML decoding) and marshalling the new
-// one (JSON, then YAML) dominate a reconcile of a large namespace whose
-// resources did not change. Both are pure functions of their input, so they
-// are memoized by content in the caller's Cache (Options.Cache), across the
-// reconciles of every namespace given the same Cache: the previous
-// conditions by a digest of the old file, and the digest of the YAML by a
-// digest of the object's JSON. An unchanged status then costs one read, one
-// JSON encoding and two digests, and no write.
+// of v2alpha1.Marshal, mode 0600, rewritten only when the bytes change).
+// A reconcile needs each one's previous conditions (their transition times)
+// and must not rewrite an unchanged one. The Cache (Options.Cache, owned by
+// the caller: the daemon keeps one for its lifetime) remembers every status
+// file it wrote or read: its digest, the digest of the JSON it was encoded
+// from, its conditions and its identity (inode, size, times). A file whose
+// identity is unchanged is not read again, and an object whose JSON is the
+// one last written is neither encoded nor written: an unchanged status
+// costs one lstat and one JSON encoding. Without a Cache entry (the first
+// reconcile of a process) the file is read once and its conditions are
+// scanned from the bytes this package writes, the general decoder being
+// the fallback for anything else.
 
 // oldStatus is what a status file held before this reconcile.
 type oldStatus struct {
 	exists bool
 	sum    [sha256.Size]byte // digest of its bytes
+	jsum   [sha256.Size]byte // digest of the JSON it was encoded from (zero: unknown)
 	perm   bool              // it has the mode WriteStatus gives
 	conds  map[string]prevCondition
+	id     fileID
 }
 
-// previous reads (once per reconcile) the status file of k.
+// fileID is what tells that a file is still the one the Cache knows.
+type fileID struct {
+	ino, dev     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+	mode         uint32
+}
+
+func idOf(fi os.FileInfo) fileID {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}
+	}
+	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, mode: st.Mode}
+}
+
+// readPrevious reads the previous status of every document, on all CPUs.
+func (r *run) readPrevious(docs []*v2alpha1.Document) {
+	olds := make([]*oldStatus, len(docs))
+	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(docs[i].Key()) })
+	r.olds = make(map[v2alpha1.Key]*oldStatus, len(docs))
+	for i, d := range docs {
+		r.olds[d.Key()] = olds[i]
+	}
+}
+
+// previous is the status file of k before this reconcile.
 func (r *run) previous(k v2alpha1.Key) *oldStatus {
 	if o, ok := r.olds[k]; ok {
 		return o
 	}
-	o := &oldStatus{}
-	if r.olds == nil {
-		r.olds = map[v2alpha1.Key]*oldStatus{}
-	}
-	r.olds[k] = o
+	return &oldStatus{}
+}
+
+// readOld returns what the status file of k holds: from the Cache when
+// the file is the one it knows, else read (and remembered).
+func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 	path := r.ns.StatusPath(k)
-	data, mode, err := readStatusFile(path)
-	if err != nil {
-		return o
+	if o := r.opts.Cache.status(path); o != nil {
+		if fi, err := os.Lstat(path); err == nil && idOf(fi) == o.id {
+			return o
+		}
 	}
-	o.exists, o.sum, o.perm = true, sha256.Sum256(data), mode.Perm() == namespaces.FilePerm
-	o.conds = r.opts.Cache.conditions(path, o.sum, data)
+	data, fi, err := readStatusFile(path)
+	if err != nil {
+		return &oldStatus{}
+	}
+	o := &oldStatus{exists: true, sum: sha256.Sum256(data), perm: fi.Mode().Perm() == namespaces.FilePerm, id: idOf(fi)}
+	var ok bool
+	if o.conds, ok = scanConditions(data); !ok {
+		o.conds = decodeConditions(path, data)
+	}
+	r.opts.Cache.setStatus(path, o)
 	return o
 }
 
-// readStatusFile reads a regular file and returns its mode. It does not
+// readStatusFile reads a regular file and returns its status. It does not
 // follow a symlink (the atomic writer refuses to replace one anyway) and does
 // not block on a FIFO.
-func readStatusFile(path string) ([]byte, os.FileMode, error) {
+func readStatusFile(path string) ([]byte, os.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s: %w", path, atomicfile.ErrNotRegular)
+		return nil, nil, fmt.Errorf("%s: %w", path, atomicfile.ErrNotRegular)
 	}
 	if fi.Size() > namespaces.MaxInputFileSize {
-		return nil, 0, fmt.Errorf("%s is larger than %d bytes", path, namespaces.MaxInputFileSize)
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, namespaces.MaxInputFileSize)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
-	_, err = buf.ReadFrom(f)
-	return buf.Bytes(), fi.Mode(), err
+	buf := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, buf)
+	if err == nil || err == io.ErrUnexpectedEOF {
+		// A file that grew meanwhile is read in full.
+		var rest []byte
+		if n == len(buf) {
+			rest, err = io.ReadAll(f)
+		} else {
+			err = nil
+		}
+		return append(buf[:n], rest...), fi, err
+	}
+	return nil, nil, err
 }
 
 // writeStatus writes obj to its status file unless the file already holds
-// exactly the bytes v2alpha1.Marshal gives for it.
-func (r *run) writeStatus(obj v2alpha1.Object) error {
-	if !r.statusDirReady {
-		// As WriteStatus: create runtime/resources, or tighten it.
-		if err := atomicfile.MkdirAll(r.ns.StatusDir(), namespaces.DirPerm); err != nil {
-			return err
-		}
-		r.statusDirReady = true
-	}
+// exactly the bytes v2alpha1.Marshal gives for it. It reports whether it
+// wrote.
+func (r *run) writeStatus(obj v2alpha1.Object) (bool, error) {
 	k := v2alpha1.KeyOf(obj)
 	j, err := json.Marshal(obj)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", k, err)
+		return false, fmt.Errorf("encode %s: %w", k, err)
 	}
 	jsum := sha256.Sum256(j)
-	if old := r.previous(k); old.exists && old.perm {
-		if ysum, ok := r.opts.Cache.yamlDigest(jsum); ok && ysum == old.sum {
-			return nil
+	old := r.previous(k)
+	if old.exists && old.perm && old.jsum == jsum {
+		return false, nil
+	}
+	data, err := v2alpha1.Marshal(obj)
+	if err != nil {
+		return false, err
+	}
+	sum := sha256.Sum256(data)
+	path := r.ns.StatusPath(k)
+	if old.exists && old.perm && old.sum == sum {
+		o := *old
+		o.jsum = jsum
+		r.opts.Cache.setStatus(path, &o)
+		return false, nil
+	}
+	if err := atomicfile.WriteDerived(path, data, namespaces.FilePerm); err != nil {
+		return false, err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return true, fmt.Errorf("status of %s: %w", k, err)
+	}
+	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOf(fi), conds: map[string]prevCondition{}}
+	for _, c := range obj.GetStatus().Conditions {
+		o.conds[c.Type] = prevCondition{status: c.Status, lastTransitionTime: c.LastTransitionTime}
+	}
+	r.opts.Cache.setStatus(path, o)
+	return true, nil
+}
+
+// scanConditions reads the conditions of a status file in the layout
+// v2alpha1.Marshal writes (a top-level "status:" holding "  conditions:",
+// items "  - key: value" with keys at column 4, continuation lines of long
+// values deeper). ok is false for anything else, which the general decoder
+// then reads.
+func scanConditions(data []byte) (map[string]prevCondition, bool) {
+	text := string(data)
+	i := strings.Index(text, "\nstatus:\n")
+	if i < 0 {
+		return nil, false
+	}
+	rest := text[i+len("\nstatus:\n"):]
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if line == "  conditions:" {
+			return scanConditionItems(rest)
+		}
+		if !strings.HasPrefix(line, "  ") {
+			return nil, false
 		}
 	}
-	data, err := yaml.JSONToYAML(j)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", k, err)
+	return nil, false
+}
+
+func scanConditionItems(rest string) (map[string]prevCondition, bool) {
+	out := map[string]prevCondition{}
+	var cur map[string]string
+	flush := func() bool {
+		if cur == nil {
+			return true
+		}
+		typ, ok1 := cur["type"]
+		st, ok2 := cur["status"]
+		t, ok3 := cur["lastTransitionTime"]
+		out[typ] = prevCondition{status: st, lastTransitionTime: t}
+		return ok1 && ok2 && ok3
 	}
-	r.opts.Cache.setYAMLDigest(jsum, sha256.Sum256(data))
-	_, err = atomicfile.WriteFileIfChanged(r.ns.StatusPath(k), data, namespaces.FilePerm)
-	return err
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		var kv string
+		switch {
+		case strings.HasPrefix(line, "  - "):
+			if !flush() {
+				return nil, false
+			}
+			cur = map[string]string{}
+			kv = line[4:]
+		case strings.HasPrefix(line, "      "):
+			continue // a long value's continuation
+		case strings.HasPrefix(line, "    ") && cur != nil:
+			kv = line[4:]
+		default:
+			return out, flush() && len(out) > 0
+		}
+		key, val, found := strings.Cut(kv, ": ")
+		if !found || key == "" || strings.ContainsAny(key, " '\"") {
+			return nil, false
+		}
+		if key != "type" && key != "status" && key != "lastTransitionTime" {
+			continue
+		}
+		v, ok := simpleScalar(val)
+		if !ok {
+			return nil, false
+		}
+		cur[key] = v
+	}
+	return out, flush() && len(out) > 0
 }
 
-// Cache holds memoized results of status reading and writing (see above),
-// shared by the reconciles that are given it, of any namespace. It is safe
-// for concurrent use, and its zero value is an empty cache. Each of its maps
-// is emptied when it reaches memoLimit entries, which bounds its memory
-// (under 10 MiB). A nil *Cache memoizes nothing: results are the same, only
-// slower.
+// simpleScalar is the value of a one-line plain or quoted scalar without
+// escapes; ok is false for anything else.
+func simpleScalar(v string) (string, bool) {
+	if v == "" || strings.ContainsAny(v, "\\#") {
+		return "", false
+	}
+	switch q := v[0]; q {
+	case '"', '\'':
+		if len(v) < 2 || v[len(v)-1] != q || strings.IndexByte(v[1:len(v)-1], q) >= 0 {
+			return "", false
+		}
+		return v[1 : len(v)-1], true
+	case '[', '{', '&', '*', '!', '|', '>', '%', '@', '`':
+		return "", false
+	}
+	return v, true
+}
+
+// Cache holds what reconciles learnt of the status files they wrote or
+// read (see above), and the documents decoded from input files (by path
+// and content digest: an unchanged file is not parsed again), for the
+// reconciles of any namespace that are given it.
+// It is safe for concurrent use, and its zero value is an empty cache. It
+// is emptied when it reaches cacheLimit entries, which bounds its memory.
+// A nil *Cache remembers nothing: results are the same, only slower.
 type Cache struct {
-	mu    sync.Mutex
-	conds map[[sha256.Size]byte]map[string]prevCondition
-	yaml  map[[sha256.Size]byte][sha256.Size]byte
+	mu       sync.Mutex
+	statuses map[string]*oldStatus
+	// inputs are the decoded input files (namespaces.LoadCached).
+	inputs namespaces.DecodeCache
 }
 
-const memoLimit = 1 << 14
+const cacheLimit = 1 << 17
 
 // NewCache returns an empty Cache.
 func NewCache() *Cache { return &Cache{} }
 
-// conditions returns the conditions of the status file data (digest sum),
-// by type; nil when it does not decode as one resource.
-func (m *Cache) conditions(path string, sum [sha256.Size]byte, data []byte) map[string]prevCondition {
-	if m != nil {
-		m.mu.Lock()
-		c, ok := m.conds[sum]
-		m.mu.Unlock()
-		if ok {
-			return c
-		}
+// decoder is the cache of decoded input files (nil without a Cache).
+func (m *Cache) decoder() *namespaces.DecodeCache {
+	if m == nil {
+		return nil
 	}
-	c := decodeConditions(path, data)
-	if m != nil {
-		m.mu.Lock()
-		if m.conds == nil {
-			m.conds = map[[sha256.Size]byte]map[string]prevCondition{}
-		} else if len(m.conds) >= memoLimit {
-			clear(m.conds)
-		}
-		m.conds[sum] = c
-		m.mu.Unlock()
+	return &m.inputs
+}
+
+func (m *Cache) status(path string) *oldStatus {
+	if m == nil {
+		return nil
 	}
-	return c
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.statuses[path]
+}
+
+func (m *Cache) setStatus(path string, o *oldStatus) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.statuses == nil {
+		m.statuses = map[string]*oldStatus{}
+	} else if len(m.statuses) >= cacheLimit {
+		clear(m.statuses)
+	}
+	m.statuses[path] = o
+}
+
+// forget drops the entries of removed status files.
+func (m *Cache) forget(ns namespaces.Namespace, keys []v2alpha1.Key) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		delete(m.statuses, ns.StatusPath(k))
+	}
 }
 
 // decodeConditions returns the conditions of the status file data by type;
@@ -279,34 +476,6 @@ func decodeConditions(path string, data []byte) map[string]prevCondition {
 		c[cond.Type] = prevCondition{status: cond.Status, lastTransitionTime: cond.LastTransitionTime}
 	}
 	return c
-}
-
-// yamlDigest returns the digest of the YAML of the JSON whose digest is
-// jsonSum, if known.
-func (m *Cache) yamlDigest(jsonSum [sha256.Size]byte) ([sha256.Size]byte, bool) {
-	if m == nil {
-		return [sha256.Size]byte{}, false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.yaml[jsonSum]
-	return s, ok
-}
-
-// setYAMLDigest records the digest of the YAML of the JSON whose digest is
-// jsonSum.
-func (m *Cache) setYAMLDigest(jsonSum, yamlSum [sha256.Size]byte) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.yaml == nil {
-		m.yaml = map[[sha256.Size]byte][sha256.Size]byte{}
-	} else if len(m.yaml) >= memoLimit {
-		clear(m.yaml)
-	}
-	m.yaml[jsonSum] = yamlSum
 }
 
 // fillStatus computes the status of one resource.
@@ -403,7 +572,7 @@ func (r *run) attachedConnectorStatus(d *v2alpha1.Document, c *conditions, st *v
 	ac := d.Object.(*v2alpha1.AttachedConnector)
 	bound := false
 	siteNS := r.ns.Home.Namespace(ac.Spec.SiteNamespace)
-	if snap, err := namespaces.Load(siteNS); err == nil {
+	if snap, err := namespaces.LoadCached(siteNS, r.opts.Cache.decoder()); err == nil {
 		for _, bd := range snap.Valid() {
 			if b, ok := bd.Object.(*v2alpha1.AttachedConnectorBinding); ok && b.Name == ac.Name && b.Spec.ConnectorNamespace == r.ns.Name {
 				bound = true
