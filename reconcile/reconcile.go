@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -194,6 +195,10 @@ type run struct {
 	connectorKeys, listenerKeys map[string]bool
 	// olds are the status files as they were before this reconcile.
 	olds map[v2alpha1.Key]*oldStatus
+	// index is the status index (statusindex.go) when the Cache lacked
+	// a status file; indexStale is set when it lacked one too.
+	index      map[string]*oldStatus
+	indexStale atomic.Bool
 	// derivedWritten is true once a derived file (a status file, the
 	// router config) was written or removed: the reconcile ends with one
 	// sync of the filesystem (see syncDerived).

@@ -147,10 +147,20 @@ func (r *run) writeStatuses() error {
 	}
 	removed, err := r.ns.PruneStatus(keep)
 	if len(removed) > 0 {
-		r.derivedWritten = true
 		r.opts.Cache.forget(r.ns, removed)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if r.derivedWritten || len(removed) > 0 || r.indexStale.Load() {
+		r.derivedWritten = true
+		keys := make([]v2alpha1.Key, len(objs))
+		for i, o := range objs {
+			keys[i] = v2alpha1.KeyOf(o)
+		}
+		return r.writeStatusIndex(keys)
+	}
+	return nil
 }
 
 // Status files are what namespaces.Namespace.WriteStatus writes (the YAML
@@ -193,8 +203,19 @@ func idOf(fi os.FileInfo) fileID {
 	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, mode: st.Mode}
 }
 
-// readPrevious reads the previous status of every document, on all CPUs.
+// readPrevious reads the previous status of every document, on all CPUs,
+// from the Cache, else the status index, else the file.
 func (r *run) readPrevious(docs []*v2alpha1.Document) {
+	r.index = nil
+	for _, d := range docs {
+		if r.opts.Cache.status(r.ns.StatusPath(d.Key())) == nil {
+			r.index = r.loadStatusIndex()
+			if r.index == nil {
+				r.indexStale.Store(true)
+			}
+			break
+		}
+	}
 	olds := make([]*oldStatus, len(docs))
 	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(docs[i].Key()) })
 	r.olds = make(map[v2alpha1.Key]*oldStatus, len(docs))
@@ -215,16 +236,29 @@ func (r *run) previous(k v2alpha1.Key) *oldStatus {
 // the file is the one it knows, else read (and remembered).
 func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 	path := r.ns.StatusPath(k)
-	if o := r.opts.Cache.status(path); o != nil {
+	o, fromIndex := r.opts.Cache.status(path), false
+	if o == nil && r.index != nil {
+		o, fromIndex = r.index[k.FileName()], true
+	}
+	if o != nil {
 		if fi, err := os.Lstat(path); err == nil && idOf(fi) == o.id {
+			if fromIndex {
+				r.opts.Cache.setStatus(path, o)
+			}
 			return o
 		}
+	}
+	if r.index != nil {
+		r.indexStale.Store(true)
+	}
+	if testHookReadStatus != nil {
+		testHookReadStatus(path)
 	}
 	data, fi, err := readStatusFile(path)
 	if err != nil {
 		return &oldStatus{}
 	}
-	o := &oldStatus{exists: true, sum: sha256.Sum256(data), perm: fi.Mode().Perm() == namespaces.FilePerm, id: idOf(fi)}
+	o = &oldStatus{exists: true, sum: sha256.Sum256(data), perm: fi.Mode().Perm() == namespaces.FilePerm, id: idOf(fi)}
 	var ok bool
 	if o.conds, ok = scanConditions(data); !ok {
 		o.conds = decodeConditions(path, data)
@@ -232,6 +266,10 @@ func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 	r.opts.Cache.setStatus(path, o)
 	return o
 }
+
+// testHookReadStatus, when set by tests, is called before a status file is
+// read.
+var testHookReadStatus func(path string)
 
 // readStatusFile reads a regular file and returns its status. It does not
 // follow a symlink (the atomic writer refuses to replace one anyway) and does

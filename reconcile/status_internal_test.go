@@ -1,11 +1,20 @@
 package reconcile
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/namespaces"
+	"github.com/skupperd/skupperd/ports"
 )
 
 // TestScanConditions checks that the fast scan of a status file reads the
@@ -49,4 +58,65 @@ func TestScanConditions(t *testing.T) {
 			t.Errorf("scan of %q = %v, want it declined", odd, got)
 		}
 	}
+}
+
+// TestStatusIndex checks that a reconcile with an empty Cache (a new
+// process) reads no status file when the status index vouches for them
+// all, reads (and rewrites) a status file changed behind its back, and
+// ignores an index that does not parse.
+func TestStatusIndex(t *testing.T) {
+	home := namespaces.NewHome(t.TempDir())
+	require.NoError(t, home.Ensure())
+	ns := home.Namespace("west")
+	require.NoError(t, ns.EnsureInput())
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(ns.InputResourcesDir(), name), []byte(content), 0o600))
+	}
+	write("site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n")
+	for _, n := range []string{"a", "b", "c"} {
+		write(n+".yaml", "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: "+n+"\nspec:\n  routingKey: "+n+"\n  host: 127.0.0.1\n  port: 808"+string(n[0]-'a'+'0')+"\n")
+	}
+	var reads atomic.Int32
+	testHookReadStatus = func(string) { reads.Add(1) }
+	t.Cleanup(func() { testHookReadStatus = nil })
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	reconcileNew := func() *Result {
+		t.Helper()
+		reads.Store(0)
+		res, err := Run(context.Background(), ns, Options{
+			Now: func() time.Time { return now }, Hosts: func() []string { return []string{"127.0.0.1"} },
+			Ports: ports.New(home, ports.WithProbe(func(string, int) bool { return true })), Cache: NewCache(),
+		})
+		require.NoError(t, err)
+		require.Equal(t, Applied, res.Outcome)
+		return res
+	}
+	reconcileNew()
+	require.EqualValues(t, 4, reads.Load(), "the first reconcile finds no status files and no index")
+
+	reconcileNew()
+	require.Zero(t, reads.Load(), "the index vouches for every status file")
+
+	// A status file edited by hand is read, and written again.
+	path := ns.StatusPath(v2alpha1.Key{Kind: "Listener", Name: "b"})
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte("garbage\n"), 0o600))
+	now = now.Add(time.Minute)
+	reconcileNew()
+	require.EqualValues(t, 1, reads.Load())
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NotEqual(t, "garbage\n", string(got))
+	require.Equal(t, string(good), strings.ReplaceAll(string(got), "2026-01-02T03:05:05Z", "2026-01-02T03:04:05Z"),
+		"rewritten as before; only the conditions the garbage lost start again")
+	reconcileNew()
+	require.Zero(t, reads.Load(), "the index was brought up to date")
+
+	// An index that does not parse is ignored, and replaced.
+	require.NoError(t, os.WriteFile(filepath.Join(ns.StatusDir(), ".status-index"), []byte("skupperd status index 1\nbogus\n"), 0o600))
+	reconcileNew()
+	require.EqualValues(t, 4, reads.Load())
+	reconcileNew()
+	require.Zero(t, reads.Load())
 }

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -257,6 +258,9 @@ func statusTimes(t *testing.T, dir string) map[string]time.Time {
 	require.NoError(t, err)
 	out := map[string]time.Time{}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // the status index
+		}
 		fi, err := e.Info()
 		require.NoError(t, err)
 		out[e.Name()] = fi.ModTime()

@@ -1,0 +1,158 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/namespaces"
+)
+
+// The status index, runtime/resources/.status-index (a dot file: loaders,
+// the CLI and watchers skip it), carries what a Cache knows of
+// the namespace's status files (see oldStatus) from one process to the
+// next, so that `skupperd reconcile` (a new process each time, an empty
+// Cache) and a restarted daemon need neither read every status file nor
+// encode every status to find that nothing changed. It is derived: written
+// atomically whenever the status files change, never trusted beyond what
+// an lstat confirms (an entry counts only while its file has the inode,
+// size and times recorded), and ignored whole when it does not parse.
+//
+// Format: a header line, then one line per status file, tab-separated:
+// file name, device, inode, size, mtime and ctime (seconds, nanoseconds),
+// mode, perm ok (0/1), SHA-256 of the file, SHA-256 of the JSON it was
+// encoded from, then type, status and lastTransitionTime per condition.
+
+const statusIndexHeader = "skupperd status index 1"
+
+func (r *run) statusIndexPath() string {
+	return filepath.Join(r.ns.StatusDir(), ".status-index")
+}
+
+// loadStatusIndex reads the namespace's status index by file name; nil
+// when there is none or it does not parse.
+func (r *run) loadStatusIndex() map[string]*oldStatus {
+	data, err := os.ReadFile(r.statusIndexPath())
+	if err != nil {
+		return nil
+	}
+	text := string(data)
+	header, rest, _ := strings.Cut(text, "\n")
+	if header != statusIndexHeader {
+		return nil
+	}
+	out := map[string]*oldStatus{}
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		name, o, ok := parseIndexLine(line)
+		if !ok {
+			return nil
+		}
+		out[name] = o
+	}
+	return out
+}
+
+func parseIndexLine(line string) (string, *oldStatus, bool) {
+	f := strings.Split(line, "\t")
+	if len(f) < 12 || (len(f)-12)%3 != 0 {
+		return "", nil, false
+	}
+	var n [9]int64
+	for i := range n {
+		v, err := strconv.ParseInt(f[1+i], 10, 64)
+		if err != nil {
+			return "", nil, false
+		}
+		n[i] = v
+	}
+	o := &oldStatus{exists: true, perm: f[9] == "1", conds: map[string]prevCondition{}}
+	o.id = fileID{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2],
+		mtime: syscall.Timespec{Sec: n[3], Nsec: n[4]}, ctime: syscall.Timespec{Sec: n[5], Nsec: n[6]}, mode: uint32(n[7])}
+	if n[8] != 0 && n[8] != 1 {
+		return "", nil, false
+	}
+	if hex.DecodedLen(len(f[10])) != len(o.sum) || hex.DecodedLen(len(f[11])) != len(o.jsum) {
+		return "", nil, false
+	}
+	if _, err := hex.Decode(o.sum[:], []byte(f[10])); err != nil {
+		return "", nil, false
+	}
+	if _, err := hex.Decode(o.jsum[:], []byte(f[11])); err != nil {
+		return "", nil, false
+	}
+	for i := 12; i < len(f); i += 3 {
+		o.conds[f[i]] = prevCondition{status: f[i+1], lastTransitionTime: f[i+2]}
+	}
+	return f[0], o, true
+}
+
+// writeStatusIndex records what the Cache knows of the status files of
+// keys (the namespace's, after this reconcile). Without a Cache it removes
+// the index, which could otherwise outlive the files it describes.
+func (r *run) writeStatusIndex(keys []v2alpha1.Key) error {
+	path := r.statusIndexPath()
+	if r.opts.Cache == nil {
+		if err := atomicfile.RemoveDerived(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].FileName() < keys[j].FileName() })
+	var b bytes.Buffer
+	b.WriteString(statusIndexHeader + "\n")
+	for _, k := range keys {
+		o := r.opts.Cache.status(r.ns.StatusPath(k))
+		if o == nil || !o.exists {
+			continue
+		}
+		appendIndexLine(&b, k.FileName(), o)
+	}
+	if err := atomicfile.MkdirAll(r.ns.StatusDir(), namespaces.DirPerm); err != nil {
+		return err
+	}
+	return atomicfile.WriteDerived(path, b.Bytes(), namespaces.FilePerm)
+}
+
+func appendIndexLine(b *bytes.Buffer, name string, o *oldStatus) {
+	if !indexSafe(name) {
+		return
+	}
+	var conds []string
+	for typ, c := range o.conds {
+		if !indexSafe(typ) || !indexSafe(c.status) || !indexSafe(c.lastTransitionTime) {
+			return
+		}
+		conds = append(conds, typ)
+	}
+	sort.Strings(conds)
+	perm := "0"
+	if o.perm {
+		perm = "1"
+	}
+	id := o.id
+	b.WriteString(name)
+	for _, v := range []int64{int64(id.dev), int64(id.ino), id.size, id.mtime.Sec, id.mtime.Nsec, id.ctime.Sec, id.ctime.Nsec, int64(id.mode)} {
+		b.WriteByte('\t')
+		b.WriteString(strconv.FormatInt(v, 10))
+	}
+	b.WriteString("\t" + perm + "\t" + hex.EncodeToString(o.sum[:]) + "\t" + hex.EncodeToString(o.jsum[:]))
+	for _, typ := range conds {
+		c := o.conds[typ]
+		b.WriteString("\t" + typ + "\t" + c.status + "\t" + c.lastTransitionTime)
+	}
+	b.WriteByte('\n')
+}
+
+// indexSafe reports whether s can be a field of an index line.
+func indexSafe(s string) bool { return !strings.ContainsAny(s, "\t\n") }
