@@ -219,6 +219,16 @@ func decodeChunk(file string, c chunk) (res chunkResult) {
 			res = chunkResult{fatal: &Diagnostic{File: file, Line: c.offset + 1, Message: fmt.Sprintf("internal error while parsing this file (please report it): %v", r)}}
 		}
 	}()
+	if roots, ok := fastParse(c.data); ok {
+		for _, n := range roots {
+			doc, ds := decodeDocument(file, n, c.offset)
+			if doc != nil {
+				res.docs = append(res.docs, doc)
+			}
+			res.diags = append(res.diags, ds...)
+		}
+		return res
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(c.data))
 	for {
 		var root yaml.Node
