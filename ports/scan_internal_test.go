@@ -33,8 +33,17 @@ func TestScanTable(t *testing.T) {
 	if got, ok := scanTable(data); ok && !reflect.DeepEqual(got, want.Ports) {
 		t.Errorf("scanTable = %+v, want %+v", got, want.Ports)
 	}
+	// Without the entries only the decoder reads, the scan takes it.
+	body, err = v2alpha1.MarshalYAML(table{Ports: entries[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := scanTable(append([]byte(tableHeader), body...))
+	if !ok || !reflect.DeepEqual(got, entries[:2]) {
+		t.Errorf("scanTable of a table as written = %+v, %v; want %+v", got, ok, entries[:2])
+	}
 	plain := append([]byte(tableHeader), "ports:\n- host: 127.0.0.1\n  key: listener/l0\n  port: 8080\n  what: Listener/l0\n"...)
-	got, ok := scanTable(plain)
+	got, ok = scanTable(plain)
 	if !ok || !reflect.DeepEqual(got, []Entry{{Key: "listener/l0", Port: 8080, Host: "127.0.0.1", What: "Listener/l0"}}) {
 		t.Errorf("scanTable of a plain table = %+v, %v", got, ok)
 	}
@@ -47,6 +56,7 @@ func TestScanTable(t *testing.T) {
 		tableHeader + "ports:\n- key: 'a'\n  port: 1\n",
 		tableHeader + "ports:\n- key: a\n  port: 1\n# comment\n",
 		tableHeader + "ports:\n- key: yes\n  port: 1\n",
+		tableHeader + "ports:\n- key: a\n  port: 1\n  what: 'x '\n",
 	} {
 		if got, ok := scanTable([]byte(odd)); ok {
 			t.Errorf("scanTable(%q) = %+v, want it declined", odd, got)

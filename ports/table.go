@@ -177,15 +177,15 @@ func scanTable(data []byte) ([]Entry, bool) {
 }
 
 // plainTableValue reports whether v is a plain YAML scalar that reads as
-// itself: identifier-like characters only (anything else is quoted, and
-// goes to the decoder).
+// itself: identifier-like characters and inner spaces only (anything else
+// is quoted, and goes to the decoder).
 func plainTableValue(v string) bool {
-	if v == "" || v[0] == '-' || v[0] == '.' {
+	if v == "" || v[0] == '-' || v[0] == '.' || v[0] == ' ' || v[len(v)-1] == ' ' {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '-' || c == '_') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '-' || c == '_' || c == ' ') {
 			return false
 		}
 	}
