@@ -27,14 +27,40 @@ const EndpointGroup = "skupper-router"
 // lastTransitionTime from the previous status while its status is the same,
 // so that an unchanged resource's status file is not rewritten.
 type conditions struct {
-	prev map[string]prevCondition
+	prev prevConditions
 	now  string
 	list []v2alpha1.Condition
 }
 
 // prevCondition is what a condition of the previous status contributes.
 type prevCondition struct {
+	typ                        string
 	status, lastTransitionTime string
+}
+
+// prevConditions are a status's conditions, in order (a handful: a slice
+// is smaller and as fast as a map).
+type prevConditions []prevCondition
+
+func (p prevConditions) get(typ string) (prevCondition, bool) {
+	for _, c := range p {
+		if c.typ == typ {
+			return c, true
+		}
+	}
+	return prevCondition{}, false
+}
+
+// set records a condition; a type given again replaces the earlier one.
+func (p prevConditions) set(typ, status, lastTransitionTime string) prevConditions {
+	c := prevCondition{typ: typ, status: status, lastTransitionTime: lastTransitionTime}
+	for i := range p {
+		if p[i].typ == typ {
+			p[i] = c
+			return p
+		}
+	}
+	return append(p, c)
 }
 
 func (r *run) conditionsFor(k v2alpha1.Key) *conditions {
@@ -47,7 +73,7 @@ func (c *conditions) set(typ string, ok bool, reason, msg string) {
 		status = "True"
 	}
 	t := c.now
-	if p, found := c.prev[typ]; found && p.status == status {
+	if p, found := c.prev.get(typ); found && p.status == status {
 		t = p.lastTransitionTime
 	}
 	c.list = append(c.list, v2alpha1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, LastTransitionTime: t})
@@ -183,7 +209,7 @@ type oldStatus struct {
 	sum    [sha256.Size]byte // digest of its bytes
 	jsum   [sha256.Size]byte // digest of the JSON it was encoded from (zero: unknown)
 	perm   bool              // it has the mode WriteStatus gives
-	conds  map[string]prevCondition
+	conds  prevConditions
 	id     fileID
 }
 
@@ -338,9 +364,9 @@ func (r *run) writeStatus(obj v2alpha1.Object) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("status of %s: %w", k, err)
 	}
-	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOf(fi), conds: map[string]prevCondition{}}
+	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOf(fi)}
 	for _, c := range obj.GetStatus().Conditions {
-		o.conds[c.Type] = prevCondition{status: c.Status, lastTransitionTime: c.LastTransitionTime}
+		o.conds = o.conds.set(c.Type, c.Status, c.LastTransitionTime)
 	}
 	r.opts.Cache.setStatus(path, o)
 	return true, nil
@@ -351,7 +377,7 @@ func (r *run) writeStatus(obj v2alpha1.Object) (bool, error) {
 // items "  - key: value" with keys at column 4, continuation lines of long
 // values deeper). ok is false for anything else, which the general decoder
 // then reads.
-func scanConditions(data []byte) (map[string]prevCondition, bool) {
+func scanConditions(data []byte) (prevConditions, bool) {
 	text := string(data)
 	i := strings.Index(text, "\nstatus:\n")
 	if i < 0 {
@@ -371,8 +397,8 @@ func scanConditions(data []byte) (map[string]prevCondition, bool) {
 	return nil, false
 }
 
-func scanConditionItems(rest string) (map[string]prevCondition, bool) {
-	out := map[string]prevCondition{}
+func scanConditionItems(rest string) (prevConditions, bool) {
+	var out prevConditions
 	var cur map[string]string
 	flush := func() bool {
 		if cur == nil {
@@ -381,7 +407,7 @@ func scanConditionItems(rest string) (map[string]prevCondition, bool) {
 		typ, ok1 := cur["type"]
 		st, ok2 := cur["status"]
 		t, ok3 := cur["lastTransitionTime"]
-		out[typ] = prevCondition{status: st, lastTransitionTime: t}
+		out = out.set(typ, st, t)
 		return ok1 && ok2 && ok3
 	}
 	for rest != "" {
@@ -446,8 +472,10 @@ func simpleScalar(v string) (string, bool) {
 type Cache struct {
 	mu       sync.Mutex
 	statuses map[string]*oldStatus
-	// inputs are the decoded input files (namespaces.LoadCached).
-	inputs namespaces.DecodeCache
+	// inputs are the decoded input files (namespaces.LoadCached), unless
+	// noInputs.
+	inputs   namespaces.DecodeCache
+	noInputs bool
 }
 
 const cacheLimit = 1 << 17
@@ -455,9 +483,15 @@ const cacheLimit = 1 << 17
 // NewCache returns an empty Cache.
 func NewCache() *Cache { return &Cache{} }
 
+// NewOnePassCache returns an empty Cache for a process that reconciles
+// each namespace once (`skupperd reconcile`): it keeps what the status
+// index needs but no decoded input, which would only double the memory of
+// the one pass.
+func NewOnePassCache() *Cache { return &Cache{noInputs: true} }
+
 // decoder is the cache of decoded input files (nil without a Cache).
 func (m *Cache) decoder() *namespaces.DecodeCache {
-	if m == nil {
+	if m == nil || m.noInputs {
 		return nil
 	}
 	return &m.inputs
@@ -500,7 +534,7 @@ func (m *Cache) forget(ns namespaces.Namespace, keys []v2alpha1.Key) {
 
 // decodeConditions returns the conditions of the status file data by type;
 // nil when it does not decode as one resource.
-func decodeConditions(path string, data []byte) map[string]prevCondition {
+func decodeConditions(path string, data []byte) prevConditions {
 	docs, diags := v2alpha1.Decode(path, data)
 	if len(docs) != 1 || diags.HasErrors() {
 		return nil
@@ -509,9 +543,9 @@ func decodeConditions(path string, data []byte) map[string]prevCondition {
 	if st == nil {
 		return nil
 	}
-	c := make(map[string]prevCondition, len(st.Conditions))
+	c := make(prevConditions, 0, len(st.Conditions))
 	for _, cond := range st.Conditions {
-		c[cond.Type] = prevCondition{status: cond.Status, lastTransitionTime: cond.LastTransitionTime}
+		c = c.set(cond.Type, cond.Status, cond.LastTransitionTime)
 	}
 	return c
 }

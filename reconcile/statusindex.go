@@ -76,7 +76,7 @@ func parseIndexLine(line string) (string, *oldStatus, bool) {
 		}
 		n[i] = v
 	}
-	o := &oldStatus{exists: true, perm: f[9] == "1", conds: map[string]prevCondition{}}
+	o := &oldStatus{exists: true, perm: f[9] == "1"}
 	o.id = fileID{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2],
 		mtime: syscall.Timespec{Sec: n[3], Nsec: n[4]}, ctime: syscall.Timespec{Sec: n[5], Nsec: n[6]}, mode: uint32(n[7])}
 	if n[8] != 0 && n[8] != 1 {
@@ -92,7 +92,8 @@ func parseIndexLine(line string) (string, *oldStatus, bool) {
 		return "", nil, false
 	}
 	for i := 12; i < len(f); i += 3 {
-		o.conds[f[i]] = prevCondition{status: f[i+1], lastTransitionTime: f[i+2]}
+		// Cloned: substrings would keep the whole index text alive.
+		o.conds = o.conds.set(strings.Clone(f[i]), strings.Clone(f[i+1]), strings.Clone(f[i+2]))
 	}
 	return f[0], o, true
 }
@@ -128,14 +129,11 @@ func appendIndexLine(b *bytes.Buffer, name string, o *oldStatus) {
 	if !indexSafe(name) {
 		return
 	}
-	var conds []string
-	for typ, c := range o.conds {
-		if !indexSafe(typ) || !indexSafe(c.status) || !indexSafe(c.lastTransitionTime) {
+	for _, c := range o.conds {
+		if !indexSafe(c.typ) || !indexSafe(c.status) || !indexSafe(c.lastTransitionTime) {
 			return
 		}
-		conds = append(conds, typ)
 	}
-	sort.Strings(conds)
 	perm := "0"
 	if o.perm {
 		perm = "1"
@@ -147,9 +145,8 @@ func appendIndexLine(b *bytes.Buffer, name string, o *oldStatus) {
 		b.WriteString(strconv.FormatInt(v, 10))
 	}
 	b.WriteString("\t" + perm + "\t" + hex.EncodeToString(o.sum[:]) + "\t" + hex.EncodeToString(o.jsum[:]))
-	for _, typ := range conds {
-		c := o.conds[typ]
-		b.WriteString("\t" + typ + "\t" + c.status + "\t" + c.lastTransitionTime)
+	for _, c := range o.conds {
+		b.WriteString("\t" + c.typ + "\t" + c.status + "\t" + c.lastTransitionTime)
 	}
 	b.WriteByte('\n')
 }

@@ -414,7 +414,7 @@ func decodeDocument(file string, n *yaml.Node, lineOffset int) (*Document, Diagn
 	}
 
 	obj, _ := New(kind)
-	doc := &Document{File: file, Line: n.Line + lineOffset, Object: obj, fields: make(map[string]int, 16)}
+	doc := &Document{File: file, Line: n.Line + lineOffset, Object: obj, fields: make(map[string]int, 8)}
 	d := &nodeDecoder{doc: doc, budget: maxNodeVisits, lineOffset: lineOffset}
 	d.decode(n, reflect.ValueOf(obj).Elem(), "")
 	if d.suppressed > 0 {
@@ -483,7 +483,9 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		n = n.Alias
 	}
-	if _, ok := d.doc.fields[path]; !ok {
+	// The document's own line is Line: the root path ("") needs no entry,
+	// which keeps a small resource's table in one map group.
+	if _, ok := d.doc.fields[path]; !ok && path != "" {
 		d.doc.fields[path] = line + d.lineOffset
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

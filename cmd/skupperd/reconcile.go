@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +16,19 @@ import (
 	"github.com/skupperd/skupperd/reconcile"
 	"github.com/skupperd/skupperd/router"
 )
+
+// reconcileMemoryLimit is the soft memory limit of `skupperd reconcile`
+// (unless GOMEMLIMIT sets one): a pass holds a whole namespace in memory at
+// once, and the garbage collector's default pacing would let the garbage
+// of its phases double that; under the limit it collects sooner, so that
+// a 10,000-pair namespace reconciles in well under 100 MB RSS.
+const reconcileMemoryLimit = 64 << 20
+
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(reconcileMemoryLimit)
+	}
+}
 
 func newReconcileCommand(g *globalOptions) *cobra.Command {
 	var namespace string
@@ -67,7 +82,8 @@ otherwise, 2 for invalid usage.`,
 				return &exitError{code: 1, err: err}
 			}
 			defer lock.Release()
-			alloc, cache := ports.New(home), reconcile.NewCache()
+			limitMemory()
+			alloc, cache := ports.New(home), reconcile.NewOnePassCache()
 			failed := false
 			for _, name := range names {
 				ns := home.Namespace(name)
