@@ -55,6 +55,7 @@ const (
 	DefaultResync       = 5 * time.Minute
 	DefaultFullResync   = 6 * time.Hour
 	DefaultQuiet        = 15 * time.Millisecond
+	DefaultQuietPlaced  = time.Millisecond
 	DefaultMaxDelay     = 500 * time.Millisecond
 	DefaultPollInterval = 2 * time.Second
 	// DefaultReconcileTimeout bounds one reconcile of one namespace.
@@ -79,6 +80,12 @@ type Config struct {
 	// Quiet is how long a namespace must see no events before it is
 	// reconciled; MaxDelay bounds the wait under a steady stream of events.
 	Quiet, MaxDelay time.Duration
+	// QuietPlaced replaces Quiet (default 1ms) while every event since
+	// the last reconcile placed or removed a whole file (a rename into,
+	// out of or within the input, a removal, a new file): there is no
+	// writer to wait for, as there is after a write into a file (which an
+	// editor saving in place may not have finished).
+	QuietPlaced time.Duration
 	// PollInterval is the polling period when inotify is unusable.
 	PollInterval time.Duration
 	// ForcePolling disables inotify (for tests of the fallback).
@@ -153,6 +160,9 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = DefaultQuiet
+	}
+	if cfg.QuietPlaced <= 0 {
+		cfg.QuietPlaced = DefaultQuietPlaced
 	}
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = DefaultMaxDelay
@@ -468,7 +478,13 @@ func (d *Daemon) handleEvent(ev fsnotify.Event) {
 	wk := d.workers[name]
 	d.mu.Unlock()
 	if wk != nil {
-		wk.kick(false)
+		// A write may be followed by more of the same writer; a file
+		// created (or renamed in), removed or renamed away is whole.
+		quiet := d.cfg.Quiet
+		if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Chmod) {
+			quiet = d.cfg.QuietPlaced
+		}
+		wk.kickAfter(quiet)
 	}
 }
 

@@ -43,9 +43,10 @@ type worker struct {
 	mu          sync.Mutex
 	waiters     []*sync.WaitGroup
 	force       bool
-	dirty       bool      // a kick other than a resync check arrived
-	stamp       string    // stampOf after the last good reconcile ("": none)
-	reconciled  time.Time // when that reconcile ended
+	dirty       bool          // a kick other than a resync check arrived
+	quiet       time.Duration // the longest quiet the kicks since the last coalesce asked for (0: Quiet)
+	stamp       string        // stampOf after the last good reconcile ("": none)
+	reconciled  time.Time     // when that reconcile ended
 	attachesTo  []string
 	retryTimer  *time.Timer
 	retryDelay  time.Duration
@@ -72,16 +73,43 @@ func (w *worker) observed() {
 	}
 }
 
-// kick asks for a reconcile (force: and a router restart).
+// kick asks for a reconcile (force: and a router restart) after the
+// namespace was quiet for Quiet.
 func (w *worker) kick(force bool) {
+	w.kickWith(force, w.d.cfg.Quiet)
+}
+
+// kickAfter asks for a reconcile after the namespace was quiet for quiet
+// (a longer quiet asked for by another kick wins).
+func (w *worker) kickAfter(quiet time.Duration) {
+	w.kickWith(false, quiet)
+}
+
+func (w *worker) kickWith(force bool, quiet time.Duration) {
 	w.mu.Lock()
 	w.dirty = true
 	w.force = w.force || force
+	w.quiet = max(w.quiet, quiet)
 	w.mu.Unlock()
 	select {
 	case w.kicks <- true:
 	default:
 	}
+}
+
+// settle is how long the namespace must be quiet before the pending
+// reconcile; with take, the next reconcile's kicks start afresh.
+func (w *worker) settle(take bool) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.quiet
+	if take {
+		w.quiet = 0
+	}
+	if q <= 0 {
+		return w.d.cfg.Quiet
+	}
+	return q
 }
 
 // kickResync asks for a reconcile only if the namespace changed since its
@@ -155,12 +183,14 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// coalesce waits until no kick arrived for Quiet, or MaxDelay passed.
+// coalesce waits until no kick arrived for the quiet the kicks asked for
+// (Quiet, or QuietPlaced after whole files only), or MaxDelay passed.
 func (w *worker) coalesce(ctx context.Context) bool {
 	deadline := time.Now().Add(w.d.cfg.MaxDelay)
 	for {
-		wait := min(w.d.cfg.Quiet, time.Until(deadline))
+		wait := min(w.settle(false), time.Until(deadline))
 		if wait <= 0 {
+			w.settle(true)
 			return true
 		}
 		t := time.NewTimer(wait)
@@ -171,6 +201,7 @@ func (w *worker) coalesce(ctx context.Context) bool {
 		case <-w.kicks:
 			t.Stop()
 		case <-t.C:
+			w.settle(true)
 			return true
 		}
 	}

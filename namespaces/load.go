@@ -351,20 +351,31 @@ func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
 }
 
 // readEntry reads a listed file: a regular file (as the listing says) is
-// opened without following a symlink, so that it costs open, fstat, read
-// and close; anything else goes through readFile's checks.
+// read with ReadRegularFile (open without following a symlink, fstat,
+// read, close); anything else, or a file replaced since the listing,
+// goes through readFile's checks.
 func (l *loader) readEntry(path string, e fs.DirEntry) ([]byte, bool) {
 	if !e.Type().IsRegular() {
 		return l.readFile(path)
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		// Replaced meanwhile (by a symlink, or removed): the full checks
-		// say what it is now.
+	data, _, err := ReadRegularFile(path, MaxInputFileSize)
+	var tooLarge *TooLargeError
+	var pe *fs.PathError
+	switch {
+	case err == nil:
+		return data, true
+	case errors.As(err, &tooLarge) && tooLarge.Grew:
+		l.fileDiag(path, v2alpha1.SeverityError, "file grew beyond %d bytes (4 MiB) while being read", MaxInputFileSize)
+	case errors.As(err, &tooLarge):
+		l.fileDiag(path, v2alpha1.SeverityError, "file is %d bytes; input files are limited to %d bytes (4 MiB)", tooLarge.Size, MaxInputFileSize)
+	case errors.As(err, &pe) && pe.Op == "read":
+		l.fileDiag(path, v2alpha1.SeverityError, "cannot read: %v", unwrapPathError(err))
+	default:
+		// Replaced meanwhile (by a symlink or a FIFO, or removed): the
+		// full checks say what it is now.
 		return l.readFile(path)
 	}
-	defer f.Close()
-	return l.readOpen(path, f)
+	return nil, false
 }
 
 // readOpen reads an open input file, checking it is a regular file within

@@ -67,7 +67,9 @@ func mustApply(b *testing.B, ns namespaces.Namespace, opts reconcile.Options) {
 //   - cold: a fresh data home every iteration, so every CA, certificate,
 //     port reservation, status file and the router config are made;
 //   - warm: the same namespace reconciled again with unchanged input, the
-//     steady state of the daemon's resync (nothing is written).
+//     steady state of the daemon's resync (nothing is written);
+//   - edit: one pair's file changed (a Listener's port) before each
+//     reconcile, as the daemon's reconcile after an edit (with its Cache).
 //
 // Targets: warm 1,000 pairs < 150 ms, cold single site < 100 ms.
 func BenchmarkReconcile(b *testing.B) {
@@ -96,6 +98,23 @@ func BenchmarkReconcile(b *testing.B) {
 			opts := benchOptions(home)
 			mustApply(b, ns, opts)
 			for b.Loop() {
+				mustApply(b, ns, opts)
+			}
+		})
+		b.Run(fmt.Sprintf("pairs=%d/edit", pairs), func(b *testing.B) {
+			home := namespaces.NewHome(b.TempDir())
+			ns := writePairs(b, home, pairs)
+			opts := benchOptions(home)
+			mustApply(b, ns, opts)
+			file := filepath.Join(ns.InputResourcesDir(), fmt.Sprintf("pair-%04d.yaml", pairs/2))
+			name := "svc-" + strconv.Itoa(pairs/2)
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				content := docs(listenerDoc(name, 30000+i%2, ""), connectorDoc(name, 20000+pairs/2, ""))
+				if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
 				mustApply(b, ns, opts)
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -178,8 +177,16 @@ func (r *run) writeStatuses() error {
 	if err != nil {
 		return err
 	}
-	if r.derivedWritten || len(removed) > 0 || r.indexStale.Load() {
+	if len(removed) > 0 {
 		r.derivedWritten = true
+	}
+	// The index is for the next process: a one-pass Cache keeps it
+	// current; the daemon's Cache writes it only when it had to read
+	// status files (its first pass), not on every change, which would
+	// rewrite a large namespace's whole index for one status file (the
+	// entries of files changed since are simply not trusted).
+	changed := r.derivedWritten || len(removed) > 0
+	if r.indexStale.Load() || (changed && r.opts.Cache.onePass()) {
 		keys := make([]v2alpha1.Key, len(objs))
 		for i, o := range objs {
 			keys[i] = v2alpha1.KeyOf(o)
@@ -226,6 +233,10 @@ func idOf(fi os.FileInfo) fileID {
 	if !ok {
 		return fileID{}
 	}
+	return idOfStat(st)
+}
+
+func idOfStat(st *syscall.Stat_t) fileID {
 	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, mode: st.Mode}
 }
 
@@ -280,11 +291,11 @@ func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 	if testHookReadStatus != nil {
 		testHookReadStatus(path)
 	}
-	data, fi, err := readStatusFile(path)
+	data, st, err := readStatusFile(path)
 	if err != nil {
 		return &oldStatus{}
 	}
-	o = &oldStatus{exists: true, sum: sha256.Sum256(data), perm: fi.Mode().Perm() == namespaces.FilePerm, id: idOf(fi)}
+	o = &oldStatus{exists: true, sum: sha256.Sum256(data), perm: os.FileMode(st.Mode).Perm() == namespaces.FilePerm, id: idOfStat(st)}
 	var ok bool
 	if o.conds, ok = scanConditions(data); !ok {
 		o.conds = decodeConditions(path, data)
@@ -297,38 +308,11 @@ func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 // read.
 var testHookReadStatus func(path string)
 
-// readStatusFile reads a regular file and returns its status. It does not
-// follow a symlink (the atomic writer refuses to replace one anyway) and does
-// not block on a FIFO.
-func readStatusFile(path string) ([]byte, os.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: %w", path, atomicfile.ErrNotRegular)
-	}
-	if fi.Size() > namespaces.MaxInputFileSize {
-		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, namespaces.MaxInputFileSize)
-	}
-	buf := make([]byte, fi.Size()+1)
-	n, err := io.ReadFull(f, buf)
-	if err == nil || err == io.ErrUnexpectedEOF {
-		// A file that grew meanwhile is read in full.
-		var rest []byte
-		if n == len(buf) {
-			rest, err = io.ReadAll(f)
-		} else {
-			err = nil
-		}
-		return append(buf[:n], rest...), fi, err
-	}
-	return nil, nil, err
+// readStatusFile reads a status file: a regular file, not through a
+// symlink (the atomic writer refuses to replace one anyway), without
+// blocking on a FIFO.
+func readStatusFile(path string) ([]byte, *syscall.Stat_t, error) {
+	return namespaces.ReadRegularFile(path, namespaces.MaxInputFileSize)
 }
 
 // writeStatus writes obj to its status file unless the file already holds
@@ -488,6 +472,9 @@ func NewCache() *Cache { return &Cache{} }
 // index needs but no decoded input, which would only double the memory of
 // the one pass.
 func NewOnePassCache() *Cache { return &Cache{noInputs: true} }
+
+// onePass reports whether the Cache is a NewOnePassCache.
+func (m *Cache) onePass() bool { return m != nil && m.noInputs }
 
 // decoder is the cache of decoded input files (nil without a Cache).
 func (m *Cache) decoder() *namespaces.DecodeCache {

@@ -23,9 +23,12 @@ import (
 // next, so that `skupperd reconcile` (a new process each time, an empty
 // Cache) and a restarted daemon need neither read every status file nor
 // encode every status to find that nothing changed. It is derived: written
-// atomically whenever the status files change, never trusted beyond what
-// an lstat confirms (an entry counts only while its file has the inode,
-// size and times recorded), and ignored whole when it does not parse.
+// atomically by `skupperd reconcile` whenever the status files change, and
+// by the daemon when it had to read status files the index did not vouch
+// for (not on every change: entries of files changed since are simply not
+// trusted); never trusted beyond what an lstat confirms (an entry counts
+// only while its file has the inode, size and times recorded), and
+// ignored whole when it does not parse.
 //
 // Format: a header line, then one line per status file, tab-separated:
 // file name, device, inode, size, mtime and ctime (seconds, nanoseconds),

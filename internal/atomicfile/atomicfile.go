@@ -24,8 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,32 +60,38 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	// Raw system calls rather than *os.File: an os.File registers with
+	// the poller (two more system calls per file, which a reconcile
+	// writing thousands of status files notices).
+	fd, tmpName, err := createTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmpName := tmp.Name()
 	committed := false
 	defer func() {
+		if fd >= 0 {
+			_ = syscall.Close(fd)
+		}
 		if !committed {
-			_ = tmp.Close()
 			_ = os.Remove(tmpName)
 		}
 	}()
-	if _, err := tmp.Write(data); err != nil {
+	if err := writeAll(fd, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	// CreateTemp makes the file 0600; set the wanted mode explicitly so the
+	// The file is created 0600; set the wanted mode explicitly so the
 	// result does not depend on the umask.
-	if err := tmp.Chmod(perm.Perm()); err != nil {
+	if err := retryEINTR(func() error { return syscall.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
 		return fmt.Errorf("write %s: chmod: %w", path, err)
 	}
 	if durable {
-		if err := tmp.Sync(); err != nil {
+		if err := retryEINTR(func() error { return syscall.Fsync(fd) }); err != nil {
 			return fmt.Errorf("write %s: fsync: %w", path, err)
 		}
 	}
-	if err := tmp.Close(); err != nil {
+	err = syscall.Close(fd)
+	fd = -1
+	if err != nil {
 		return fmt.Errorf("write %s: close: %w", path, err)
 	}
 	if err := os.Rename(tmpName, path); err != nil {
@@ -96,6 +105,48 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// createTemp creates ".<base>.tmp-<random digits>" in dir, exclusively,
+// mode 0600, and returns its descriptor and path.
+func createTemp(dir, base string) (int, string, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		var fd int
+		err := retryEINTR(func() error {
+			var err error
+			fd, err = syscall.Open(name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+			return err
+		})
+		if err == nil {
+			return fd, name, nil
+		}
+		if !errors.Is(err, syscall.EEXIST) || try == 100 {
+			return -1, "", &fs.PathError{Op: "create", Path: name, Err: err}
+		}
+	}
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := syscall.Write(fd, data)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+func retryEINTR(f func() error) error {
+	for {
+		if err := f(); !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // WriteFileIfChanged writes data to path only when the file does not already
