@@ -193,8 +193,9 @@ func TestParseConfig(t *testing.T) {
 
 // fake is a Manager over a map, recording operations.
 type fake struct {
-	ents map[string]Entity
-	ops  []string
+	ents  map[string]Entity
+	ops   []string
+	reads []string // entities READ
 	fail string // an operation (Op.String()) that fails
 }
 
@@ -206,6 +207,16 @@ func (f *fake) Query(_ context.Context, typ string, _ ...string) ([]map[string]a
 		}
 	}
 	return out, nil
+}
+
+func (f *fake) Read(_ context.Context, typ, name string) (map[string]any, error) {
+	f.reads = append(f.reads, typ+" "+name)
+	for _, e := range asRunning(mapValues(f.ents)) {
+		if e.Type == typ && e.Name == name {
+			return e.Attrs, nil
+		}
+	}
+	return nil, fmt.Errorf("404 not found: %s %s", typ, name)
 }
 
 func mapValues(m map[string]Entity) []Entity {
@@ -290,6 +301,9 @@ func TestApply(t *testing.T) {
 			t.Fatalf("an untouched entity was operated on: %s", op)
 		}
 	}
+	if want := []string{"tcpListener listener/a", "tcpConnector connector/a"}; !reflect.DeepEqual(f.reads, want) {
+		t.Fatalf("read back %q, want only what changed %q", f.reads, want)
+	}
 
 	// A failed operation is an error (the caller restarts).
 	f = newFake(prev)
@@ -317,9 +331,39 @@ func TestApplyReadBack(t *testing.T) {
 	prev := base()
 	now := with(base(), lis("a", "9000", "a"))
 	_, err := Apply(context.Background(), lossy{newFake(prev)}, prev, now, Options{})
-	if err == nil || !strings.Contains(err.Error(), "read back") || !strings.Contains(err.Error(), "CREATE tcpListener listener/a") {
+	if err == nil || !strings.Contains(err.Error(), "read back") || !strings.Contains(err.Error(), "tcpListener listener/a") {
+		t.Fatalf("err = %v, want a read-back failure", err)
+	}
+	// A router that takes a CREATE with other attributes than asked.
+	f := newFake(prev)
+	_, err = Apply(context.Background(), altered{f}, prev, now, Options{})
+	if err == nil || !strings.Contains(err.Error(), "still differs") || !strings.Contains(err.Error(), "listener/a") {
 		t.Fatalf("err = %v, want a read-back difference", err)
 	}
+	// A router that keeps what it was told to delete.
+	_, err = Apply(context.Background(), undeletable{newFake(now)}, now, prev, Options{})
+	if err == nil || !strings.Contains(err.Error(), "still runs tcpListener listener/a") {
+		t.Fatalf("err = %v, want the deleted entity still running", err)
+	}
+}
+
+// altered is a router that creates an entity with another port.
+type altered struct{ *fake }
+
+func (a altered) Create(ctx context.Context, typ, name string, attrs map[string]any) (map[string]any, error) {
+	changed := map[string]any{}
+	for k, v := range attrs {
+		changed[k] = v
+	}
+	changed["port"] = "1"
+	return a.fake.Create(ctx, typ, name, changed)
+}
+
+// undeletable is a router that accepts a DELETE but keeps the entity.
+type undeletable struct{ *fake }
+
+func (u undeletable) Delete(_ context.Context, typ, name string) error {
+	return u.do("DELETE", typ, name)
 }
 
 func TestBusyListenerRetried(t *testing.T) {
