@@ -81,10 +81,11 @@ type Config struct {
 	// reconciled; MaxDelay bounds the wait under a steady stream of events.
 	Quiet, MaxDelay time.Duration
 	// QuietPlaced replaces Quiet (default 1ms) while every event since
-	// the last reconcile placed or removed a whole file (a rename into,
-	// out of or within the input, a removal, a new file): there is no
-	// writer to wait for, as there is after a write into a file (which an
-	// editor saving in place may not have finished).
+	// the last reconcile placed or removed a whole resource file in
+	// input/resources (a rename into, out of or within it, a removal, a
+	// new file): there is no writer to wait for, as there is after a write
+	// into a file (which an editor saving in place may not have finished)
+	// or for a bundle of certificate files.
 	QuietPlaced time.Duration
 	// PollInterval is the polling period when inotify is unusable.
 	PollInterval time.Duration
@@ -478,10 +479,11 @@ func (d *Daemon) handleEvent(ev fsnotify.Event) {
 	wk := d.workers[name]
 	d.mu.Unlock()
 	if wk != nil {
-		// A write may be followed by more of the same writer; a file
+		// A write may be followed by more of the same writer, and a
+		// bundle under input/certs is several files; a resource file
 		// created (or renamed in), removed or renamed away is whole.
 		quiet := d.cfg.Quiet
-		if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Chmod) {
+		if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Chmod) && filepath.Dir(ev.Name) == ns.InputResourcesDir() {
 			quiet = d.cfg.QuietPlaced
 		}
 		wk.kickAfter(quiet)

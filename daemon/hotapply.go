@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,8 @@ const hotApplyProbe = 3 * time.Second
 type running struct {
 	spec   router.Spec
 	config []byte
+	// entities are config parsed.
+	entities []hotapply.Entity
 	// profiles maps each sslProfile to a digest of its files' contents
 	// then, so that only the profiles whose certificates were renewed are
 	// reloaded (an UPDATE of skupperd's own profile is not needed for a
@@ -33,14 +36,10 @@ type running struct {
 	profiles map[string]string
 }
 
-// profileDigests reads the files of every sslProfile of config. A file
-// that cannot be read digests as its error, which differs from any
+// profileDigests reads the files of every sslProfile of the entities es.
+// A file that cannot be read digests as its error, which differs from any
 // content.
-func profileDigests(config []byte) map[string]string {
-	es, err := hotapply.ParseConfig(config)
-	if err != nil {
-		return nil
-	}
+func profileDigests(es []hotapply.Entity) map[string]string {
 	out := map[string]string{}
 	for name, files := range hotapply.ProfileFiles(es) {
 		h := sha256.New()
@@ -57,11 +56,11 @@ func profileDigests(config []byte) map[string]string {
 	return out
 }
 
-// renewed names the profiles of config whose files changed since the
-// router loaded them.
-func (r *running) renewed(config []byte) map[string]bool {
+// renewed names the profiles of the entities es whose files changed
+// since the router loaded them.
+func (r *running) renewed(es []hotapply.Entity) map[string]bool {
 	out := map[string]bool{}
-	for name, sum := range profileDigests(config) {
+	for name, sum := range profileDigests(es) {
 		if old, ok := r.profiles[name]; ok && old != sum {
 			out[name] = true
 		}
@@ -127,10 +126,6 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	if err != nil {
 		return hotapply.Plan{}, fmt.Errorf("the router does not answer management: %w", err)
 	}
-	prev, err := hotapply.ParseConfig(w.running.config)
-	if err != nil {
-		return hotapply.Plan{}, fmt.Errorf("the configuration the router runs: %w", err)
-	}
 	data, err := os.ReadFile(spec.ConfigPath)
 	if err != nil {
 		return hotapply.Plan{}, err
@@ -139,19 +134,46 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	if err != nil {
 		return hotapply.Plan{}, err
 	}
+	w.parsed = &parsedConfig{data: data, entities: desired}
 	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
 	defer cancel()
-	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{Reload: w.running.renewed(data), RetryBusy: true})
+	return hotapply.Apply(ctx, w.obs.mgmt, w.running.entities, desired, hotapply.Options{Reload: w.running.renewed(desired), RetryBusy: true})
+}
+
+// parsedConfig is a router configuration as read and parsed by the last
+// hot apply, so that recording it as running does not parse it again.
+type parsedConfig struct {
+	data     []byte
+	entities []hotapply.Entity
 }
 
 // noteRunning records that the router runs spec with the configuration
 // now in its file (after a start, restart or hot apply).
 func (w *worker) noteRunning(p *pass, spec router.Spec) {
+	parsed := w.parsed
+	w.parsed = nil
 	data, err := os.ReadFile(spec.ConfigPath)
 	if err != nil {
 		p.log.Warn("cannot read the router configuration; its next change restarts the router", "error", err)
 		w.running = nil
 		return
 	}
-	w.running = &running{spec: spec, config: data, profiles: profileDigests(data)}
+	// The configuration is parsed once: reused when the router already
+	// ran it, or the hot apply just parsed it. Its profiles are digested
+	// again: their certificates may have been renewed.
+	var es []hotapply.Entity
+	switch {
+	case w.running != nil && bytes.Equal(w.running.config, data):
+		es = w.running.entities
+	case parsed != nil && bytes.Equal(parsed.data, data):
+		es = parsed.entities
+	default:
+		es, err = hotapply.ParseConfig(data)
+	}
+	if err != nil {
+		p.log.Warn("cannot parse the router configuration; its next change restarts the router", "error", err)
+		w.running = nil
+		return
+	}
+	w.running = &running{spec: spec, config: data, entities: es, profiles: profileDigests(es)}
 }

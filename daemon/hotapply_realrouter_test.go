@@ -45,7 +45,7 @@ type heldConn struct {
 	done   chan struct{}
 }
 
-func holdConn(t *testing.T, port int) *heldConn {
+func holdConn(t testing.TB, port int) *heldConn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
 	if err != nil {
@@ -99,7 +99,7 @@ func (h *heldConn) ping() error {
 }
 
 // check fails the test unless the held connection still echoes.
-func (h *heldConn) check(t *testing.T, after string) int {
+func (h *heldConn) check(t testing.TB, after string) int {
 	t.Helper()
 	if err := h.ping(); err != nil {
 		t.Fatalf("after %s: %v", after, err)
@@ -121,7 +121,7 @@ func (h *heldConn) close() {
 
 // routerMgmt is a management client to the namespace's router on its
 // local listener, with skupperd's client credentials.
-func routerMgmt(t *testing.T, ns namespaces.Namespace) *mgmt.Client {
+func routerMgmt(t testing.TB, ns namespaces.Namespace) *mgmt.Client {
 	t.Helper()
 	es, err := routerConfig(ns)
 	if err != nil {
@@ -171,7 +171,7 @@ func routerMatchesConfig(c *mgmt.Client, ns namespaces.Namespace) func() (bool, 
 // waitSkupperdConnected waits until skupperd's observer is connected to
 // the router of ns, so that a step's hot apply does not start with a
 // dial (which it would wait for only briefly before restarting).
-func waitSkupperdConnected(t *testing.T, mc *mgmt.Client, ns string) {
+func waitSkupperdConnected(t testing.TB, mc *mgmt.Client, ns string) {
 	t.Helper()
 	testwait.For(t, convergeTimeout, "skupperd connected to the router", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -63,7 +63,7 @@ func killRecordedRouters(h *testHome) {
 
 // waitTraffic waits until msg comes back through the listener port and
 // returns how long that took.
-func waitTraffic(t *testing.T, port int, msg string) time.Duration {
+func waitTraffic(t testing.TB, port int, msg string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	eventuallyWithin(t, trafficTimeout, fmt.Sprintf("%q echoed through the router's listener on port %d", msg, port),

@@ -57,8 +57,10 @@ type worker struct {
 	refresh bool
 	last    *reconcile.Result
 	obs     *observer
-	// running is what the router runs, for hot apply (worker goroutine).
+	// running is what the router runs, for hot apply (worker goroutine);
+	// parsed is the configuration the last hot apply parsed.
 	running *running
+	parsed  *parsedConfig
 }
 
 // observed is called by the observer when the router's view of the network
