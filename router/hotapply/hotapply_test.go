@@ -196,7 +196,7 @@ type fake struct {
 	ents  map[string]Entity
 	ops   []string
 	reads []string // entities READ
-	fail string // an operation (Op.String()) that fails
+	fail  string   // an operation (Op.String()) that fails
 }
 
 func (f *fake) Query(_ context.Context, typ string, _ ...string) ([]map[string]any, error) {
