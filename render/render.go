@@ -24,9 +24,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
@@ -438,21 +441,65 @@ func (b *builder) marshal(router map[string]any) ([]byte, error) {
 	sort.SliceStable(rest, func(i, j int) bool { return rank[rest[i].typ] < rank[rest[j].typ] })
 	all = append(all, rest...)
 
-	var sb strings.Builder
-	sb.WriteString("[\n")
+	// Each entity's JSON is independent: encoded on all CPUs (a site of
+	// 1,000 pairs has over 2,000), then joined in order.
+	parts := make([][]byte, len(all))
+	errs := make([]error, len(all))
+	encodeEach(len(all), func(i int) {
+		parts[i], errs[i] = json.MarshalIndent(all[i].attrs, "    ", "    ")
+	})
+	size := 4
 	for i, e := range all {
-		attrs, err := json.MarshalIndent(e.attrs, "    ", "    ")
-		if err != nil {
-			return nil, fmt.Errorf("render %s %q: %w", e.typ, e.name, err)
+		if errs[i] != nil {
+			return nil, fmt.Errorf("render %s %q: %w", e.typ, e.name, errs[i])
 		}
-		fmt.Fprintf(&sb, "    [%q, %s]", e.typ, attrs)
-		if i < len(all)-1 {
-			sb.WriteString(",")
-		}
-		sb.WriteString("\n")
+		size += len(parts[i]) + len(e.typ) + 16
 	}
-	sb.WriteString("]\n")
-	return []byte(sb.String()), nil
+	out := make([]byte, 0, size)
+	out = append(out, "[\n"...)
+	for i, e := range all {
+		out = append(out, "    ["...)
+		out = strconv.AppendQuote(out, e.typ)
+		out = append(out, ", "...)
+		out = append(out, parts[i]...)
+		out = append(out, ']')
+		if i < len(all)-1 {
+			out = append(out, ',')
+		}
+		out = append(out, '\n')
+	}
+	return append(out, "]\n"...), nil
+}
+
+// encodeEach calls fn(0..n-1) on up to GOMAXPROCS goroutines, in batches
+// (render imports only the standard library, so not internal/parallel).
+func encodeEach(n int, fn func(i int)) {
+	const batch = 64
+	workers := min(runtime.GOMAXPROCS(0), (n+batch-1)/batch)
+	if workers < 2 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(batch)) - batch
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+batch, n); i++ {
+					fn(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // logEntities maps the routerLogging setting to log entities: a level for
