@@ -95,7 +95,8 @@ func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 	for i, op := range plan.Ops {
 		ops[i] = op.String()
 	}
-	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start))
+	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start),
+		"query", plan.Took.Query, "apply", plan.Took.Operations, "read_back", plan.Took.ReadBack)
 	for _, b := range plan.Busy {
 		// A restart would not help: the router starts such a listener down too.
 		p.log.Warn("a listener cannot listen: another process holds its port; the next configuration change retries it", "listener", b)

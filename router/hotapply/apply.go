@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Manager is the part of a management client (*mgmt.Client) hot apply
@@ -48,94 +49,133 @@ func Running(ctx context.Context, m Manager) ([]Entity, error) {
 }
 
 // Apply brings the router behind m from previous (the configuration it
-// was started with or last brought to) to desired: it queries what runs
-// (only the attributes a plan compares), plans, runs the operations in
-// order and reads back the entities it operated on (a READ each; a QUERY
-// of names for a type it deleted from). It returns the plan it ran. A
-// change that needs a restart runs nothing and returns a *RestartError.
-// Any failed operation, or a read-back that differs from desired, is an
-// error: the caller restarts the router.
+// was started with or last brought to) to desired: it learns what runs,
+// plans, runs the operations in order and reads back the entities it
+// operated on (the reply of each CREATE or UPDATE, else a READ; a QUERY of
+// names for a type it deleted from).
+// It returns the plan it ran. A change that needs a restart runs nothing
+// and returns a *RestartError. Any failed operation, or a read-back that
+// differs from desired, is an error: the caller restarts the router.
 //
-// On a router of thousands of entities, reading back only what changed
-// keeps a small change small (issue 13: one pair added to 1,000).
+// What runs is previous, except the entities of previous that differ in
+// desired, which are READ (a router that no longer runs one of them fails
+// the apply), and, with RetryBusy, the status of every tcpListener (a
+// QUERY of three attributes); a new entity is taken as not running (a
+// router that already runs it fails its CREATE). The read-back of a
+// CREATE or UPDATE is its reply, but for a tcpListener (which binds
+// afterwards). On a router of thousands of entities that keeps a small
+// change small (issue 13: one pair added to 1,000); a router that drifted
+// from previous elsewhere (which only a failed hot apply, after which the
+// caller restarts it, leaves behind) makes an operation or the read-back
+// fail, and the caller restarts it.
 func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Options) (Plan, error) {
-	running, err := runningFor(ctx, m, desired)
+	start := time.Now()
+	running, err := runningFor(ctx, m, previous, desired, opts)
 	if err != nil {
 		return Plan{}, fmt.Errorf("query the running router: %w", err)
 	}
 	plan := Compute(running, previous, desired, opts)
+	plan.Took.Query = time.Since(start)
+	start = time.Now()
 	if plan.Restart != "" {
 		return plan, &RestartError{Reason: plan.Restart}
 	}
+	// A CREATE or UPDATE answers with the entity as the router now holds
+	// it: that answer is its read-back.
+	replies := map[string]map[string]any{}
 	for _, op := range plan.Ops {
+		var reply map[string]any
 		switch op.Operation {
 		case "CREATE":
-			_, err = m.Create(ctx, op.Type, op.Name, op.Attrs)
+			reply, err = m.Create(ctx, op.Type, op.Name, op.Attrs)
 		case "UPDATE":
-			_, err = m.Update(ctx, op.Type, op.Name, op.Attrs)
+			reply, err = m.Update(ctx, op.Type, op.Name, op.Attrs)
 		case "DELETE":
 			err = m.Delete(ctx, op.Type, op.Name)
 		}
 		if err != nil {
 			return plan, fmt.Errorf("%s: %w", op, err)
 		}
+		replies[op.Type+" "+op.Name] = reply
 	}
-	plan.Busy, err = readBack(ctx, m, plan, desired)
+	plan.Took.Operations = time.Since(start)
+	start = time.Now()
+	plan.Busy, err = readBack(ctx, m, plan, desired, replies)
+	plan.Took.ReadBack = time.Since(start)
 	return plan, err
 }
 
-// attributeNames are, per Managed type, the attributes a plan compares:
-// the name, those desired sets, the defaulted ones, and what tells a
-// tcpListener that could not listen.
-func attributeNames(desired []Entity) map[string][]string {
-	sets := map[string]map[string]bool{}
-	for _, typ := range Managed {
-		sets[typ] = map[string]bool{"name": true}
-		for k := range defaults[typ] {
-			sets[typ][k] = true
-		}
+// runningFor is what the router runs as far as a plan from previous to
+// desired needs it (see Apply).
+func runningFor(ctx context.Context, m Manager, previous, desired []Entity, opts Options) ([]Entity, error) {
+	managed := func(e Entity) bool { return isManaged(e.Type) }
+	prev, want := byName(previous, managed), byName(desired, managed)
+	running := make(map[string]Entity, len(prev))
+	for name, e := range prev {
+		running[name] = e
 	}
-	sets["tcpListener"]["operStatus"] = true
-	sets["tcpListener"]["connectionMsg"] = true
-	for _, e := range desired {
-		if set, ok := sets[e.Type]; ok {
-			for k := range e.Attrs {
-				set[k] = true
-			}
+	for _, name := range differingNames(prev, want) {
+		e, ok := prev[name]
+		if !ok {
+			continue // new: not running (a CREATE of a name in use fails)
 		}
-	}
-	out := map[string][]string{}
-	for typ, set := range sets {
-		for k := range set {
-			out[typ] = append(out[typ], k)
+		attrs, err := m.Read(ctx, e.Type, name)
+		if err != nil {
+			return nil, fmt.Errorf("READ %s %s: %w", e.Type, name, err)
 		}
-		sort.Strings(out[typ])
+		running[name] = Entity{Type: e.Type, Name: name, Attrs: attrs}
 	}
-	return out
-}
-
-// runningFor queries the running entities of the Managed types with the
-// attributes a plan towards desired compares.
-func runningFor(ctx context.Context, m Manager, desired []Entity) ([]Entity, error) {
-	names := attributeNames(desired)
-	var out []Entity
-	for _, typ := range Managed {
-		rows, err := m.Query(ctx, typ, names[typ]...)
+	if opts.RetryBusy {
+		rows, err := m.Query(ctx, "tcpListener", "name", "operStatus", "connectionMsg")
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range rows {
 			name, _ := r["name"].(string)
-			out = append(out, Entity{Type: typ, Name: name, Attrs: r})
+			e, ok := running[name]
+			if !ok || e.Type != "tcpListener" || !busy(Entity{Attrs: r}) {
+				continue
+			}
+			attrs := make(map[string]any, len(e.Attrs)+2)
+			for k, v := range e.Attrs {
+				attrs[k] = v
+			}
+			attrs["operStatus"], attrs["connectionMsg"] = r["operStatus"], r["connectionMsg"]
+			running[name] = Entity{Type: e.Type, Name: name, Attrs: attrs}
 		}
+	}
+	out := make([]Entity, 0, len(running))
+	for _, name := range sortedKeys(running) {
+		out = append(out, running[name])
 	}
 	return out, nil
 }
 
+// differingNames are the names of the entities added, removed or changed
+// from prev to want, sorted.
+func differingNames(prev, want map[string]Entity) []string {
+	var out []string
+	for name, w := range want {
+		p, ok := prev[name]
+		if !ok || p.Type != w.Type || len(differing(p, w)) > 0 || len(differing(w, p)) > 0 {
+			out = append(out, name)
+		}
+	}
+	for name := range prev {
+		if _, ok := want[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // readBack checks that the entities plan operated on are now as desired
 // (those it deleted for good are gone), and returns the tcpListeners
-// among them that could not listen (see Busy).
-func readBack(ctx context.Context, m Manager, plan Plan, desired []Entity) ([]string, error) {
+// among them that could not listen (see Busy). An entity is taken from
+// the reply to its last CREATE or UPDATE, else (and a tcpListener always)
+// READ.
+func readBack(ctx context.Context, m Manager, plan Plan, desired []Entity, replies map[string]map[string]any) ([]string, error) {
 	want := byName(desired, func(e Entity) bool { return isManaged(e.Type) })
 	last := map[string]Op{}
 	var order []string
@@ -156,9 +196,14 @@ func readBack(ctx context.Context, m Manager, plan Plan, desired []Entity) ([]st
 			gone[op.Type] = append(gone[op.Type], name)
 			continue
 		}
-		attrs, err := m.Read(ctx, op.Type, name)
-		if err != nil {
-			return nil, fmt.Errorf("read back %s %s: %w", op.Type, name, err)
+		// A tcpListener is READ: it binds after the reply to its CREATE,
+		// and whether it could is what Busy reports.
+		attrs := replies[op.Type+" "+name]
+		if len(attrs) == 0 || op.Type == "tcpListener" {
+			var err error
+			if attrs, err = m.Read(ctx, op.Type, name); err != nil {
+				return nil, fmt.Errorf("read back %s %s: %w", op.Type, name, err)
+			}
 		}
 		after = append(after, Entity{Type: op.Type, Name: name, Attrs: attrs})
 		wanted = append(wanted, want[name])

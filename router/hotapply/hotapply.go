@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Entity is one router entity: its type (short, e.g. "tcpListener"),
@@ -71,6 +72,9 @@ type Plan struct {
 	// Restart is why the change cannot be applied at run time ("" when it
 	// can). Ops are still computed, for the log.
 	Restart string
+	// Took is how long Apply spent learning what runs and planning,
+	// running the operations, and reading back.
+	Took struct{ Query, Operations, ReadBack time.Duration }
 }
 
 // Empty reports whether the plan changes nothing.
