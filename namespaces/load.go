@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/parallel"
 )
@@ -315,11 +317,19 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	}
 	results := make([]readFileResult, len(paths))
 	ok := make([]bool, len(paths))
+	// Files are opened relative to the directory (one path element for the
+	// kernel to resolve, not the whole path).
+	dirfd, err := unix.Open(l.ns.InputResourcesDir(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		dirfd = unix.AT_FDCWD
+	} else {
+		defer unix.Close(dirfd)
+	}
 	parallel.For(len(paths), func(i int) {
 		sub := &loader{ns: l.ns, realNS: l.realNS}
 		res := &results[i]
 		res.path = paths[i]
-		res.data, ok[i] = sub.readEntry(paths[i], entries[i])
+		res.data, ok[i] = sub.readEntry(dirfd, paths[i], entries[i])
 		res.fileDiags = sub.diags
 		if ok[i] && decode {
 			var ds v2alpha1.Diagnostics
@@ -354,11 +364,15 @@ func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
 // read with ReadRegularFile (open without following a symlink, fstat,
 // read, close); anything else, or a file replaced since the listing,
 // goes through readFile's checks.
-func (l *loader) readEntry(path string, e fs.DirEntry) ([]byte, bool) {
+func (l *loader) readEntry(dirfd int, path string, e fs.DirEntry) ([]byte, bool) {
 	if !e.Type().IsRegular() {
 		return l.readFile(path)
 	}
-	data, _, err := ReadRegularFile(path, MaxInputFileSize)
+	name := e.Name()
+	if dirfd == unix.AT_FDCWD {
+		name = path
+	}
+	data, _, err := ReadRegularFileAt(dirfd, name, path, MaxInputFileSize)
 	var tooLarge *TooLargeError
 	var pe *fs.PathError
 	switch {

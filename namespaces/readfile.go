@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skupperd/skupperd/internal/atomicfile"
 )
 
@@ -32,11 +34,18 @@ func (e *TooLargeError) Error() string {
 // returns what fstat said of the file, for callers that recognise an
 // unchanged file by its identity. Reconciles read thousands of small files;
 // os.Open costs two more system calls each (the poller's).
-func ReadRegularFile(path string, limit int64) ([]byte, *syscall.Stat_t, error) {
+func ReadRegularFile(path string, limit int64) ([]byte, *unix.Stat_t, error) {
+	return ReadRegularFileAt(unix.AT_FDCWD, path, path, limit)
+}
+
+// ReadRegularFileAt is ReadRegularFile of the entry name of the directory
+// open as dirfd (path names it in errors): the kernel resolves one path
+// element instead of the whole path, which counts for thousands of files.
+func ReadRegularFileAt(dirfd int, name, path string, limit int64) ([]byte, *unix.Stat_t, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}
@@ -45,8 +54,8 @@ func ReadRegularFile(path string, limit int64) ([]byte, *syscall.Stat_t, error) 
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
-	st := new(syscall.Stat_t)
-	if err := syscall.Fstat(fd, st); err != nil {
+	st := new(unix.Stat_t)
+	if err := unix.Fstat(fd, st); err != nil {
 		return nil, nil, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {

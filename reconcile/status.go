@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/parallel"
@@ -240,6 +242,11 @@ func idOfStat(st *syscall.Stat_t) fileID {
 	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, mode: st.Mode}
 }
 
+func idOfUnixStat(st *unix.Stat_t) fileID {
+	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size,
+		mtime: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}, ctime: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}, mode: st.Mode}
+}
+
 // readPrevious reads the previous status of every document, on all CPUs,
 // from the Cache, else the status index, else the file.
 func (r *run) readPrevious(docs []*v2alpha1.Document) {
@@ -253,8 +260,16 @@ func (r *run) readPrevious(docs []*v2alpha1.Document) {
 			break
 		}
 	}
+	// Status files are looked at relative to their directory (one path
+	// element for the kernel to resolve, not the whole path).
+	dirfd, err := unix.Open(r.ns.StatusDir(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		dirfd = unix.AT_FDCWD
+	} else {
+		defer unix.Close(dirfd)
+	}
 	olds := make([]*oldStatus, len(docs))
-	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(docs[i].Key()) })
+	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(dirfd, docs[i].Key()) })
 	r.olds = make(map[v2alpha1.Key]*oldStatus, len(docs))
 	for i, d := range docs {
 		r.olds[d.Key()] = olds[i]
@@ -271,14 +286,19 @@ func (r *run) previous(k v2alpha1.Key) *oldStatus {
 
 // readOld returns what the status file of k holds: from the Cache when
 // the file is the one it knows, else read (and remembered).
-func (r *run) readOld(k v2alpha1.Key) *oldStatus {
+func (r *run) readOld(dirfd int, k v2alpha1.Key) *oldStatus {
 	path := r.ns.StatusPath(k)
+	name := k.FileName()
+	if dirfd == unix.AT_FDCWD {
+		name = path
+	}
 	o, fromIndex := r.opts.Cache.status(path), false
 	if o == nil && r.index != nil {
 		o, fromIndex = r.index[k.FileName()], true
 	}
 	if o != nil {
-		if fi, err := os.Lstat(path); err == nil && idOf(fi) == o.id {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && idOfUnixStat(&st) == o.id {
 			if fromIndex {
 				r.opts.Cache.setStatus(path, o)
 			}
@@ -291,11 +311,11 @@ func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 	if testHookReadStatus != nil {
 		testHookReadStatus(path)
 	}
-	data, st, err := readStatusFile(path)
+	data, st, err := namespaces.ReadRegularFileAt(dirfd, name, path, namespaces.MaxInputFileSize)
 	if err != nil {
 		return &oldStatus{}
 	}
-	o = &oldStatus{exists: true, sum: sha256.Sum256(data), perm: os.FileMode(st.Mode).Perm() == namespaces.FilePerm, id: idOfStat(st)}
+	o = &oldStatus{exists: true, sum: sha256.Sum256(data), perm: os.FileMode(st.Mode).Perm() == namespaces.FilePerm, id: idOfUnixStat(st)}
 	var ok bool
 	if o.conds, ok = scanConditions(data); !ok {
 		o.conds = decodeConditions(path, data)
@@ -307,13 +327,6 @@ func (r *run) readOld(k v2alpha1.Key) *oldStatus {
 // testHookReadStatus, when set by tests, is called before a status file is
 // read.
 var testHookReadStatus func(path string)
-
-// readStatusFile reads a status file: a regular file, not through a
-// symlink (the atomic writer refuses to replace one anyway), without
-// blocking on a FIFO.
-func readStatusFile(path string) ([]byte, *syscall.Stat_t, error) {
-	return namespaces.ReadRegularFile(path, namespaces.MaxInputFileSize)
-}
 
 // writeStatus writes obj to its status file unless the file already holds
 // exactly the bytes v2alpha1.Marshal gives for it. It reports whether it
