@@ -462,15 +462,29 @@ func logEntities(setting string) []map[string]any {
 		setting = "info"
 	}
 	if !strings.Contains(setting, ":") {
-		return []map[string]any{{"module": "DEFAULT", "enable": setting + "+"}}
+		return []map[string]any{{"module": "DEFAULT", "enable": routerLevel(setting) + "+"}}
 	}
 	var out []map[string]any
 	for _, part := range strings.Split(setting, ",") {
 		mod, lvl, _ := strings.Cut(strings.TrimSpace(part), ":")
-		out = append(out, map[string]any{"module": mod, "enable": lvl + "+"})
+		out = append(out, map[string]any{"module": mod, "enable": routerLevel(lvl) + "+"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["module"].(string) < out[j]["module"].(string) })
 	return out
+}
+
+// routerLevel maps a routerLogging level to one skupper-router knows:
+// it has no "trace" (its configuration loader reads it as debug, but an
+// UPDATE through management refuses it) and no "notice" (it refuses to
+// start with it).
+func routerLevel(level string) string {
+	switch level {
+	case "trace":
+		return "debug"
+	case "notice":
+		return "info"
+	}
+	return level
 }
 
 func endpointFor(l *v2alpha1.Link, role string) (v2alpha1.Endpoint, bool) {
