@@ -40,15 +40,18 @@ type worker struct {
 	done   chan struct{}
 	sweep  bool // remove temporary files of interrupted writes first
 
-	mu          sync.Mutex
-	waiters     []*sync.WaitGroup
-	force       bool
-	dirty       bool      // a kick other than a resync check arrived
-	stamp       string    // stampOf after the last good reconcile ("": none)
-	reconciled  time.Time // when that reconcile ended
-	attachesTo  []string
-	retryTimer  *time.Timer
-	retryDelay  time.Duration
+	mu         sync.Mutex
+	waiters    []*sync.WaitGroup
+	force      bool
+	dirty      bool      // a kick other than a resync check arrived
+	stamp      string    // stampOf after the last good reconcile ("": none)
+	reconciled time.Time // when that reconcile ended
+	attachesTo []string
+	retryTimer *time.Timer
+	retryDelay time.Duration
+	// changeTimer reconciles again when the last reconcile's status goes
+	// stale by time alone (reconcile.Result.NextChange).
+	changeTimer *time.Timer
 	lastOutcome reconcile.Outcome
 	// refresh asks for a status-only refresh (the router reported a
 	// change); last is the reconcile to refresh and obs the router's
@@ -127,6 +130,9 @@ func (w *worker) run(ctx context.Context) {
 		w.mu.Lock()
 		if w.retryTimer != nil {
 			w.retryTimer.Stop()
+		}
+		if w.changeTimer != nil {
+			w.changeTimer.Stop()
 		}
 		w.mu.Unlock()
 	}()
@@ -360,6 +366,7 @@ func (w *worker) apply(ctx context.Context, p *pass) {
 		w.retry(p.log, "token redemption failed transiently; retrying", nil)
 	}
 	w.superviseRouter(ctx, p)
+	w.scheduleChange(res.NextChange)
 	if p.reloadID != "" {
 		if err := w.ns.AckReload(p.reloadID); err != nil {
 			p.log.Error("acknowledge reload", "error", err)
@@ -488,6 +495,26 @@ func (w *worker) refreshStatus() {
 		w.stamp = stamp // the files this refresh wrote are good
 	}
 	w.mu.Unlock()
+}
+
+// changeSlack is how long after a reconcile's NextChange the next one
+// runs, so that it surely sees the change (a grant expired).
+const changeSlack = 10 * time.Millisecond
+
+// scheduleChange reconciles the namespace again at at (plus changeSlack),
+// replacing any earlier schedule; a zero at cancels it. A grant whose
+// expiration passes thus turns Not Ready at once, not at the next resync.
+func (w *worker) scheduleChange(at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.changeTimer != nil {
+		w.changeTimer.Stop()
+		w.changeTimer = nil
+	}
+	if at.IsZero() {
+		return
+	}
+	w.changeTimer = time.AfterFunc(time.Until(at)+changeSlack, func() { w.kick(false) })
 }
 
 // retry re-kicks the worker after a capped exponential backoff (1s

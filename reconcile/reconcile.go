@@ -109,6 +109,11 @@ type Result struct {
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
+	// NextChange is the earliest time after this reconcile at which the
+	// status it wrote goes stale by the passage of time alone (an
+	// AccessGrant expires, a certificate expires or is due for renewal);
+	// zero when none. The caller reconciles the namespace again then.
+	NextChange time.Time
 
 	// run is the state of the reconcile, kept for Refresh.
 	run *run
@@ -191,6 +196,14 @@ func (r *run) diag(k v2alpha1.Key, field, msg string) {
 	r.res.Diagnostics = append(r.res.Diagnostics, d)
 }
 
+// changeAt records t as a time at which this reconcile's result goes
+// stale (see Result.NextChange); times not after now are ignored.
+func (r *run) changeAt(t time.Time) {
+	if t.After(r.now) && (r.res.NextChange.IsZero() || t.Before(r.res.NextChange)) {
+		r.res.NextChange = t
+	}
+}
+
 func (r *run) fail(k v2alpha1.Key, field, msg string) {
 	if _, done := r.problems[k]; !done {
 		r.problems[k] = msg
@@ -261,6 +274,7 @@ func (r *run) do() error {
 	if err := r.ensureCredentials(); err != nil {
 		return err
 	}
+	r.changeAt(r.creds.next)
 	if err := r.renderConfig(); err != nil {
 		return err
 	}
