@@ -98,9 +98,11 @@ func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 	}
 	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start))
 	for _, b := range plan.Busy {
-		// A restart would not help: the router starts such a listener down too.
-		p.log.Warn("a listener cannot listen: another process holds its port; the next configuration change retries it", "listener", b)
+		// A restart would not help: the router starts such a listener
+		// down too. The observer reports and retries it (ports.go).
+		p.log.Info("a listener created at run time cannot listen: another process holds its port", "listener", b)
 	}
+	w.obs.pokePorts()
 	return true
 }
 
@@ -141,7 +143,9 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	}
 	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
 	defer cancel()
-	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{Reload: w.running.renewed(data), RetryBusy: true})
+	w.obs.applyMu.Lock()
+	defer w.obs.applyMu.Unlock()
+	return hotapply.Apply(ctx, w.obs.mgmt, prev, desired, hotapply.Options{Reload: w.running.renewed(data)})
 }
 
 // noteRunning records that the router runs spec with the configuration

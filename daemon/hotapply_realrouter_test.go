@@ -387,19 +387,17 @@ func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
 	}
 
 	// A listener on a port another process holds stays down (the router
-	// never retries it); the next change deletes and creates it again.
+	// never retries it); skupperd reports it and retries it once the port
+	// is free (see ports_realrouter_test.go).
 	occupier, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	busyPort := occupier.Addr().(*net.TCPAddr).Port
 	h.put("west", "listener-busy.yaml", listenerYAML("busy", "keep", busyPort))
-	eventually(t, "the busy listener reported", func() (bool, string) {
-		return len(d.logLines("a listener cannot listen: another process holds its port; the next configuration change retries it", "west")) > 0, "not reported"
-	})
+	hot("a listener on a busy port", "CREATE tcpListener listener/busy")
+	testwait.For(t, convergeTimeout, "the busy listener reported", portHeldStatus(ns, "Listener", "busy", busyPort))
 	occupier.Close()
-	h.put("west", "connector-other.yaml", connectorYAML("other", "other", echo))
-	hot("a change after the port was freed", "DELETE tcpListener listener/busy")
 	waitTraffic(t, busyPort, "hello through the retried listener")
 
 	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: debug\n    routerDataConnections: \"2\"\n")

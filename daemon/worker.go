@@ -283,6 +283,7 @@ func (w *worker) options(p *pass) reconcile.Options {
 	}
 	opts := reconcile.Options{
 		Network: w.network(rstate),
+		Unbound: w.unbound(rstate),
 		Version: d.cfg.Version,
 		Ports:   d.alloc,
 		Router:  rstate,
@@ -416,6 +417,8 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
 		}
 		restart := res.ConfigChanged || res.CertsChanged || p.force
+		// The listeners the router is brought to are those to check.
+		w.watchListeners(res.ConfigPath)
 		// A first start, a reload request or a router not observed (no
 		// supervisor) is not a hot apply.
 		if restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec) {
@@ -451,12 +454,38 @@ func (w *worker) superviseObserver(p *pass) {
 	if !want || w.obs != nil {
 		return
 	}
-	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed)
+	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed, w.routerPID)
 	if err != nil {
 		p.log.Warn("cannot observe the router; its status is not read", "error", err)
 		return
 	}
 	w.obs = obs
+	w.watchListeners(p.res.ConfigPath)
+}
+
+// routerPID is the namespace's router process (0 when not running or
+// not known).
+func (w *worker) routerPID() int { return w.d.cfg.Supervisor.State(w.ns.Name).PID }
+
+// watchListeners makes the observer check the listeners of the router
+// configuration at path (see ports.go).
+func (w *worker) watchListeners(path string) {
+	if w.obs == nil {
+		return
+	}
+	if data, err := os.ReadFile(path); err == nil {
+		w.obs.ports.setConfig(data)
+	}
+}
+
+// unbound is what the observer reports of the router's listeners that
+// cannot listen, for status: nothing unless a router of ours runs and is
+// observed.
+func (w *worker) unbound(state router.State) map[string]string {
+	if w.obs == nil || !state.Running {
+		return nil
+	}
+	return w.obs.ports.report()
 }
 
 func (w *worker) stopObserver() {
@@ -483,7 +512,7 @@ func (w *worker) refreshStatus() {
 		return
 	}
 	state := w.d.cfg.Supervisor.State(w.ns.Name)
-	if err := reconcile.Refresh(w.last, state, w.network(state)); err != nil {
+	if err := reconcile.Refresh(w.last, state, w.network(state), w.unbound(state)); err != nil {
 		w.d.log.Warn("refresh observed status", "namespace", w.ns.Name, "error", err)
 		w.kick(false)
 		return

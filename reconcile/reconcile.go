@@ -54,6 +54,12 @@ type Options struct {
 	// Network is what the router reports of the network (nil: not
 	// observed), reflected in Site, Link, Listener and Connector status.
 	Network *vanflow.NetworkStatus
+	// Unbound maps the router's listener entities that cannot listen
+	// (render.ListenerEntityName, render.RouterAccessEntityName) to why,
+	// e.g. "port 47010 is held by another process; ...", as observed of
+	// the running router; their Listener or RouterAccess reports Error
+	// with that message and the Site names a RouterAccess's. nil: none.
+	Unbound map[string]string
 	// Redeem redeems AccessTokens; nil leaves them pending.
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not

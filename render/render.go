@@ -271,7 +271,7 @@ func (b *builder) routerAccessListeners() error {
 			if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
 				attrs["host"] = h
 			}
-			b.add("listener", "routeraccess/"+ra.Name+"/"+role.Name, attrs)
+			b.add("listener", RouterAccessEntityName(ra.Name, role.Name), attrs)
 		}
 	}
 	return nil
@@ -323,7 +323,7 @@ func (b *builder) tcpListeners() {
 		if o := l.Spec.Settings[v2alpha1.SettingObserver]; o != "" {
 			attrs["observer"] = o
 		}
-		b.add("tcpListener", "listener/"+l.Name, attrs)
+		b.add("tcpListener", ListenerEntityName(l.Name), attrs)
 	}
 }
 
@@ -412,6 +412,14 @@ func (b *builder) siteEntityName() string {
 // LinkEntityName is the name of the router connector that carries the
 // Link named name; the router reports it as the LINK record's name.
 func LinkEntityName(name string) string { return "link/" + name }
+
+// ListenerEntityName is the name of the tcpListener of the Listener named
+// name.
+func ListenerEntityName(name string) string { return "listener/" + name }
+
+// RouterAccessEntityName is the name of the listener of the RouterAccess
+// named name for role (inter-router, edge).
+func RouterAccessEntityName(name, role string) string { return "routeraccess/" + name + "/" + role }
 
 // LinkNameOf returns the Link name carried by the connector entity named
 // entity (the inverse of LinkEntityName), and false for other names.

@@ -87,3 +87,17 @@ func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Opti
 	}
 	return plan, nil
 }
+
+// Recreate deletes the entity e names from the router behind m and
+// creates it again with e's attributes: the router never retries a
+// tcpListener or listener that could not listen (its port was held), so
+// this is how it is retried once the port frees.
+func Recreate(ctx context.Context, m Manager, e Entity) error {
+	if err := m.Delete(ctx, e.Type, e.Name); err != nil {
+		return fmt.Errorf("retry %s %s: delete: %w", e.Type, e.Name, err)
+	}
+	if _, err := m.Create(ctx, e.Type, e.Name, body(e)); err != nil {
+		return fmt.Errorf("retry %s %s: create: %w", e.Type, e.Name, err)
+	}
+	return nil
+}

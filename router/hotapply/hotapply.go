@@ -82,23 +82,33 @@ type Options struct {
 	// attributes are unchanged, so that the router re-reads their renewed
 	// certificate files (see ProfileFiles).
 	Reload map[string]bool
-	// RetryBusy DELETEs and CREATEs again every tcpListener whose port
-	// was held by another process (see Busy): the router never retries
-	// such a listener by itself.
-	RetryBusy bool
 }
 
 // Busy lists the running tcpListeners that could not listen because
 // another process holds their port, as "name: message". They stay down
-// until they are deleted and created again.
+// until they are deleted and created again (Recreate): the router never
+// retries them.
 func Busy(running []Entity) []string {
 	var out []string
-	for _, e := range running {
-		if e.Type == "tcpListener" && busy(e) {
-			out = append(out, e.Name+": "+norm(e.Attrs["connectionMsg"]))
-		}
+	for name, msg := range BusyListeners(running) {
+		out = append(out, name+": "+msg)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// BusyListeners maps each running tcpListener that could not listen
+// because another process holds its port to the router's message (its
+// connectionMsg, e.g. "Address already in use - listen on
+// 127.0.0.1:47010"). A tcpListener that is down only because its address
+// has no consumer is not busy.
+func BusyListeners(running []Entity) map[string]string {
+	out := map[string]string{}
+	for _, e := range running {
+		if e.Type == "tcpListener" && busy(e) {
+			out[e.Name] = norm(e.Attrs["connectionMsg"])
+		}
+	}
 	return out
 }
 
@@ -199,9 +209,6 @@ func Compute(running, previous, desired []Entity, opts Options) Plan {
 			creates = append(creates, Op{"CREATE", w.Type, name, body(w)})
 		default:
 			changed := differing(h, w)
-			if opts.RetryBusy && w.Type == "tcpListener" && busy(h) {
-				changed = append(changed, "operStatus")
-			}
 			if len(changed) == 0 {
 				if w.Type == "sslProfile" && opts.Reload[name] {
 					profiles = append(profiles, Op{"UPDATE", w.Type, name, body(w)})

@@ -322,7 +322,7 @@ func TestApplyReadBack(t *testing.T) {
 	}
 }
 
-func TestBusyListenerRetried(t *testing.T) {
+func TestBusyListeners(t *testing.T) {
 	cfg := with(base(), lis("a", "9000", "a"), lis("b", "9001", "b"))
 	running := asRunning(cfg)
 	for _, e := range running {
@@ -338,10 +338,24 @@ func TestBusyListenerRetried(t *testing.T) {
 		t.Fatalf("Busy = %q, want %q", got, want)
 	}
 	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
-		t.Fatalf("without RetryBusy: %q", opsOf(p))
+		t.Fatalf("a busy listener is left to Recreate: %q", opsOf(p))
 	}
-	p := Compute(running, cfg, cfg, Options{RetryBusy: true})
-	if got, want := opsOf(p), []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("with RetryBusy: %q, want %q", got, want)
+}
+
+func TestRecreate(t *testing.T) {
+	cfg := with(base(), lis("a", "9000", "a"))
+	f := newFake(cfg)
+	if err := Recreate(context.Background(), f, lis("a", "9000", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a"}; !reflect.DeepEqual(f.ops, want) {
+		t.Fatalf("ops %q, want %q", f.ops, want)
+	}
+	if got := f.ents["listener/a"].Attrs["port"]; got != "9000" {
+		t.Fatalf("recreated with port %v", got)
+	}
+	f.fail = "DELETE tcpListener listener/a"
+	if err := Recreate(context.Background(), f, lis("a", "9000", "a")); err == nil || !strings.Contains(err.Error(), "delete") {
+		t.Fatalf("err = %v, want the failed delete", err)
 	}
 }
