@@ -106,6 +106,30 @@ func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 	return true
 }
 
+// correctDrift brings the running router back to the configuration it
+// runs when an entity was changed behind skupperd's back (e.g. with
+// skmanage), after a reconcile that changed nothing. It never restarts
+// the router: what it cannot set back is logged.
+func (w *worker) correctDrift(ctx context.Context, p *pass, spec router.Spec) {
+	if !w.d.cfg.Supervisor.State(w.ns.Name).Running || w.obs.port != spec.LocalPort || !w.obs.conn.Connected() {
+		// Starting (it reads the file), or not reachable now: the next
+		// reconcile checks again. Never wait for a dial here.
+		return
+	}
+	plan, err := w.tryHotApply(ctx, p, spec)
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil:
+		p.log.Warn("router configuration drift not corrected", "reason", err.Error())
+	case len(plan.Ops) > 0:
+		ops := make([]string, len(plan.Ops))
+		for i, op := range plan.Ops {
+			ops[i] = op.String()
+		}
+		p.log.Info("router configuration drift corrected", "operations", ops)
+	}
+}
+
 func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (hotapply.Plan, error) {
 	switch {
 	case w.running == nil:

@@ -421,9 +421,13 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 		w.watchListeners(res.ConfigPath)
 		// A first start, a reload request or a router not observed (no
 		// supervisor) is not a hot apply.
-		if restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec) {
+		switch {
+		case restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec):
 			// The running router took the change: no restart, no flow cut.
 			restart = false
+		case !restart && w.running != nil && w.obs != nil:
+			// Unchanged: set back what changed behind skupperd's back.
+			w.correctDrift(ctx, p, spec)
 		}
 		if err := sup.Ensure(ctx, spec, restart); err != nil {
 			p.log.Error("start router", "error", err)

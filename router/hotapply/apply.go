@@ -28,11 +28,11 @@ func (e *RestartError) Error() string { return "restart needed: " + e.Reason }
 // Is makes errors.Is(err, ErrRestart) work.
 func (e *RestartError) Is(target error) bool { return target == ErrRestart }
 
-// Running queries the entities of the Managed types the router runs, with
-// all their attributes.
+// Running queries the entities of the Queried types the router runs,
+// with all their attributes.
 func Running(ctx context.Context, m Manager) ([]Entity, error) {
 	var out []Entity
-	for _, typ := range Managed {
+	for _, typ := range Queried {
 		rows, err := m.Query(ctx, typ)
 		if err != nil {
 			return nil, err

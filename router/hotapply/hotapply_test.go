@@ -40,6 +40,11 @@ func with(es []Entity, more ...Entity) []Entity { return append(append([]Entity(
 func asRunning(es []Entity) []Entity {
 	var out []Entity
 	for _, e := range es {
+		if e.Type == "log" {
+			// QUERY reports module, enable (once set) and name.
+			out = append(out, Entity{Type: "log", Name: e.Name, Attrs: map[string]any{"module": e.Attrs["module"], "enable": e.Attrs["enable"], "name": e.Name}})
+			continue
+		}
 		if !isManaged(e.Type) {
 			continue
 		}
@@ -117,7 +122,13 @@ func TestCompute(t *testing.T) {
 			ops: []string{"UPDATE sslProfile tls/l-profile"}},
 		{name: "log level changed", prev: b, now: replace(b, Entity{Type: "log", Name: "log/DEFAULT", Attrs: map[string]any{"module": "DEFAULT", "enable": "debug+"}}),
 			ops: []string{"UPDATE log log/DEFAULT"}},
-		{name: "log module removed", prev: b, now: drop(b, "log"), restart: "log module DEFAULT was removed"},
+		{name: "DEFAULT log module removed, at the router's own level", prev: b, now: drop(b, "log")},
+		{name: "DEFAULT log module removed", prev: replace(b, logEnt("DEFAULT", "debug+")), now: drop(b, "log"),
+			ops: []string{"UPDATE log log/DEFAULT"}},
+		{name: "log module removed", prev: with(b, logEnt("TCP_ADAPTOR", "debug+")), now: b,
+			ops: []string{"UPDATE log log/TCP_ADAPTOR"}},
+		{name: "log module added", prev: b, now: with(b, logEnt("TCP_ADAPTOR", "debug+")),
+			ops: []string{"UPDATE log log/TCP_ADAPTOR"}},
 		{name: "router mode changed", prev: b, now: replace(b, ent("router", "", "id", "west-1", "mode", "edge", "metadata", "{}")), restart: "router entity changed (mode)"},
 		{name: "router metadata changed", prev: b, now: replace(b, ent("router", "", "id", "west-1", "mode", "interior", "metadata", "{v2}")), restart: "(metadata)"},
 		{name: "site changed", prev: b, now: replace(b, ent("site", "west", "namespace", "west", "platform", "linux", "version", "2")), restart: "site entity changed (version)"},
@@ -125,11 +136,16 @@ func TestCompute(t *testing.T) {
 		{name: "management listener changed", prev: b, now: replace(b, ent("listener", LocalListener, "role", "normal", "host", "127.0.0.1", "port", "5672", "sslProfile", "tls/skupper-local-server", "saslMechanisms", "EXTERNAL", "authenticatePeer", true)),
 			restart: "management listener skupper-local-normal changed (port)", ops: []string{"DELETE listener skupper-local-normal", "CREATE listener skupper-local-normal"}},
 		{name: "no previous configuration", prev: nil, now: b, restart: "entity was added; it is read at startup only",
-			ops: []string{"CREATE sslProfile tls/skupper-local-server", "CREATE listener skupper-local-normal", "UPDATE log log/DEFAULT"}},
+			ops: []string{"CREATE sslProfile tls/skupper-local-server", "CREATE listener skupper-local-normal"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Compute(asRunning(tc.prev), tc.prev, tc.now, tc.opts)
+			for _, op := range p.Ops {
+				if op.Type == "log" && op.Attrs["enable"] == nil {
+					t.Errorf("%s without a level", op)
+				}
+			}
 			if got := opsOf(p); !reflect.DeepEqual(got, tc.ops) {
 				t.Errorf("ops:\n got %q\nwant %q", got, tc.ops)
 			}
@@ -137,6 +153,43 @@ func TestCompute(t *testing.T) {
 				t.Errorf("restart = %q, want %q", p.Restart, tc.restart)
 			}
 		})
+	}
+}
+
+func logEnt(module, enable string) Entity {
+	return Entity{Type: "log", Name: "log/" + module, Attrs: map[string]any{"module": module, "enable": enable}}
+}
+
+// TestLogLevels: log levels are compared with what the router runs, so a
+// level set behind skupperd's back is set again; a module no longer
+// configured goes back to the level the router starts with.
+func TestLogLevels(t *testing.T) {
+	cfg := with(base(), logEnt("TCP_ADAPTOR", "debug+"))
+	running := asRunning(cfg)
+	running = append(running, Entity{Type: "log", Name: "log/ROUTER", Attrs: map[string]any{"module": "ROUTER", "name": "log/ROUTER"}})
+	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
+		t.Fatalf("the router runs the configured levels: %q", opsOf(p))
+	}
+	drifted := asRunning(cfg)
+	for _, e := range drifted {
+		switch e.Name {
+		case "log/DEFAULT":
+			e.Attrs["enable"] = "critical+"
+		case "log/TCP_ADAPTOR":
+			e.Attrs["enable"] = "default"
+		}
+	}
+	drifted = append(drifted,
+		Entity{Type: "log", Name: "log/ROUTER", Attrs: map[string]any{"module": "ROUTER", "name": "log/ROUTER", "enable": "debug+"}},
+		Entity{Type: "log", Name: "log/AGENT", Attrs: map[string]any{"module": "AGENT", "name": "log/AGENT", "enable": "default"}})
+	p := Compute(drifted, cfg, cfg, Options{})
+	got := map[string]any{}
+	for _, op := range p.Ops {
+		got[op.String()] = op.Attrs["enable"]
+	}
+	want := map[string]any{"UPDATE log log/DEFAULT": "info+", "UPDATE log log/TCP_ADAPTOR": "debug+", "UPDATE log log/ROUTER": "default"}
+	if !reflect.DeepEqual(got, want) || p.Restart != "" {
+		t.Fatalf("drifted levels: ops %v (restart %q), want %v", got, p.Restart, want)
 	}
 }
 
@@ -244,10 +297,11 @@ func (f *fake) Update(_ context.Context, typ, name string, attrs map[string]any)
 	if err := f.do("UPDATE", typ, name); err != nil {
 		return nil, err
 	}
-	if typ == "log" {
-		return attrs, nil
+	e, ok := f.ents[name]
+	if !ok && typ == "log" {
+		e = Entity{Type: typ, Name: name, Attrs: map[string]any{"module": strings.TrimPrefix(name, "log/")}}
+		f.ents[name] = e
 	}
-	e := f.ents[name]
 	for k, v := range attrs {
 		e.Attrs[k] = v
 	}
@@ -265,7 +319,7 @@ func (f *fake) Delete(_ context.Context, typ, name string) error {
 func newFake(es []Entity) *fake {
 	f := &fake{ents: map[string]Entity{}}
 	for _, e := range es {
-		if isManaged(e.Type) {
+		if isManaged(e.Type) || e.Type == "log" {
 			f.ents[e.Name] = e
 		}
 	}
