@@ -82,6 +82,9 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 				return
 			case <-o.sub.Changes():
 				o.sub.Hint(peerSources(o.sub.Snapshot())...)
+				// A restarted router, or a connector that appeared, may
+				// have left a listener unable to listen.
+				o.pokePorts()
 				onChange()
 			}
 		}

@@ -20,9 +20,13 @@ import (
 // (router-runtime.md §4.2; only a normal-role listener in the startup
 // configuration makes the router exit). The router retries neither, so
 // while the router runs, the observer checks every listener that takes a
-// port (every portPoll, portBusyPoll while one cannot listen): a tcpListener through management (operStatus,
-// connectionMsg), a link-access listener, which reports nothing, through
-// /proc (router.PortHolders: whose sockets listen on its port). Each one
+// port: every portPoll for portFastFor after anything that may change them
+// (a reconcile, a hot apply, a change the router reports, e.g. after it
+// restarted), every portIdlePoll otherwise, and every portBusyPoll while
+// one cannot listen. A tcpListener is checked through management
+// (operStatus, connectionMsg), a link-access listener, which reports
+// nothing, through /proc (router.PortHolders: whose sockets listen on its
+// port). Each one
 // that cannot listen is reported on its Listener or RouterAccess (Error,
 // naming the port; reconcile.Options.Unbound) and retried, DELETE +
 // CREATE through management, once /proc shows nothing listening on its
@@ -30,7 +34,9 @@ import (
 // check after a retry comes sooner (portRecheck), so the status returns to
 // Ready moments after the port frees.
 const (
-	portPoll = 2 * time.Second
+	portPoll     = 2 * time.Second
+	portFastFor  = 30 * time.Second
+	portIdlePoll = 10 * time.Second
 	// portBusyPoll is the period while a listener cannot listen, so that
 	// the port freeing is noticed within it.
 	portBusyPoll = 500 * time.Millisecond
@@ -210,11 +216,13 @@ func (pw *portWatch) noteAccess(name string, others, ours int) (wasHeld bool, mi
 	return wasHeld, pw.missing[name]
 }
 
-// watchPorts checks the router's listeners until ctx ends: every
-// portPoll, sooner after a retry, and at once when poke is signalled.
+// watchPorts checks the router's listeners until ctx ends: at once when
+// poked, then every portPoll for portFastFor, every portIdlePoll after
+// that, and sooner while one cannot listen or after a retry.
 func (o *observer) watchPorts(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	fastUntil := time.Now().Add(portFastFor)
 	for {
 		select {
 		case <-ctx.Done():
@@ -227,12 +235,19 @@ func (o *observer) watchPorts(ctx context.Context) {
 				default:
 				}
 			}
+			fastUntil = time.Now().Add(portFastFor)
 		}
-		t.Reset(o.checkPorts(ctx))
+		next := o.checkPorts(ctx)
+		if next == portPoll && time.Now().After(fastUntil) {
+			next = portIdlePoll
+		}
+		t.Reset(next)
 	}
 }
 
-// pokePorts asks for a check of the listeners now (after a hot apply).
+// pokePorts asks for a check of the listeners now, and frequent ones for
+// a while: something may have changed them (a reconcile, a hot apply, a
+// router restart).
 func (o *observer) pokePorts() {
 	select {
 	case o.poke <- struct{}{}:

@@ -480,6 +480,7 @@ func (w *worker) watchListeners(path string) {
 	if data, err := os.ReadFile(path); err == nil {
 		w.obs.ports.setConfig(data)
 	}
+	w.obs.pokePorts()
 }
 
 // unbound is what the observer reports of the router's listeners that
