@@ -64,8 +64,7 @@ func TestRunRefusesASecondInstance(t *testing.T) {
 	defer release()
 	code, _, errOut := runCmd(t, "run", "--data-home", home, "--supervisor", "none")
 	require.Equal(t, 1, code, errOut)
-	require.Contains(t, errOut, "another skupperd is already running")
-	require.Contains(t, errOut, fmt.Sprintf("pid %d", os.Getpid()))
+	require.Contains(t, errOut, fmt.Sprintf("another skupperd (pid %d) manages data home %s", os.Getpid(), home))
 }
 
 // TestSkupperdHelperProcess is not a test: it runs skupperd's main when
