@@ -207,6 +207,9 @@ func acceptLoop(ln *net.UnixListener, done chan<- struct{}) {
 	}
 }
 
+// lockFileTries bounds the attempts to flock the lock file.
+const lockFileTries = 5
+
 // lockFile opens and flocks the lock file of the data home at the path,
 // recording this process's pid in it. It does not create the data home.
 func (h Home) lockFile() (*os.File, error) {
@@ -215,7 +218,16 @@ func (h Home) lockFile() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// DaemonRunning holds a shared lock for a moment: a few tries before
+	// concluding that another process holds it.
+	for try := 1; ; try++ {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || try == lockFileTries {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			pid := 0
