@@ -117,8 +117,8 @@ type Config struct {
 	// configuration did not change keeps running). While no data home
 	// exists at the path, that waits up to LockGrace (default 5
 	// intervals), then an empty one is created. When another process
-	// holds the new lock file for LockGrace, Run stops every worker and
-	// router and returns the error.
+	// holds the new lock file (or none is locked within LockGrace), Run
+	// stops every worker and router and returns the error.
 	Lock              DataHomeLock
 	LockCheckInterval time.Duration
 	LockGrace         time.Duration

@@ -13,9 +13,9 @@ import (
 // by another directory), it locks the one there now and moves the daemon
 // onto it (rebase); the path lock held meanwhile keeps any other skupperd
 // from starting on it. Until then routers keep running and workers leave
-// them alone. It returns an error only when the daemon must stop: the
-// new data home's lock file stayed held by another process, or could not
-// be made, for LockGrace.
+// them alone. It returns an error only when the daemon must stop:
+// another process holds the new data home's lock file, or none could be
+// locked within LockGrace.
 func (d *Daemon) checkLock(st *loopState) error {
 	err := d.cfg.Lock.Check()
 	if err == nil {
@@ -37,7 +37,9 @@ func (d *Daemon) checkLock(st *loopState) error {
 		st.lost = time.Time{}
 		d.rebase(st)
 		return nil
-	case overdue:
+	case overdue || errors.Is(rerr, namespaces.ErrAlreadyRunning):
+		// Another skupperd holds the new data home (one that cannot see
+		// this one's path lock), or none can be made.
 		return fmt.Errorf("%w: %w", namespaces.ErrLockLost, rerr)
 	case first && errors.Is(rerr, namespaces.ErrDataHomeGone):
 		d.log.Warn("no data home at the path; waiting for one to be created", "data_home", d.cfg.Home.Root, "limit", d.cfg.LockGrace)

@@ -275,7 +275,7 @@ func TestInProcessReplacedDataHomeIsManaged(t *testing.T) {
 
 // TestInProcessLostLockStopsTheDaemon: when the data home was replaced
 // and another process holds the new one's lock file (one that does not
-// honour the path lock), the daemon gives up after its grace and stops.
+// see the path lock), the daemon stops.
 func TestInProcessLostLockStopsTheDaemon(t *testing.T) {
 	h := newTestHome(t)
 	h.addNamespace("west")

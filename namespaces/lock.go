@@ -116,13 +116,26 @@ func (l *DaemonLock) Release() {
 	}
 }
 
-// pathLockName is the abstract socket name of the data home at root.
+// pathLockName is the abstract socket name of the data home at root: a
+// digest of its absolute path and of the device and inode of its parent
+// directory, which stays when the data home is deleted and created again,
+// and tells apart data homes at the same path on other file systems
+// (containers sharing the host's network namespace).
 func pathLockName(root string) (string, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return "", fmt.Errorf("path lock: %w", err)
 	}
-	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
+	abs = filepath.Clean(abs)
+	fi, err := os.Stat(filepath.Dir(abs))
+	if err != nil {
+		return "", fmt.Errorf("path lock: %w", err)
+	}
+	var dev, ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		dev, ino = st.Dev, st.Ino
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d:%d", abs, dev, ino))
 	return "@skupperd-data-home-" + hex.EncodeToString(sum[:16]), nil
 }
 
@@ -248,6 +261,12 @@ func (h Home) lockFile() (*os.File, error) {
 // fails with a *RunningError (ErrAlreadyRunning) when another skupperd
 // holds either.
 func (h Home) TakeLock() (*DaemonLock, error) {
+	if abs, err := filepath.Abs(h.Root); err == nil {
+		// The path lock is named after the parent directory too.
+		if err := atomicfile.MkdirAll(filepath.Dir(abs), DirPerm); err != nil {
+			return nil, err
+		}
+	}
 	ln, warning, err := listenPathLock(h.Root)
 	if err != nil {
 		return nil, err
@@ -303,7 +322,7 @@ func (l *DaemonLock) Check() error {
 // Relock locks the data home now at the lock's path, after Check found
 // the held one removed or replaced; the path lock is kept throughout, so
 // no other skupperd can have started meanwhile (unless Warning says it is
-// not held). Without create it fails with ErrDataHomeGone while no
+// not held, or the data home's parent directory was replaced too). Without create it fails with ErrDataHomeGone while no
 // directory exists at the path; with create it makes one. It fails with a
 // *RunningError when another process holds the new lock file.
 func (l *DaemonLock) Relock(create bool) error {

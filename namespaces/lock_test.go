@@ -167,3 +167,40 @@ func TestPathLockSquatter(t *testing.T) {
 		t.Fatal("the squatted name answers")
 	}
 }
+
+// TestPathLockTellsFileSystemsApart: the path lock is named after the
+// parent directory too, so a data home at the same path under another
+// parent directory (another file system, as in a container sharing the
+// host's network) is another lock, while the data home itself may be
+// re-created under the same parent.
+func TestPathLockTellsFileSystemsApart(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "parent")
+	h := NewHome(filepath.Join(parent, "home"))
+	l, err := h.TakeLock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	first, err := pathLockName(h.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(h.Root); err != nil {
+		t.Fatal(err)
+	}
+	if same, _ := pathLockName(h.Root); same != first {
+		t.Fatal("the path lock's name changed with the data home re-created under the same parent")
+	}
+	if err := os.Rename(parent, parent+".old"); err != nil {
+		t.Fatal(err)
+	}
+	other := NewHome(h.Root)
+	l2, err := other.TakeLock()
+	if err != nil {
+		t.Fatalf("a data home at the same path under another parent: %v", err)
+	}
+	defer l2.Release()
+	if l2.Warning != "" {
+		t.Fatalf("path lock not held: %s", l2.Warning)
+	}
+}
