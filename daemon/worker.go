@@ -401,11 +401,12 @@ func (w *worker) serveGrants(res *reconcile.Result) {
 // reconcile. An invalid Site keeps the last good router running.
 func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 	res, sup := p.res, w.d.cfg.Supervisor
-	if check := w.d.cfg.LockCheck; check != nil {
-		if err := check(); err != nil {
-			// Another daemon may manage the data home now: leave its
-			// routers alone; the event loop stops this daemon.
-			p.log.Error("not touching the router: this daemon no longer owns the data home", "error", err)
+	if lock := w.d.cfg.Lock; lock != nil {
+		if err := lock.Check(); err != nil {
+			// The data home was replaced: leave the router as it is
+			// until the event loop locks the new one, then reconciles
+			// every namespace again.
+			p.log.Warn("not touching the router until the data home at the path is locked", "error", err)
 			return
 		}
 	}

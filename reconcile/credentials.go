@@ -42,6 +42,9 @@ type credentials struct {
 	// next is the earliest time after now at which a certificate seen
 	// becomes valid, is due for renewal or expires (certs.NextChange).
 	next time.Time
+	// digests identify what each runtime/certs dir in use holds, for the
+	// sslProfile ordinals (see ordinals.go).
+	digests map[string]string
 }
 
 // check checks b as certs.Check does at now, and notes when the verdict
@@ -58,6 +61,16 @@ func (c *credentials) watch(pems ...[]byte) {
 	}
 }
 
+// bundleDigest identifies a bundle's content.
+func bundleDigest(b certs.Bundle) string {
+	h := sha256.New()
+	for _, part := range [][]byte{b.CA, b.Cert, b.Key} {
+		fmt.Fprintf(h, "%d\x00", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time.Time, hosts []string) *credentials {
 	return &credentials{
 		ns: ns, snap: snap, now: now, hosts: hosts,
@@ -65,6 +78,7 @@ func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time
 		used:     map[string]dirClaim{},
 		problems: map[v2alpha1.Key]string{},
 		mutual:   map[string]bool{},
+		digests:  map[string]string{},
 	}
 }
 
@@ -156,21 +170,23 @@ func (c *credentials) leaf(owner, dir, issuer string, req certs.Request) error {
 	if errors.Is(err, certs.ErrIssue) {
 		return fmt.Errorf("certificate %s: %w", dir, err)
 	}
+	if err == nil {
+		c.digests[dir] = bundleDigest(b)
+	}
 	return err
 }
 
 // copyBundle installs b into runtime/certs/<dir> (only the parts given).
 func (c *credentials) copyBundle(owner, dir string, b certs.Bundle) error {
-	h := sha256.New()
-	for _, part := range [][]byte{b.CA, b.Cert, b.Key} {
-		fmt.Fprintf(h, "%d\x00", len(part))
-		h.Write(part)
-	}
-	if done, err := c.claim(dir, owner, "copy\x00"+hex.EncodeToString(h.Sum(nil))); done || err != nil {
+	digest := bundleDigest(b)
+	if done, err := c.claim(dir, owner, "copy\x00"+digest); done || err != nil {
 		return err
 	}
 	changed, err := certs.WriteDir(c.ns.RuntimeCertDir(dir), b)
 	c.changed = c.changed || changed
+	if err == nil {
+		c.digests[dir] = digest
+	}
 	return err
 }
 

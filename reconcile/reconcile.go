@@ -522,7 +522,12 @@ func (r *run) attachedCredentials(a *render.Attached) error {
 }
 
 func (r *run) renderConfig() error {
+	ordinals, err := r.tlsOrdinals()
+	if err != nil {
+		return err
+	}
 	in := render.Input{
+		Ordinals:           ordinals,
 		Namespace:          r.ns.Name,
 		SiteID:             r.siteID,
 		Version:            r.opts.Version,

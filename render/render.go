@@ -59,6 +59,11 @@ type Input struct {
 	// MutualTLSListeners names the Listener bundles that include a ca.crt
 	// for verifying clients (tlsCredentials value → true).
 	MutualTLSListeners map[string]bool
+	// Ordinals are the sslProfile ordinals by runtime/certs directory
+	// (absent or 0: none rendered); the caller raises one when the
+	// directory's credentials change, so that a running router rotates
+	// to them (see reconcile/ordinals.go).
+	Ordinals map[string]int64
 }
 
 // Attached is an AttachedConnectorBinding of this (site) namespace paired
@@ -151,6 +156,9 @@ func (b *builder) sslProfile(dir string, withCA, withCert bool) string {
 	if withCert {
 		p["certFile"] = filepath.Join(base, "tls.crt")
 		p["privateKeyFile"] = filepath.Join(base, "tls.key")
+	}
+	if n := b.in.Ordinals[dir]; n > 0 {
+		p["ordinal"] = n
 	}
 	b.profiles[name] = p
 	return name

@@ -8,8 +8,10 @@
 // a Manager (a *mgmt.Client) and reads the result back.
 //
 // What the router supports at run time decides the operations:
-//   - sslProfile: CREATE, UPDATE (file paths; an UPDATE re-reads the
-//     files, so renewed certificates are loaded), DELETE.
+//   - sslProfile: CREATE, UPDATE (file paths and ordinal; an UPDATE
+//     re-reads the files, so renewed certificates are loaded, and a higher
+//     ordinal makes a link's connector open new connections with them
+//     while the old ones keep their flows), DELETE.
 //   - tcpListener: CREATE, DELETE, UPDATE of observer only; any other
 //     change is DELETE + CREATE under the same name.
 //   - tcpConnector, listener, connector: CREATE, DELETE; a change is
@@ -187,7 +189,7 @@ var defaults = map[string]map[string]any{
 
 // updatable are the attributes an UPDATE may change, per type.
 var updatable = map[string]map[string]bool{
-	"sslProfile":  {"caCertFile": true, "certFile": true, "privateKeyFile": true},
+	"sslProfile":  {"caCertFile": true, "certFile": true, "privateKeyFile": true, "ordinal": true},
 	"tcpListener": {"observer": true},
 }
 
