@@ -136,13 +136,15 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the configuration the router runs is not known"}
 	case w.running.spec != spec:
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router's command (configuration file, site id or local port) changed"}
-	case w.obs == nil || w.obs.port != spec.LocalPort:
-		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not observed on its local port"}
+	case w.obs == nil || w.obs.port != spec.LocalPort || !w.obs.conn.Connected():
+		// Not waiting for a dial: a router that does not speak
+		// management, or is not up yet, is restarted at once rather than
+		// after a probe's timeout while its status says it runs the new
+		// configuration.
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
 	}
-	// A short probe first (it dials if the observer is between
-	// connections, e.g. just after the supervisor restarted the router): a
-	// router that does not answer management is restarted without waiting
-	// long. One still starting is fine once it
+	// A short probe first: a router that does not answer management is
+	// restarted without waiting long. One still starting is fine once it
 	// answers: it read the file when it started, and the file held
 	// w.running then (this goroutine writes it and applies it). One the
 	// supervisor restarted after a crash runs the file as it is now: its
