@@ -404,6 +404,39 @@ func RenewalDue(certPEM []byte, now time.Time) (bool, error) {
 	return due, nil
 }
 
+// NextChange returns the earliest time after now at which what Check,
+// Reusable and RenewalDue say of the certificates in pems can change by
+// the passage of time alone: one becomes valid (NotBefore), is due for
+// renewal (a third of its lifetime left) or expires (just after
+// NotAfter). It is zero when no such time is after now; data that holds
+// no parsable certificate contributes nothing.
+func NextChange(now time.Time, pems ...[]byte) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, data := range pems {
+		if len(data) == 0 {
+			continue
+		}
+		certs, err := parseCerts(CertFile, data)
+		if err != nil {
+			continue
+		}
+		for _, c := range certs {
+			consider(c.NotBefore)
+			if life := c.NotAfter.Unix() - c.NotBefore.Unix(); life > 0 {
+				// renewalDue turns true once 3*left <= life.
+				consider(time.Unix(c.NotAfter.Unix()-life/3, 0))
+			}
+			consider(c.NotAfter.Add(time.Second))
+		}
+	}
+	return next
+}
+
 // renewalDue also returns the percentage of lifetime left, rounded down.
 // It computes in whole seconds, the precision of certificate times, which
 // cannot overflow for any representable certificate.

@@ -215,3 +215,36 @@ func TestSummarize(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"codeSigning"}, got[0].ExtKeyUsage)
 }
+
+// TestNextChange: the earliest of a certificate becoming valid, due for
+// renewal and expired, over every certificate given.
+func TestNextChange(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ca, err := NewCA("ca", 300*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := Issue(ca, Request{CommonName: "l", Usage: ServerAuth, Validity: 30 * time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leaf: NotBefore now-5m, NotAfter now+30h; renewal due with a
+	// third of its lifetime left.
+	notBefore, notAfter := now.Add(-ClockSkew), now.Add(30*time.Hour)
+	renew := notAfter.Add(-notAfter.Sub(notBefore) / 3)
+	if got := NextChange(now, ca.Cert, leaf.Cert); !got.Equal(renew) {
+		t.Fatalf("NextChange = %s, want the leaf's renewal at %s", got, renew)
+	}
+	if got := NextChange(renew, leaf.Cert); !got.Equal(notAfter.Add(time.Second)) {
+		t.Fatalf("after the renewal time: %s, want just after NotAfter %s", got, notAfter)
+	}
+	if got := NextChange(now.Add(-time.Hour), leaf.Cert); !got.Equal(notBefore) {
+		t.Fatalf("before NotBefore: %s, want %s", got, notBefore)
+	}
+	if got := NextChange(notAfter.Add(time.Hour), leaf.Cert); !got.IsZero() {
+		t.Fatalf("expired: %s, want zero", got)
+	}
+	if got := NextChange(now, nil, []byte("not PEM")); !got.IsZero() {
+		t.Fatalf("no certificate: %s, want zero", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -84,6 +85,10 @@ type runtimeTree struct {
 	status map[string]string // resources/*.yaml without lastTransitionTime values
 }
 
+// ordinalLine is an sslProfile's ordinal in the indented skrouterd.json,
+// with the comma that separates it from its neighbour.
+var ordinalLine = regexp.MustCompile(`(?m)^\s*"ordinal": \d+,\n|,\n\s*"ordinal": \d+$`)
+
 func snapshotRuntime(ns namespaces.Namespace) (runtimeTree, error) {
 	t := runtimeTree{status: map[string]string{}}
 	root := ns.RuntimeDir()
@@ -117,7 +122,11 @@ func snapshotRuntime(ns namespaces.Namespace) (runtimeTree, error) {
 	// crashed one may get different numbers: compare them by their
 	// allocation key (internal/ports.yaml), not by number.
 	portKeys := allocatedPorts(ns)
-	t.router = renamePorts(strings.ReplaceAll(string(data), ns.Home.Root, "$HOME"), `"port": "%d"`, portKeys)
+	// sslProfile ordinals count how often a directory's credentials
+	// changed (internal/tls-ordinals.yaml): history, not input. A clean
+	// run of the last variant never renewed anything.
+	router := ordinalLine.ReplaceAllString(string(data), "")
+	t.router = renamePorts(strings.ReplaceAll(router, ns.Home.Root, "$HOME"), `"port": "%d"`, portKeys)
 	for _, f := range statusFiles(ns) {
 		data, err := os.ReadFile(filepath.Join(ns.StatusDir(), f))
 		if err != nil {

@@ -114,13 +114,32 @@ type Config struct {
 	// ReconcileTimeout bounds one reconcile (default 2m); a reconcile
 	// past it fails and is retried with backoff.
 	ReconcileTimeout time.Duration
-	// LockCheck reports whether the data home's single-instance lock
-	// still guards it (namespaces.DaemonLock.Check); nil: not checked. It
-	// is checked every LockCheckInterval (default 2s) and before a worker
-	// acts on a router. Once it fails, Run stops every worker and router
-	// and returns its error: another daemon may own the data home now.
-	LockCheck         func() error
+	// Lock is the data home's single-instance lock the caller holds
+	// (a *namespaces.DaemonLock); nil: not checked. It is checked every
+	// LockCheckInterval (default 2s) and before a worker acts on a
+	// router. When the data home was removed or replaced, workers leave
+	// routers alone and the event loop locks the data home now at the
+	// path (Relock) and manages it: watches are set on its directories,
+	// namespaces gone from it are stopped, new ones started, and every
+	// namespace is reconciled from the new input (a router whose
+	// configuration did not change keeps running). While no data home
+	// exists at the path, that waits up to LockGrace (default 5
+	// intervals), then an empty one is created. When another process
+	// holds the new lock file (or none is locked within LockGrace), Run
+	// stops every worker and router and returns the error.
+	Lock              DataHomeLock
 	LockCheckInterval time.Duration
+	LockGrace         time.Duration
+}
+
+// DataHomeLock is the data home's single-instance lock as the daemon
+// checks and renews it (namespaces.DaemonLock).
+type DataHomeLock interface {
+	// Check reports whether the lock still guards the data home.
+	Check() error
+	// Relock locks the data home now at the path (creating one if
+	// create), after Check failed.
+	Relock(create bool) error
 }
 
 // Daemon is a running skupperd.
@@ -173,6 +192,9 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.LockCheckInterval <= 0 {
 		cfg.LockCheckInterval = 2 * time.Second
+	}
+	if cfg.LockGrace <= 0 {
+		cfg.LockGrace = 5 * cfg.LockCheckInterval
 	}
 	if cfg.Reconcile == nil {
 		cfg.Reconcile = reconcile.Run
@@ -316,6 +338,8 @@ type loopState struct {
 	prints map[string]string
 	poll   <-chan time.Time
 	stops  []func()
+	// lost is when the lock check first failed (zero: the lock holds).
+	lost time.Time
 }
 
 func (s *loopState) ticker(d time.Duration) <-chan time.Time {
@@ -341,7 +365,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	if d.cfg.Watchdog > 0 {
 		watchdog = st.ticker(d.cfg.Watchdog / 2)
 	}
-	if d.cfg.LockCheck != nil {
+	if d.cfg.Lock != nil {
 		lockCheck = st.ticker(d.cfg.LockCheckInterval)
 	}
 	var events <-chan fsnotify.Event
@@ -368,8 +392,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case <-watchdog:
 			d.cfg.Notify("WATCHDOG=1")
 		case <-lockCheck:
-			if err := d.cfg.LockCheck(); err != nil {
-				d.log.Error("this daemon no longer owns the data home; stopping", "error", err)
+			if err := d.checkLock(st); err != nil {
+				d.log.Error("this daemon cannot lock the data home at its path; stopping", "error", err)
 				return errors.Join(err, d.shutdown())
 			}
 		case <-resync:

@@ -76,7 +76,7 @@ func (r *running) renewed(es []hotapply.Entity) map[string]bool {
 // caller restarts the router.
 func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 	start := time.Now()
-	plan, err := w.tryHotApply(ctx, p, spec)
+	plan, err := w.tryHotApply(ctx, p, spec, true)
 	if err != nil && ctx.Err() != nil {
 		return false // shutting down
 	}
@@ -98,25 +98,58 @@ func (w *worker) hotApply(ctx context.Context, p *pass, spec router.Spec) bool {
 	p.log.Info("router configuration applied without a restart", "operations", ops, "duration", time.Since(start),
 		"query", plan.Took.Query, "apply", plan.Took.Operations, "read_back", plan.Took.ReadBack)
 	for _, b := range plan.Busy {
-		// A restart would not help: the router starts such a listener down too.
-		p.log.Warn("a listener cannot listen: another process holds its port; the next configuration change retries it", "listener", b)
+		// A restart would not help: the router starts such a listener
+		// down too. The observer reports and retries it (ports.go).
+		p.log.Info("a listener created at run time cannot listen: another process holds its port", "listener", b)
 	}
+	w.obs.pokePorts()
 	return true
 }
 
-func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (hotapply.Plan, error) {
+// correctDrift brings the running router back to the configuration it
+// runs when an entity was changed behind skupperd's back (e.g. with
+// skmanage), after a reconcile that changed nothing. It never restarts
+// the router: what it cannot set back is logged.
+func (w *worker) correctDrift(ctx context.Context, p *pass, spec router.Spec) {
+	if !w.d.cfg.Supervisor.State(w.ns.Name).Running || w.obs.port != spec.LocalPort || !w.obs.conn.Connected() {
+		// Starting (it reads the file), or not reachable now: the next
+		// reconcile checks again. Never wait for a dial here.
+		return
+	}
+	plan, err := w.tryHotApply(ctx, p, spec, false)
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil:
+		p.log.Warn("router configuration drift not corrected", "reason", err.Error())
+	case len(plan.Ops) > 0:
+		ops := make([]string, len(plan.Ops))
+		for i, op := range plan.Ops {
+			ops[i] = op.String()
+		}
+		p.log.Info("router configuration drift corrected", "operations", ops)
+	}
+}
+
+// tryHotApply brings the router to the configuration file through
+// management. incremental (a configuration change) takes what runs from
+// the configuration the router was last brought to, except what changes
+// (hotapply.Options.Incremental); otherwise (drift correction) everything
+// the router runs is queried.
+func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec, incremental bool) (hotapply.Plan, error) {
 	switch {
 	case w.running == nil:
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the configuration the router runs is not known"}
 	case w.running.spec != spec:
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router's command (configuration file, site id or local port) changed"}
-	case w.obs == nil || w.obs.port != spec.LocalPort:
-		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not observed on its local port"}
+	case w.obs == nil || w.obs.port != spec.LocalPort || !w.obs.conn.Connected():
+		// Not waiting for a dial: a router that does not speak
+		// management, or is not up yet, is restarted at once rather than
+		// after a probe's timeout while its status says it runs the new
+		// configuration.
+		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
 	}
-	// A short probe first (it dials if the observer is between
-	// connections, e.g. just after the supervisor restarted the router): a
-	// router that does not answer management is restarted without waiting
-	// long. One still starting is fine once it
+	// A short probe first: a router that does not answer management is
+	// restarted without waiting long. One still starting is fine once it
 	// answers: it read the file when it started, and the file held
 	// w.running then (this goroutine writes it and applies it). One the
 	// supervisor restarted after a crash runs the file as it is now: its
@@ -131,14 +164,19 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec) (ho
 	if err != nil {
 		return hotapply.Plan{}, err
 	}
-	desired, err := hotapply.ParseConfig(data)
-	if err != nil {
-		return hotapply.Plan{}, err
+	desired := w.running.entities
+	if !bytes.Equal(data, w.running.config) {
+		if desired, err = hotapply.ParseConfig(data); err != nil {
+			return hotapply.Plan{}, err
+		}
+		w.parsed = &parsedConfig{data: data, entities: desired}
 	}
-	w.parsed = &parsedConfig{data: data, entities: desired}
 	ctx, cancel = context.WithTimeout(ctx, hotApplyTimeout)
 	defer cancel()
-	return hotapply.Apply(ctx, w.obs.mgmt, w.running.entities, desired, hotapply.Options{Reload: w.running.renewed(desired), RetryBusy: true})
+	w.obs.applyMu.Lock()
+	defer w.obs.applyMu.Unlock()
+	return hotapply.Apply(ctx, w.obs.mgmt, w.running.entities, desired,
+		hotapply.Options{Reload: w.running.renewed(desired), Incremental: incremental})
 }
 
 // parsedConfig is a router configuration as read and parsed by the last

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,19 +389,17 @@ func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
 	}
 
 	// A listener on a port another process holds stays down (the router
-	// never retries it); the next change deletes and creates it again.
+	// never retries it); skupperd reports it and retries it once the port
+	// is free (see ports_realrouter_test.go).
 	occupier, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	busyPort := occupier.Addr().(*net.TCPAddr).Port
 	h.put("west", "listener-busy.yaml", listenerYAML("busy", "keep", busyPort))
-	eventually(t, "the busy listener reported", func() (bool, string) {
-		return len(d.logLines("a listener cannot listen: another process holds its port; the next configuration change retries it", "west")) > 0, "not reported"
-	})
+	hot("a listener on a busy port", "CREATE tcpListener listener/busy")
+	testwait.For(t, convergeTimeout, "the busy listener reported", portHeldStatus(ns, "Listener", "busy", busyPort))
 	occupier.Close()
-	h.put("west", "connector-other.yaml", connectorYAML("other", "other", echo))
-	hot("a change after the port was freed", "DELETE tcpListener listener/busy")
 	waitTraffic(t, busyPort, "hello through the retried listener")
 
 	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: debug\n    routerDataConnections: \"2\"\n")
@@ -527,4 +527,119 @@ func TestRealRouterHotApplyRenewedCertificate(t *testing.T) {
 	}
 	n := held.check(t, "the certificate renewal")
 	t.Logf("renewed certificate served %s after its files were written; router pid %d unchanged; held connection %d echoes", took.Round(time.Millisecond), pid, n)
+}
+
+// logLevel reads a log module's level from the router ("" when unset).
+func logLevel(t *testing.T, mc *mgmt.Client, module string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	attrs, err := mc.Read(ctx, "log", "log/"+module)
+	if err != nil {
+		t.Fatalf("read log/%s: %v", module, err)
+	}
+	s, _ := attrs["enable"].(string)
+	return s
+}
+
+// setLogLevelBehindSkupperd sets a log module's level the way an operator
+// would, with skmanage over skupperd's local listener (the client
+// credentials skupperd uses); without skmanage, through management
+// directly.
+func setLogLevelBehindSkupperd(t *testing.T, ns namespaces.Namespace, mc *mgmt.Client, module, level string) {
+	t.Helper()
+	if skmanage, err := exec.LookPath("skmanage"); err == nil {
+		es, err := routerConfig(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, _ := findEntity(es, "listener", render.LocalListenerName)
+		dir := ns.RuntimeCertDir(render.LocalClientCreds)
+		out, err := exec.Command(skmanage, "-b", "amqps://127.0.0.1:"+local.attr("port"),
+			"--ssl-certificate", filepath.Join(dir, "tls.crt"), "--ssl-key", filepath.Join(dir, "tls.key"),
+			"--ssl-trustfile", filepath.Join(dir, "ca.crt"), "--ssl-disable-peer-name-verify", "--sasl-mechanisms", "EXTERNAL",
+			"update", "--type", "log", "--name", "log/"+module, "enable="+level).CombinedOutput()
+		if err != nil {
+			t.Fatalf("skmanage update log/%s: %v\n%s", module, err, out)
+		}
+		return
+	}
+	t.Log("skmanage not found: setting the level through management")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := mc.Update(ctx, "log", "log/"+module, map[string]any{"enable": level}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRealRouterLogLevels: changes of the Site's routerLogging reach the
+// running router as UPDATEs of its log entities (same process, the held
+// connection keeps echoing), including a module no longer named, which
+// goes back to following DEFAULT; a level changed behind skupperd's back
+// with skmanage is set back by the next reconcile, even one that changes
+// nothing in the configuration.
+func TestRealRouterLogLevels(t *testing.T) {
+	bin := realrouter.Binary(t)
+	binaries(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	keep := freePorts(t, 1)[0]
+	h.addNamespace("west")
+	ns := h.ns("west")
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
+	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
+	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
+	d.waitReady()
+	waitTraffic(t, keep, "hello")
+	pid := routerPID(t, h, "west", 0)
+	held := holdConn(t, keep)
+	mc := routerMgmt(t, ns)
+	waitSkupperdConnected(t, mc, "west")
+	levels := func(what string, want map[string]string) {
+		t.Helper()
+		testwait.For(t, convergeTimeout, what, func() (bool, string) {
+			got := map[string]string{}
+			for m := range want {
+				got[m] = logLevel(t, mc, m)
+			}
+			return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("levels %v, want %v", got, want)
+		})
+		if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
+			t.Fatalf("after %s: router pid %d (%v, %s), want %d unchanged", what, p, ok, why, pid)
+		}
+		held.check(t, what)
+	}
+	levels("the initial levels", map[string]string{"DEFAULT": "info+"})
+
+	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: ROUTER_CORE:debug,TCP_ADAPTOR:trace\n")
+	levels("module levels applied", map[string]string{"DEFAULT": "info+", "ROUTER_CORE": "debug+", "TCP_ADAPTOR": "debug+"})
+	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  settings:\n    routerLogging: warning\n")
+	levels("a level for every module; the modules named before follow it", map[string]string{"DEFAULT": "warning+", "ROUTER_CORE": "default", "TCP_ADAPTOR": "default"})
+
+	// Behind skupperd's back: the next reconcile sets it back, though
+	// the configuration does not change.
+	setLogLevelBehindSkupperd(t, ns, mc, "DEFAULT", "debug+")
+	setLogLevelBehindSkupperd(t, ns, mc, "ROUTER", "error+")
+	if got := logLevel(t, mc, "DEFAULT"); got != "debug+" {
+		t.Fatalf("log/DEFAULT at %q after skmanage, want debug+", got)
+	}
+	before, _ := os.ReadFile(ns.RouterConfigPath())
+	h.put("west", "site.yaml", "# touched\n"+siteYAML("west")+"spec:\n  settings:\n    routerLogging: warning\n")
+	levels("the drift corrected", map[string]string{"DEFAULT": "warning+", "ROUTER": "default"})
+	if after, _ := os.ReadFile(ns.RouterConfigPath()); string(after) != string(before) {
+		t.Fatal("the touched input changed the router configuration")
+	}
+	eventually(t, "the drift correction logged", func() (bool, string) {
+		for _, l := range d.logLines("router configuration drift corrected", "west") {
+			if ops := fmt.Sprint(l["operations"]); strings.Contains(ops, "UPDATE log log/DEFAULT") && strings.Contains(ops, "UPDATE log log/ROUTER") {
+				return true, ""
+			}
+		}
+		return false, "not logged"
+	})
+	if n := len(d.logLines("router started", "west")); n != 1 {
+		t.Fatalf("%d router starts, want 1", n)
+	}
 }

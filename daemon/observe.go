@@ -27,10 +27,25 @@ type observer struct {
 	conn   *amqpconn.Client
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	log    *slog.Logger
+
+	// onChange asks the worker to refresh the namespace's status; pid is
+	// the router's process (0: not known).
+	onChange func()
+	pid      func() int
+	// applyMu serialises changes to the router's entities: a hot apply
+	// (the worker) and the retry of a listener that could not listen
+	// (watchPorts).
+	applyMu sync.Mutex
+	// ports follows the listeners that cannot listen (ports.go); poke
+	// asks for a check now.
+	ports *portWatch
+	poke  chan struct{}
 }
 
-// startObserver connects to the router of ns on its local port.
-func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange func()) (*observer, error) {
+// startObserver connects to the router of ns on its local port. pid
+// returns the router's process id (0 when not known).
+func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange func(), pid func() int) (*observer, error) {
 	cfg, err := amqpconn.LocalConfig(port, ns.RuntimeCertDir(render.LocalClientCreds))
 	if err != nil {
 		return nil, err
@@ -38,13 +53,20 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 	cfg.ContainerID = "skupperd-" + ns.Name
 	cfg.Logger = log
 	conn := amqpconn.New(cfg)
-	o := &observer{port: port, conn: conn, sub: vanflow.New(conn, vanflow.Options{Logger: log}), mgmt: mgmt.New(conn, mgmt.Options{Logger: log})}
+	o := &observer{
+		port: port, conn: conn, sub: vanflow.New(conn, vanflow.Options{Logger: log}), mgmt: mgmt.New(conn, mgmt.Options{Logger: log}),
+		log: log, onChange: onChange, pid: pid, ports: newPortWatch(), poke: make(chan struct{}, 1),
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
-	o.wg.Add(3)
+	o.wg.Add(4)
 	go func() {
 		defer o.wg.Done()
 		o.hintSources(ctx)
+	}()
+	go func() {
+		defer o.wg.Done()
+		o.watchPorts(ctx)
 	}()
 	go func() {
 		defer o.wg.Done()
@@ -60,6 +82,9 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 				return
 			case <-o.sub.Changes():
 				o.sub.Hint(peerSources(o.sub.Snapshot())...)
+				// A restarted router, or a connector that appeared, may
+				// have left a listener unable to listen.
+				o.pokePorts()
 				onChange()
 			}
 		}

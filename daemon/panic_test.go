@@ -6,9 +6,7 @@ package daemon_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,37 +91,5 @@ func TestReconcileDeadline(t *testing.T) {
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestLostLockStopsTheDaemon(t *testing.T) {
-	h := newTestHome(t)
-	h.addNamespace("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	lock, err := h.home.TakeLock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release()
-	d := daemon.New(daemon.Config{Home: h.home, Logger: testLogger(t), LockCheck: lock.Check, LockCheckInterval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	eventually(t, "the first reconcile", func() (bool, string) { return d.Passes() > 0, "" })
-	// The data home is deleted and re-created under the daemon.
-	if err := os.RemoveAll(h.home.Root); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.home.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, namespaces.ErrLockLost) {
-			t.Fatalf("Run returned %v, want ErrLockLost", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the daemon kept running on a data home it no longer locks")
 	}
 }

@@ -103,6 +103,20 @@ func (w *watcher) forget(dir string) {
 	}
 }
 
+// reset drops every watch (the data home was replaced: the watches are on
+// the old directories); arm sets them again on the directories now at
+// the paths.
+func (w *watcher) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for d := range w.watched {
+		if w.fs != nil {
+			_ = w.fs.Remove(d)
+		}
+	}
+	clear(w.watched)
+}
+
 // arm watches the namespaces directory and every directory that matters in
 // namespace ns.
 func (w *watcher) arm(ns namespaces.Namespace) error {

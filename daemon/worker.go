@@ -40,16 +40,19 @@ type worker struct {
 	done   chan struct{}
 	sweep  bool // remove temporary files of interrupted writes first
 
-	mu          sync.Mutex
-	waiters     []*sync.WaitGroup
-	force       bool
-	dirty       bool          // a kick other than a resync check arrived
-	quiet       time.Duration // the longest quiet the kicks since the last coalesce asked for (0: Quiet)
-	stamp       string        // stampOf after the last good reconcile ("": none)
-	reconciled  time.Time     // when that reconcile ended
-	attachesTo  []string
-	retryTimer  *time.Timer
-	retryDelay  time.Duration
+	mu         sync.Mutex
+	waiters    []*sync.WaitGroup
+	force      bool
+	dirty      bool          // a kick other than a resync check arrived
+	quiet      time.Duration // the longest quiet the kicks since the last coalesce asked for (0: Quiet)
+	stamp      string        // stampOf after the last good reconcile ("": none)
+	reconciled time.Time     // when that reconcile ended
+	attachesTo []string
+	retryTimer *time.Timer
+	retryDelay time.Duration
+	// changeTimer reconciles again when the last reconcile's status goes
+	// stale by time alone (reconcile.Result.NextChange).
+	changeTimer *time.Timer
 	lastOutcome reconcile.Outcome
 	// refresh asks for a status-only refresh (the router reported a
 	// change); last is the reconcile to refresh and obs the router's
@@ -157,6 +160,9 @@ func (w *worker) run(ctx context.Context) {
 		w.mu.Lock()
 		if w.retryTimer != nil {
 			w.retryTimer.Stop()
+		}
+		if w.changeTimer != nil {
+			w.changeTimer.Stop()
 		}
 		w.mu.Unlock()
 	}()
@@ -310,6 +316,7 @@ func (w *worker) options(p *pass) reconcile.Options {
 	}
 	opts := reconcile.Options{
 		Network: w.network(rstate),
+		Unbound: w.unbound(rstate),
 		Version: d.cfg.Version,
 		Ports:   d.alloc,
 		Router:  rstate,
@@ -393,6 +400,7 @@ func (w *worker) apply(ctx context.Context, p *pass) {
 		w.retry(p.log, "token redemption failed transiently; retrying", nil)
 	}
 	w.superviseRouter(ctx, p)
+	w.scheduleChange(res.NextChange)
 	if p.reloadID != "" {
 		if err := w.ns.AckReload(p.reloadID); err != nil {
 			p.log.Error("acknowledge reload", "error", err)
@@ -426,11 +434,12 @@ func (w *worker) serveGrants(res *reconcile.Result) {
 // reconcile. An invalid Site keeps the last good router running.
 func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 	res, sup := p.res, w.d.cfg.Supervisor
-	if check := w.d.cfg.LockCheck; check != nil {
-		if err := check(); err != nil {
-			// Another daemon may manage the data home now: leave its
-			// routers alone; the event loop stops this daemon.
-			p.log.Error("not touching the router: this daemon no longer owns the data home", "error", err)
+	if lock := w.d.cfg.Lock; lock != nil {
+		if err := lock.Check(); err != nil {
+			// The data home was replaced: leave the router as it is
+			// until the event loop locks the new one, then reconciles
+			// every namespace again.
+			p.log.Warn("not touching the router until the data home at the path is locked", "error", err)
 			return
 		}
 	}
@@ -442,11 +451,17 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 			LocalPort: res.LocalPort, PIDFile: filepath.Join(w.ns.InternalDir(), "router.pid"),
 		}
 		restart := res.ConfigChanged || res.CertsChanged || p.force
+		// The listeners the router is brought to are those to check.
+		w.watchListeners(res.ConfigPath)
 		// A first start, a reload request or a router not observed (no
 		// supervisor) is not a hot apply.
-		if restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec) {
+		switch {
+		case restart && !p.force && w.running != nil && w.obs != nil && w.hotApply(ctx, p, spec):
 			// The running router took the change: no restart, no flow cut.
 			restart = false
+		case !restart && w.running != nil && w.obs != nil:
+			// Unchanged: set back what changed behind skupperd's back.
+			w.correctDrift(ctx, p, spec)
 		}
 		if err := sup.Ensure(ctx, spec, restart); err != nil {
 			p.log.Error("start router", "error", err)
@@ -477,12 +492,39 @@ func (w *worker) superviseObserver(p *pass) {
 	if !want || w.obs != nil {
 		return
 	}
-	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed)
+	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed, w.routerPID)
 	if err != nil {
 		p.log.Warn("cannot observe the router; its status is not read", "error", err)
 		return
 	}
 	w.obs = obs
+	w.watchListeners(p.res.ConfigPath)
+}
+
+// routerPID is the namespace's router process (0 when not running or
+// not known).
+func (w *worker) routerPID() int { return w.d.cfg.Supervisor.State(w.ns.Name).PID }
+
+// watchListeners makes the observer check the listeners of the router
+// configuration at path (see ports.go).
+func (w *worker) watchListeners(path string) {
+	if w.obs == nil {
+		return
+	}
+	if data, err := os.ReadFile(path); err == nil {
+		w.obs.ports.setConfig(data)
+	}
+	w.obs.pokePorts()
+}
+
+// unbound is what the observer reports of the router's listeners that
+// cannot listen, for status: nothing unless a router of ours runs and is
+// observed.
+func (w *worker) unbound(state router.State) map[string]string {
+	if w.obs == nil || !state.Running {
+		return nil
+	}
+	return w.obs.ports.report()
 }
 
 func (w *worker) stopObserver() {
@@ -509,7 +551,7 @@ func (w *worker) refreshStatus() {
 		return
 	}
 	state := w.d.cfg.Supervisor.State(w.ns.Name)
-	if err := reconcile.Refresh(w.last, state, w.network(state)); err != nil {
+	if err := reconcile.Refresh(w.last, state, w.network(state), w.unbound(state)); err != nil {
 		w.d.log.Warn("refresh observed status", "namespace", w.ns.Name, "error", err)
 		w.kick(false)
 		return
@@ -521,6 +563,26 @@ func (w *worker) refreshStatus() {
 		w.stamp = stamp // the files this refresh wrote are good
 	}
 	w.mu.Unlock()
+}
+
+// changeSlack is how long after a reconcile's NextChange the next one
+// runs, so that it surely sees the change (a grant expired).
+const changeSlack = 10 * time.Millisecond
+
+// scheduleChange reconciles the namespace again at at (plus changeSlack),
+// replacing any earlier schedule; a zero at cancels it. A grant whose
+// expiration passes thus turns Not Ready at once, not at the next resync.
+func (w *worker) scheduleChange(at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.changeTimer != nil {
+		w.changeTimer.Stop()
+		w.changeTimer = nil
+	}
+	if at.IsZero() {
+		return
+	}
+	w.changeTimer = time.AfterFunc(time.Until(at)+changeSlack, func() { w.kick(false) })
 }
 
 // retry re-kicks the worker after a capped exponential backoff (1s

@@ -5,11 +5,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
 )
@@ -21,12 +25,59 @@ func (h Home) DaemonLogPath() string { return filepath.Join(h.Root, "skupperd.lo
 // LockPath is the file a running daemon holds an exclusive flock on.
 func (h Home) LockPath() string { return filepath.Join(h.Root, "skupperd.lock") }
 
-// ErrAlreadyRunning is returned by Lock when another daemon holds the lock.
-var ErrAlreadyRunning = errors.New("another skupperd is already running for this data home")
+// The single-instance lock of a data home has two parts, taken in this
+// order:
+//
+//   - the path lock: an abstract unix socket named after the data home's
+//     absolute path, on which the holder listens. It needs no file, so it
+//     outlives the data home: when the data home is deleted and created
+//     again under a running daemon, the path stays held, a second skupperd
+//     refuses to start, and the holder locks the new data home
+//     (DaemonLock.Relock) and goes on managing it. The kernel releases it
+//     when the process ends, kill -9 included, and it works for any user,
+//     under systemd's ProtectSystem=strict (no file under /run) and in
+//     tests. Abstract sockets belong to a network namespace, and any local
+//     user may bind any name: a holder that does not answer as this user
+//     (or root) is not taken for a skupperd (see TakeLock).
+//   - an flock on the data home's lock file, which records the holder's
+//     pid and tells the CLI that a daemon runs (DaemonRunning).
+
+// ErrAlreadyRunning is matched (errors.Is) by the error of TakeLock and
+// Relock when another skupperd (a daemon, or `skupperd reconcile`)
+// manages the data home; the error is a *RunningError.
+var ErrAlreadyRunning = errors.New("another skupperd manages this data home")
+
+// RunningError says which process manages a data home.
+type RunningError struct {
+	// PID is the other process (0: not known).
+	PID int
+	// Root is the data home.
+	Root string
+}
+
+func (e *RunningError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("another skupperd (pid %d) manages data home %s", e.PID, e.Root)
+	}
+	return fmt.Sprintf("another skupperd manages data home %s", e.Root)
+}
+
+// Is makes a RunningError match ErrAlreadyRunning.
+func (e *RunningError) Is(target error) bool { return target == ErrAlreadyRunning }
+
+// ErrLockLost is returned by DaemonLock.Check when the lock file held is no
+// longer the data home's: the data home (or the file) was removed or
+// replaced. Relock locks the one now at the path.
+var ErrLockLost = errors.New("the data home's lock file was removed or replaced")
+
+// ErrDataHomeGone is returned by Relock when no data home exists at the
+// path (and it was not asked to create one).
+var ErrDataHomeGone = errors.New("the data home does not exist")
 
 // Lock takes the data home's single-instance lock, recording this
 // process's pid in it. The returned function releases it. Only the daemon
-// takes the lock; everything else asks DaemonRunning.
+// and `skupperd reconcile` take the lock; everything else asks
+// DaemonRunning.
 func (h Home) Lock() (func(), error) {
 	l, err := h.TakeLock()
 	if err != nil {
@@ -35,123 +86,291 @@ func (h Home) Lock() (func(), error) {
 	return l.Release, nil
 }
 
-// ErrLockLost is returned by DaemonLock.Check when the lock file held is no
-// longer the data home's: the data home (or the file) was removed or
-// replaced, so another daemon may now lock the new one.
-var ErrLockLost = errors.New("the data home's lock file was removed or replaced")
-
-// ErrPathInUse is returned by TakeLock when a process that locked an
-// earlier data home at the same path still runs: the data home was
-// removed or replaced under it, so the file lock no longer stops it. It
-// detects that (DaemonLock.Check) and stops; wait for it.
-var ErrPathInUse = errors.New("a skupperd whose data home at this path was removed or replaced is still running")
-
-// DaemonLock is a held single-instance lock: an flock on the data home's
-// lock file, and an abstract unix socket named after the data home's
-// path, which no other process can bind while this one lives, even once
-// the data home (and so the lock file) was deleted and created again.
+// DaemonLock is a held single-instance lock (see ErrAlreadyRunning): the
+// path lock, unless it was left out (Warning), and the flock on the lock
+// file of the data home now at the path.
 type DaemonLock struct {
-	f    *os.File
-	path string
-	sock int
+	home Home
+	// Warning says why the path lock is not held ("" when it is): its
+	// name is held by a process that is not a skupperd of this user.
+	Warning string
+
+	ln   *net.UnixListener // the path lock (nil: not held)
+	done chan struct{}     // closed when the path lock's accept loop ends
+
+	mu sync.Mutex
+	f  *os.File // the locked lock file
 }
 
-// Release releases the lock.
+// Release releases the lock. It is safe to call once.
 func (l *DaemonLock) Release() {
-	l.f.Close()
-	if l.sock >= 0 {
-		_ = syscall.Close(l.sock)
+	l.mu.Lock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	l.mu.Unlock()
+	if l.ln != nil {
+		_ = l.ln.Close()
+		<-l.done
 	}
 }
 
-// bindPathLock binds the abstract unix socket of the data home's path
-// (absolute, cleaned), so that a single process holds it at a time; the
-// kernel releases it when the process ends. It returns ErrPathInUse when
-// it is held.
-func bindPathLock(root string) (int, error) {
+// pathLockName is the abstract socket name of the data home at root: a
+// digest of its absolute path and of the device and inode of its parent
+// directory, which stays when the data home is deleted and created again,
+// and tells apart data homes at the same path on other file systems
+// (containers sharing the host's network namespace).
+func pathLockName(root string) (string, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return -1, err
+		return "", fmt.Errorf("path lock: %w", err)
 	}
-	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	abs = filepath.Clean(abs)
+	fi, err := os.Stat(filepath.Dir(abs))
 	if err != nil {
-		return -1, fmt.Errorf("path lock: %w", err)
+		return "", fmt.Errorf("path lock: %w", err)
 	}
-	addr := &syscall.SockaddrUnix{Name: "@skupperd-data-home-" + hex.EncodeToString(sum[:16])}
-	if err := syscall.Bind(fd, addr); err != nil {
-		_ = syscall.Close(fd)
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return -1, ErrPathInUse
-		}
-		return -1, fmt.Errorf("path lock: %w", err)
+	var dev, ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		dev, ino = st.Dev, st.Ino
 	}
-	return fd, nil
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d:%d", abs, dev, ino))
+	return "@skupperd-data-home-" + hex.EncodeToString(sum[:16]), nil
 }
 
-// Check reports whether the lock still guards the data home: the file at
-// the lock path must be the very file held (same device and inode). A
-// daemon whose lock is lost must stop managing the data home, since a
-// second daemon can lock the new file.
-func (l *DaemonLock) Check() error {
-	held, err := l.f.Stat()
+// pathLockHolder connects to the path lock name and returns the
+// credentials of the process listening on it (SO_PEERCRED).
+func pathLockHolder(name string) (*syscall.Ucred, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrLockLost, err)
-	}
-	now, err := os.Lstat(l.path)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrLockLost, l.path, err)
-	}
-	if !os.SameFile(held, now) {
-		return fmt.Errorf("%w: %s is another file now", ErrLockLost, l.path)
-	}
-	return nil
-}
-
-// TakeLock is Lock returning the held lock, which can be checked.
-func (h Home) TakeLock() (*DaemonLock, error) {
-	if err := atomicfile.MkdirAll(h.Root, DirPerm); err != nil {
 		return nil, err
 	}
+	defer c.Close()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// ours reports whether a path lock holder may be a skupperd managing a
+// data home of this user: it runs as this user or as root.
+func ours(cred *syscall.Ucred) bool {
+	return cred.Uid == uint32(os.Geteuid()) || cred.Uid == 0
+}
+
+// pathLockAttempts bounds the retries of TakeLock when the path lock's
+// name is bound but refuses connections: its holder is between bind and
+// listen, or exiting.
+const pathLockAttempts = 20
+
+// listenPathLock takes the path lock of the data home at root. It returns
+// a *RunningError when a process of this user (or root) holds it, and a
+// warning instead of the lock when a process that cannot be a skupperd of
+// this user holds the name (another user's, or one that does not listen).
+func listenPathLock(root string) (*net.UnixListener, string, error) {
+	name, err := pathLockName(root)
+	if err != nil {
+		return nil, "", err
+	}
+	for attempt := 1; ; attempt++ {
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+		if err == nil {
+			return ln, "", nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", fmt.Errorf("path lock: %w", err)
+		}
+		cred, herr := pathLockHolder(name)
+		switch {
+		case herr == nil && ours(cred):
+			return nil, "", &RunningError{PID: int(cred.Pid), Root: root}
+		case herr == nil:
+			return nil, fmt.Sprintf("the path lock of the data home (abstract socket %s) is held by pid %d of uid %d, which is not a skupperd of this user; only the lock file guards the data home", name, cred.Pid, cred.Uid), nil
+		case attempt < pathLockAttempts:
+			time.Sleep(10 * time.Millisecond)
+		default:
+			return nil, fmt.Sprintf("the path lock of the data home (abstract socket %s) is bound by a process that does not answer; only the lock file guards the data home", name), nil
+		}
+	}
+}
+
+// acceptLoop answers connections to the path lock (so that a second
+// skupperd learns the holder's pid from SO_PEERCRED) until it is closed.
+func acceptLoop(ln *net.UnixListener, done chan<- struct{}) {
+	defer close(done)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. out of descriptors
+			continue
+		}
+		c.Close()
+	}
+}
+
+// lockFileTries bounds the attempts to flock the lock file.
+const lockFileTries = 5
+
+// lockFile opens and flocks the lock file of the data home at the path,
+// recording this process's pid in it. It does not create the data home.
+func (h Home) lockFile() (*os.File, error) {
 	path := h.LockPath()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, FilePerm)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// DaemonRunning holds a shared lock for a moment: a few tries before
+	// concluding that another process holds it.
+	for try := 1; ; try++ {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || try == lockFileTries {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			pid := ""
+			pid := 0
 			if data, rerr := os.ReadFile(path); rerr == nil {
-				pid = strings.TrimSpace(string(data))
+				pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 			}
-			return nil, fmt.Errorf("%w (pid %s, lock %s)", ErrAlreadyRunning, pid, path)
+			return nil, &RunningError{PID: pid, Root: h.Root}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	sock, err := bindPathLock(h.Root)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return &DaemonLock{f: f, path: path, sock: sock}, nil
+	return f, nil
 }
 
-// DaemonRunning reports whether a daemon holds the data home's lock, and
-// its pid.
+// TakeLock takes the data home's single-instance lock: the path lock,
+// then the flock on the lock file (creating the data home directory). It
+// fails with a *RunningError (ErrAlreadyRunning) when another skupperd
+// holds either.
+func (h Home) TakeLock() (*DaemonLock, error) {
+	if abs, err := filepath.Abs(h.Root); err == nil {
+		// The path lock is named after the parent directory too.
+		if err := atomicfile.MkdirAll(filepath.Dir(abs), DirPerm); err != nil {
+			return nil, err
+		}
+	}
+	ln, warning, err := listenPathLock(h.Root)
+	if err != nil {
+		return nil, err
+	}
+	l := &DaemonLock{home: h, Warning: warning, ln: ln}
+	if ln != nil {
+		l.done = make(chan struct{})
+		go acceptLoop(ln, l.done)
+	}
+	if err := atomicfile.MkdirAll(h.Root, DirPerm); err != nil {
+		l.Release()
+		return nil, err
+	}
+	f, err := h.lockFile()
+	if err != nil {
+		l.Release()
+		return nil, err
+	}
+	l.f = f
+	return l, nil
+}
+
+// Check reports whether the lock still guards the data home: the file at
+// the lock path must be the very file held (same device and inode). When
+// it is not (ErrLockLost), a process that no longer holds the lock must
+// not act on the data home until Relock succeeds.
+func (l *DaemonLock) Check() error {
+	l.mu.Lock()
+	f := l.f
+	var held os.FileInfo
+	var err error
+	if f != nil {
+		held, err = f.Stat()
+	}
+	l.mu.Unlock()
+	if f == nil {
+		return fmt.Errorf("%w: released", ErrLockLost)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrLockLost, err)
+	}
+	path := l.home.LockPath()
+	now, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrLockLost, path, err)
+	}
+	if !os.SameFile(held, now) {
+		return fmt.Errorf("%w: %s is another file now", ErrLockLost, path)
+	}
+	return nil
+}
+
+// Relock locks the data home now at the lock's path, after Check found
+// the held one removed or replaced; the path lock is kept throughout, so
+// no other skupperd can have started meanwhile (unless Warning says it is
+// not held, or the data home's parent directory was replaced too). Without create it fails with ErrDataHomeGone while no
+// directory exists at the path; with create it makes one. It fails with a
+// *RunningError when another process holds the new lock file.
+func (l *DaemonLock) Relock(create bool) error {
+	root := l.home.Root
+	if create {
+		if err := atomicfile.MkdirAll(root, DirPerm); err != nil {
+			return err
+		}
+	} else if fi, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: %s", ErrDataHomeGone, root)
+	} else if err != nil {
+		return fmt.Errorf("data home %s: %w", root, err)
+	}
+	f, err := l.home.lockFile()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// DaemonRunning reports whether a skupperd (a daemon, or `skupperd
+// reconcile`) holds the data home's lock, and its pid (0 when not known):
+// the lock file's flock, or else the path lock of a process of this user
+// (the data home was replaced under a daemon that has not locked the new
+// one yet).
 func (h Home) DaemonRunning() (bool, int) {
-	f, err := os.Open(h.LockPath())
+	if f, err := os.Open(h.LockPath()); err == nil {
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+			data, _ := os.ReadFile(h.LockPath())
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+			return true, pid
+		}
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
+	name, err := pathLockName(h.Root)
 	if err != nil {
 		return false, 0
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		return false, 0
+	if cred, err := pathLockHolder(name); err == nil && ours(cred) {
+		return true, int(cred.Pid)
 	}
-	data, _ := os.ReadFile(h.LockPath())
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return true, pid
+	return false, 0
 }

@@ -39,6 +39,36 @@ type credentials struct {
 	// out of the config.
 	problems map[v2alpha1.Key]string
 	mutual   map[string]bool // Listener bundles with a client CA
+	// next is the earliest time after now at which a certificate seen
+	// becomes valid, is due for renewal or expires (certs.NextChange).
+	next time.Time
+	// digests identify what each runtime/certs dir in use holds, for the
+	// sslProfile ordinals (see ordinals.go).
+	digests map[string]string
+}
+
+// check checks b as certs.Check does at now, and notes when the verdict
+// can change by time alone.
+func (c *credentials) check(b certs.Bundle, opts certs.CheckOptions) error {
+	c.watch(b.CA, b.Cert)
+	return certs.Check(b, opts, c.now)
+}
+
+// watch notes when the certificates in pems change by time alone.
+func (c *credentials) watch(pems ...[]byte) {
+	if t := certs.NextChange(c.now, pems...); !t.IsZero() && (c.next.IsZero() || t.Before(c.next)) {
+		c.next = t
+	}
+}
+
+// bundleDigest identifies a bundle's content.
+func bundleDigest(b certs.Bundle) string {
+	h := sha256.New()
+	for _, part := range [][]byte{b.CA, b.Cert, b.Key} {
+		fmt.Fprintf(h, "%d\x00", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time.Time, hosts []string) *credentials {
@@ -48,6 +78,7 @@ func newCredentials(ns namespaces.Namespace, snap *namespaces.Snapshot, now time
 		used:     map[string]dirClaim{},
 		problems: map[v2alpha1.Key]string{},
 		mutual:   map[string]bool{},
+		digests:  map[string]string{},
 	}
 }
 
@@ -63,7 +94,7 @@ func (c *credentials) issuer(name string) (certs.Bundle, error) {
 		if len(b.CA) == 0 {
 			b.CA = b.Cert
 		}
-		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, IsCA: true}, c.now); err != nil {
+		if err := c.check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, IsCA: true}); err != nil {
 			return certs.Bundle{}, fmt.Errorf("issuer bundle input/issuers/%s: %v", name, err)
 		}
 		c.issuers[name] = b
@@ -75,7 +106,7 @@ func (c *credentials) issuer(name string) (certs.Bundle, error) {
 	// would invalidate every link and token already issued under it, so it
 	// is replaced only once it no longer passes the check (expired or
 	// damaged). Leaves are renewed long before that.
-	if err == nil && certs.Check(b, certs.CheckOptions{RequireKey: true, IsCA: true}, c.now) == nil {
+	if err == nil && c.check(b, certs.CheckOptions{RequireKey: true, IsCA: true}) == nil {
 		c.issuers[name] = b
 		return b, nil
 	}
@@ -133,26 +164,29 @@ func (c *credentials) leaf(owner, dir, issuer string, req certs.Request) error {
 	if done, err := c.claim(dir, owner, fmt.Sprintf("issue\x00%s\x00%s\x00%q\x00%d", issuer, req.CommonName, hosts, req.Usage)); done || err != nil {
 		return err
 	}
-	_, changed, err := certs.EnsureLeaf(c.ns.RuntimeCertDir(dir), ca, req, c.now)
+	b, changed, err := certs.EnsureLeaf(c.ns.RuntimeCertDir(dir), ca, req, c.now)
 	c.changed = c.changed || changed
+	c.watch(b.Cert) // renewed when due
 	if errors.Is(err, certs.ErrIssue) {
 		return fmt.Errorf("certificate %s: %w", dir, err)
+	}
+	if err == nil {
+		c.digests[dir] = bundleDigest(b)
 	}
 	return err
 }
 
 // copyBundle installs b into runtime/certs/<dir> (only the parts given).
 func (c *credentials) copyBundle(owner, dir string, b certs.Bundle) error {
-	h := sha256.New()
-	for _, part := range [][]byte{b.CA, b.Cert, b.Key} {
-		fmt.Fprintf(h, "%d\x00", len(part))
-		h.Write(part)
-	}
-	if done, err := c.claim(dir, owner, "copy\x00"+hex.EncodeToString(h.Sum(nil))); done || err != nil {
+	digest := bundleDigest(b)
+	if done, err := c.claim(dir, owner, "copy\x00"+digest); done || err != nil {
 		return err
 	}
 	changed, err := certs.WriteDir(c.ns.RuntimeCertDir(dir), b)
 	c.changed = c.changed || changed
+	if err == nil {
+		c.digests[dir] = digest
+	}
 	return err
 }
 
@@ -175,7 +209,7 @@ func (c *credentials) routerAccess(ra *v2alpha1.RouterAccess) error {
 	dir, owner := render.RouterAccessCreds(ra), "RouterAccess/"+ra.Name
 	if ub := c.snap.Certs[ra.Spec.TLSCredentials]; ub != nil {
 		b := userBundle(ub)
-		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}, c.now); err != nil {
+		if err := c.check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true}); err != nil {
 			return fmt.Errorf("bundle input/certs/%s: %v", ra.Spec.TLSCredentials, err)
 		}
 		return c.copyBundle(owner, dir, b)
@@ -219,7 +253,7 @@ func (c *credentials) link(l *v2alpha1.Link) error {
 	} else {
 		return fmt.Errorf("link credentials %q not found", name)
 	}
-	if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true, ClockSkew: certs.ClockSkew}, c.now); err != nil {
+	if err := c.check(b, certs.CheckOptions{RequireKey: true, RequireCert: true, RequireCA: true, ClockSkew: certs.ClockSkew}); err != nil {
 		return fmt.Errorf("%s: %v", from, err)
 	}
 	return c.copyBundle("Link/"+l.Name, render.LinkCreds(l), b)
@@ -242,7 +276,7 @@ func (c *credentials) listener(l *v2alpha1.Listener) error {
 	dir, owner := render.ListenerCreds(tls), "Listener/"+l.Name
 	if ub := c.snap.Certs[tls]; ub != nil {
 		b := userBundle(ub)
-		if err := certs.Check(b, certs.CheckOptions{RequireKey: true, RequireCert: true}, c.now); err != nil {
+		if err := c.check(b, certs.CheckOptions{RequireKey: true, RequireCert: true}); err != nil {
 			return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
 		}
 		if err := c.copyBundle(owner, dir, b); err != nil {
@@ -272,7 +306,7 @@ func (c *credentials) connector(owner, tls string, useClientCert bool, bundle *n
 	} else {
 		b.Cert, b.Key = nil, nil
 	}
-	if err := certs.Check(b, opts, c.now); err != nil {
+	if err := c.check(b, opts); err != nil {
 		return fmt.Errorf("bundle input/certs/%s: %v", tls, err)
 	}
 	return c.copyBundle(owner, dir, b)

@@ -925,6 +925,26 @@ spec:
 		acceptedOrRejected(t, ns, res)
 	})
 
+	t.Run("routerLogging notice and trace", func(t *testing.T) {
+		// The API accepts notice and trace; skrouterd refuses to start
+		// with "notice+" and an UPDATE refuses "trace+".
+		for _, level := range []string{"notice", "trace", "TCP_ADAPTOR:notice,ROUTER:trace"} {
+			ns, res, _ := reconcileBugInput(t, `apiVersion: skupper.io/v2alpha1
+kind: Site
+metadata:
+  name: west
+spec:
+  settings:
+    routerLogging: "`+level+`"
+`)
+			acceptedOrRejected(t, ns, res)
+			cfg, err := os.ReadFile(ns.RouterConfigPath())
+			require.NoError(t, err)
+			assert.NotContains(t, string(cfg), `"enable": "notice`, level)
+			assert.NotContains(t, string(cfg), `"enable": "trace`, level)
+		}
+	})
+
 	t.Run("metadata.uid is not a UUID", func(t *testing.T) {
 		// metadata.uid becomes the site id unchecked; router.id
 		// "west-my site" holds a space and skrouterd refuses to start.

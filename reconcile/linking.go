@@ -411,6 +411,8 @@ func (r *run) processGrants() error {
 			st.refused = "The grant server is not running (it runs with the skupperd daemon)"
 		default:
 			r.res.Grants = append(r.res.Grants, st.grant)
+			// Its status turns to Expired then.
+			r.changeAt(st.grant.Expires)
 		}
 		r.grants[g.Name] = st
 	}

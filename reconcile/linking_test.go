@@ -357,3 +357,35 @@ func TestRedemptionFinishedFromKeptAnswer(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(rec), "tls.key", "the key is dropped from the record once stored as input")
 }
+
+// TestNextChange: a reconcile reports when its status goes stale by time
+// alone: the earliest grant expiration, or a certificate's validity
+// changing (a user's certificate expiring, a generated one due for
+// renewal), whichever comes first.
+func TestNextChange(t *testing.T) {
+	e := newLinkingEnv(t)
+	e.write(t, "west", "site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\nspec:\n  linkAccess: default\n")
+	res := e.reconcile(t, "west")
+	require.False(t, res.NextChange.IsZero(), "generated certificates are renewed some day")
+	require.True(t, res.NextChange.After(time.Now().Add(24*time.Hour)), "no generated certificate is due within a day: %s", res.NextChange)
+
+	e.write(t, "west", "grants.yaml", "apiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: later\nspec:\n  expirationWindow: 1h\n---\napiVersion: skupper.io/v2alpha1\nkind: AccessGrant\nmetadata:\n  name: sooner\nspec:\n  expirationWindow: 30m\n")
+	res = e.reconcile(t, "west")
+	g := readStatus[*v2alpha1.AccessGrant](t, e.home.Namespace("west"), v2alpha1.KindAccessGrant, "sooner")
+	exp, err := time.Parse(time.RFC3339, g.Status.ExpirationTime)
+	require.NoError(t, err)
+	require.True(t, res.NextChange.Equal(exp), "NextChange %s, want the sooner grant's expiration %s", res.NextChange, exp)
+
+	// A Listener's own certificate, valid for 10 more minutes.
+	ca, err := certs.NewCA("user-ca", time.Hour, time.Now())
+	require.NoError(t, err)
+	leaf, err := certs.Issue(ca, certs.Request{CommonName: "127.0.0.1", Hosts: []string{"127.0.0.1"}, Usage: certs.ServerAuth, Validity: 10 * time.Minute}, time.Now())
+	require.NoError(t, err)
+	_, err = certs.WriteDir(e.home.Namespace("west").InputCertDir("short"), certs.Bundle{Cert: leaf.Cert, Key: leaf.Key})
+	require.NoError(t, err)
+	e.write(t, "west", "listener.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: l\nspec:\n  routingKey: k\n  host: 127.0.0.1\n  port: 9090\n  tlsCredentials: short\n")
+	res = e.reconcile(t, "west")
+	want := certs.NextChange(time.Now(), leaf.Cert)
+	require.True(t, want.Before(exp))
+	require.True(t, res.NextChange.Equal(want), "NextChange %s, want the listener certificate's %s", res.NextChange, want)
+}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/render"
@@ -92,17 +93,18 @@ func (r *run) matchesListener(key string) bool {
 }
 
 // Refresh rewrites the namespace's status files for a new observation of
-// its router (state and network) without loading input, touching
+// its router (state, network and the listeners that cannot listen, as
+// Options.Router, Network and Unbound) without loading input, touching
 // certificates or rendering: the resources are those the reconcile that
 // produced res applied. Only files whose bytes change are written, so an
 // unchanged observation writes nothing. It must not run concurrently with a
 // reconcile of the same namespace.
-func Refresh(res *Result, state router.State, network *vanflow.NetworkStatus) error {
+func Refresh(res *Result, state router.State, network *vanflow.NetworkStatus, unbound map[string]string) error {
 	r := res.run
 	if r == nil {
 		return fmt.Errorf("refresh status: no reconcile to refresh")
 	}
-	r.opts.Router, r.opts.Network = state, network
+	r.opts.Router, r.opts.Network, r.opts.Unbound = state, network, unbound
 	r.now = r.opts.Now()
 	r.olds = nil // the files as the last write left them
 	if err := r.writeStatuses(); err != nil {
@@ -112,4 +114,58 @@ func Refresh(res *Result, state router.State, network *vanflow.NetworkStatus) er
 		return fmt.Errorf("refresh status of namespace %q: %w", r.ns.Name, err)
 	}
 	return nil
+}
+
+// finishUnbound finishes a status as finish does, or as Error with msg
+// when msg says why the resource's router listener cannot listen.
+func (c *conditions) finishUnbound(st *v2alpha1.ResourceStatus, msg string) {
+	if msg != "" {
+		c.failOperational(st, msg)
+		return
+	}
+	c.finish(st)
+}
+
+// failOperational marks a configured resource whose router listener
+// cannot listen (Options.Unbound) as Error with msg.
+func (c *conditions) failOperational(st *v2alpha1.ResourceStatus, msg string) {
+	c.set(v2alpha1.ConditionOperational, false, v2alpha1.ReasonPortInUse, msg)
+	c.set(v2alpha1.ConditionReady, false, "Error", msg)
+	st.StatusType, st.Message, st.Conditions = v2alpha1.StatusError, msg, c.list
+}
+
+// listenerUnbound says why the tcpListener of Listener name cannot
+// listen ("" when it can, or nothing was observed).
+func (r *run) listenerUnbound(name string) string {
+	return r.opts.Unbound[render.ListenerEntityName(name)]
+}
+
+// accessUnbound says why listeners of ra cannot listen, role by role
+// ("" when they can, or nothing was observed).
+func (r *run) accessUnbound(ra *v2alpha1.RouterAccess) string {
+	var msgs []string
+	for _, role := range ra.Spec.Roles {
+		if m := r.opts.Unbound[render.RouterAccessEntityName(ra.Name, role.Name)]; m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// siteUnbound sets the Site's Operational condition (False) when a
+// RouterAccess of the site cannot listen: remote sites cannot link to it
+// on that port.
+func (r *run) siteUnbound(c *conditions) {
+	var msgs []string
+	for _, ra := range r.accesses {
+		if _, bad := r.problems[v2alpha1.KeyOf(ra)]; bad {
+			continue
+		}
+		if m := r.accessUnbound(ra); m != "" {
+			msgs = append(msgs, fmt.Sprintf("link access (RouterAccess %s): %s", ra.Name, m))
+		}
+	}
+	if len(msgs) > 0 {
+		c.set(v2alpha1.ConditionOperational, false, v2alpha1.ReasonPortInUse, strings.Join(msgs, "; "))
+	}
 }

@@ -55,6 +55,12 @@ type Options struct {
 	// Network is what the router reports of the network (nil: not
 	// observed), reflected in Site, Link, Listener and Connector status.
 	Network *vanflow.NetworkStatus
+	// Unbound maps the router's listener entities that cannot listen
+	// (render.ListenerEntityName, render.RouterAccessEntityName) to why,
+	// e.g. "port 47010 is held by another process; ...", as observed of
+	// the running router; their Listener or RouterAccess reports Error
+	// with that message and the Site names a RouterAccess's. nil: none.
+	Unbound map[string]string
 	// Redeem redeems AccessTokens; nil leaves them pending.
 	Redeem Redeemer
 	// Grants describes the running grant server; nil: grants are not
@@ -110,6 +116,11 @@ type Result struct {
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
+	// NextChange is the earliest time after this reconcile at which the
+	// status it wrote goes stale by the passage of time alone (an
+	// AccessGrant expires, a certificate expires or is due for renewal);
+	// zero when none. The caller reconciles the namespace again then.
+	NextChange time.Time
 
 	// run is the state of the reconcile, kept for Refresh.
 	run *run
@@ -216,6 +227,14 @@ func (r *run) diag(k v2alpha1.Key, field, msg string) {
 	r.res.Diagnostics = append(r.res.Diagnostics, d)
 }
 
+// changeAt records t as a time at which this reconcile's result goes
+// stale (see Result.NextChange); times not after now are ignored.
+func (r *run) changeAt(t time.Time) {
+	if t.After(r.now) && (r.res.NextChange.IsZero() || t.Before(r.res.NextChange)) {
+		r.res.NextChange = t
+	}
+}
+
 func (r *run) fail(k v2alpha1.Key, field, msg string) {
 	if _, done := r.problems[k]; !done {
 		r.problems[k] = msg
@@ -286,6 +305,7 @@ func (r *run) do() error {
 	if err := r.ensureCredentials(); err != nil {
 		return err
 	}
+	r.changeAt(r.creds.next)
 	if err := r.renderConfig(); err != nil {
 		return err
 	}
@@ -527,7 +547,12 @@ func (r *run) attachedCredentials(a *render.Attached) error {
 }
 
 func (r *run) renderConfig() error {
+	ordinals, err := r.tlsOrdinals()
+	if err != nil {
+		return err
+	}
 	in := render.Input{
+		Ordinals:           ordinals,
 		Namespace:          r.ns.Name,
 		SiteID:             r.siteID,
 		Version:            r.opts.Version,

@@ -583,26 +583,19 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 	switch o := d.Object.(type) {
 	case *v2alpha1.Site:
 		configured()
-		if r.opts.Router.Running {
-			c.set(v2alpha1.ConditionRunning, true, "Running", "OK")
-		} else {
-			msg := r.opts.Router.Message
-			if msg == "" {
-				msg = "No router process observed"
-			}
-			c.set(v2alpha1.ConditionRunning, false, "NotRunning", msg)
-		}
+		r.siteRunning(c)
 		o.Status.Endpoints = r.siteEndpoints()
 		r.observedSite(o)
 		if o.Spec.LinkAccessEnabled() {
 			c.set(v2alpha1.ConditionResolved, len(o.Status.Endpoints) > 0, "Resolved", "OK")
 		}
+		r.siteUnbound(c)
 		c.finish(st)
 	case *v2alpha1.RouterAccess:
 		configured()
 		o.Status.Endpoints = r.accessEndpoints(o)
 		c.set(v2alpha1.ConditionResolved, len(o.Status.Endpoints) > 0, "Resolved", "OK")
-		c.finish(st)
+		c.finishUnbound(st, r.accessUnbound(o))
 	case *v2alpha1.Link:
 		configured()
 		r.observedLink(o, c)
@@ -611,7 +604,7 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 		configured()
 		o.Status.HasMatchingConnector = r.matchesConnector(o.Spec.RoutingKey)
 		c.set(v2alpha1.ConditionMatched, o.Status.HasMatchingConnector, "Matched", matchMessage(o.Status.HasMatchingConnector, "No matching connectors"))
-		c.finish(st)
+		c.finishUnbound(st, r.listenerUnbound(o.Name))
 	case *v2alpha1.Connector:
 		configured()
 		o.Status.HasMatchingListener = r.matchesListener(o.Spec.RoutingKey)
@@ -629,6 +622,19 @@ func (r *run) fillStatus(d *v2alpha1.Document) {
 	case *v2alpha1.AccessToken:
 		r.tokenStatus(o, c)
 	}
+}
+
+// siteRunning sets the Site's Running condition from the router state.
+func (r *run) siteRunning(c *conditions) {
+	if r.opts.Router.Running {
+		c.set(v2alpha1.ConditionRunning, true, "Running", "OK")
+		return
+	}
+	msg := r.opts.Router.Message
+	if msg == "" {
+		msg = "No router process observed"
+	}
+	c.set(v2alpha1.ConditionRunning, false, "NotRunning", msg)
 }
 
 func matchMessage(ok bool, otherwise string) string {

@@ -62,6 +62,11 @@ type Input struct {
 	// MutualTLSListeners names the Listener bundles that include a ca.crt
 	// for verifying clients (tlsCredentials value → true).
 	MutualTLSListeners map[string]bool
+	// Ordinals are the sslProfile ordinals by runtime/certs directory
+	// (absent or 0: none rendered); the caller raises one when the
+	// directory's credentials change, so that a running router rotates
+	// to them (see reconcile/ordinals.go).
+	Ordinals map[string]int64
 }
 
 // Attached is an AttachedConnectorBinding of this (site) namespace paired
@@ -154,6 +159,9 @@ func (b *builder) sslProfile(dir string, withCA, withCert bool) string {
 	if withCert {
 		p["certFile"] = filepath.Join(base, "tls.crt")
 		p["privateKeyFile"] = filepath.Join(base, "tls.key")
+	}
+	if n := b.in.Ordinals[dir]; n > 0 {
+		p["ordinal"] = n
 	}
 	b.profiles[name] = p
 	return name
@@ -274,7 +282,7 @@ func (b *builder) routerAccessListeners() error {
 			if h := ra.Spec.BindHost; !v2alpha1.IsWildcardHost(h) {
 				attrs["host"] = h
 			}
-			b.add("listener", "routeraccess/"+ra.Name+"/"+role.Name, attrs)
+			b.add("listener", RouterAccessEntityName(ra.Name, role.Name), attrs)
 		}
 	}
 	return nil
@@ -326,7 +334,7 @@ func (b *builder) tcpListeners() {
 		if o := l.Spec.Settings[v2alpha1.SettingObserver]; o != "" {
 			attrs["observer"] = o
 		}
-		b.add("tcpListener", "listener/"+l.Name, attrs)
+		b.add("tcpListener", ListenerEntityName(l.Name), attrs)
 	}
 }
 
@@ -415,6 +423,14 @@ func (b *builder) siteEntityName() string {
 // LinkEntityName is the name of the router connector that carries the
 // Link named name; the router reports it as the LINK record's name.
 func LinkEntityName(name string) string { return "link/" + name }
+
+// ListenerEntityName is the name of the tcpListener of the Listener named
+// name.
+func ListenerEntityName(name string) string { return "listener/" + name }
+
+// RouterAccessEntityName is the name of the listener of the RouterAccess
+// named name for role (inter-router, edge).
+func RouterAccessEntityName(name, role string) string { return "routeraccess/" + name + "/" + role }
 
 // LinkNameOf returns the Link name carried by the connector entity named
 // entity (the inverse of LinkEntityName), and false for other names.
@@ -509,15 +525,29 @@ func logEntities(setting string) []map[string]any {
 		setting = "info"
 	}
 	if !strings.Contains(setting, ":") {
-		return []map[string]any{{"module": "DEFAULT", "enable": setting + "+"}}
+		return []map[string]any{{"module": "DEFAULT", "enable": routerLevel(setting) + "+"}}
 	}
 	var out []map[string]any
 	for _, part := range strings.Split(setting, ",") {
 		mod, lvl, _ := strings.Cut(strings.TrimSpace(part), ":")
-		out = append(out, map[string]any{"module": mod, "enable": lvl + "+"})
+		out = append(out, map[string]any{"module": mod, "enable": routerLevel(lvl) + "+"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["module"].(string) < out[j]["module"].(string) })
 	return out
+}
+
+// routerLevel maps a routerLogging level to one skupper-router knows:
+// it has no "trace" (its configuration loader reads it as debug, but an
+// UPDATE through management refuses it) and no "notice" (it refuses to
+// start with it).
+func routerLevel(level string) string {
+	switch level {
+	case "trace":
+		return "debug"
+	case "notice":
+		return "info"
+	}
+	return level
 }
 
 func endpointFor(l *v2alpha1.Link, role string) (v2alpha1.Endpoint, bool) {

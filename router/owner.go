@@ -20,20 +20,35 @@ const procRoot = "/proc"
 // the router's port never makes a router that failed to bind it look
 // running.
 func PortOwner(pid, port int) (owned, listening bool, err error) {
+	ours, others, err := PortHolders(pid, port)
+	return ours > 0, ours+others > 0, err
+}
+
+// PortHolders counts the sockets that listen on TCP port (on any
+// address, IPv4 and IPv6) in the network namespace of process pid: ours
+// are those pid holds, others those of any other process. A pid of 0
+// (not known) reads the caller's network namespace and counts every
+// socket as others. When pid's descriptors cannot be read, err says so
+// and every socket is counted as others.
+func PortHolders(pid, port int) (ours, others int, err error) {
+	proc := "self"
+	if pid > 0 {
+		proc = strconv.Itoa(pid)
+	}
 	inodes := map[string]bool{}
 	for _, f := range []string{"tcp", "tcp6"} {
-		path := filepath.Join(procRoot, strconv.Itoa(pid), "net", f)
+		path := filepath.Join(procRoot, proc, "net", f)
 		if err := listeningInodes(path, port, inodes); err != nil && !os.IsNotExist(err) {
-			return false, false, err
+			return 0, 0, err
 		}
 	}
-	if len(inodes) == 0 {
-		return false, false, nil
+	if len(inodes) == 0 || pid <= 0 {
+		return 0, len(inodes), nil
 	}
-	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
+	fdDir := filepath.Join(procRoot, proc, "fd")
 	entries, err := os.ReadDir(fdDir)
 	if err != nil {
-		return false, true, fmt.Errorf("read the descriptors of pid %d: %w", pid, err)
+		return 0, len(inodes), fmt.Errorf("read the descriptors of pid %d: %w", pid, err)
 	}
 	for _, e := range entries {
 		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
@@ -41,10 +56,11 @@ func PortOwner(pid, port int) (owned, listening bool, err error) {
 			continue
 		}
 		if ino, ok := strings.CutPrefix(target, "socket:["); ok && inodes[strings.TrimSuffix(ino, "]")] {
-			return true, true, nil
+			delete(inodes, strings.TrimSuffix(ino, "]"))
+			ours++
 		}
 	}
-	return false, true, nil
+	return ours, len(inodes), nil
 }
 
 // tcpListen is the state of a listening socket in /proc/net/tcp.

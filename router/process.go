@@ -50,6 +50,41 @@ type routerProc struct {
 	done    chan struct{}
 
 	state StateCell
+
+	// pidMu guards pid (the running process, 0: none) and the pid file.
+	pidMu sync.Mutex
+	pid   int
+}
+
+// started records the running process and its pid file.
+func (p *routerProc) started(pid int) {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
+	p.pid = pid
+	writePIDFile(p.spec, pid)
+}
+
+// exited forgets the process and removes its pid file.
+func (p *routerProc) exited() {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
+	p.pid = 0
+	removePIDFile(p.spec)
+}
+
+// restorePIDFile writes the pid file again if it is missing while the
+// router runs: the data home was replaced under the daemon (see
+// namespaces.DaemonLock.Relock), and the new one must record the router
+// for a later daemon too.
+func (p *routerProc) restorePIDFile() {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
+	if p.pid == 0 || p.spec.PIDFile == "" {
+		return
+	}
+	if _, err := os.Stat(p.spec.PIDFile); errors.Is(err, os.ErrNotExist) {
+		writePIDFile(p.spec, p.pid)
+	}
 }
 
 func (p *routerProc) setState(s State) bool { return p.state.Set(s) }
@@ -84,6 +119,7 @@ func (s *ProcessSupervisor) Ensure(ctx context.Context, spec Spec, restart bool)
 	}
 	if p != nil {
 		s.mu.Unlock()
+		p.restorePIDFile()
 		if restart {
 			select {
 			case p.restart <- struct{}{}:
@@ -241,7 +277,7 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 		return err.Error(), false
 	}
 	log.Info("router started", "pid", cmd.Process.Pid, "config", p.spec.ConfigPath)
-	writePIDFile(p.spec, cmd.Process.Pid)
+	p.started(cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -258,7 +294,7 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 			}
 		}
 		if waitForOwnPort(probeCtx, cmd.Process.Pid, p.spec.LocalPort, held) {
-			if p.setState(State{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
+			if p.setState(State{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid), PID: cmd.Process.Pid}) {
 				s.changed(p.spec.Namespace)
 			}
 		}
@@ -278,20 +314,20 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 		defer t.Stop()
 		select {
 		case err := <-exited:
-			removePIDFile(p.spec)
+			p.exited()
 			return exitText(err)
 		case <-t.C:
 			log.Warn("router did not stop in time; killing it", "timeout", timeout)
 			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 			err := <-exited
-			removePIDFile(p.spec)
+			p.exited()
 			return exitText(err)
 		}
 	}
 	select {
 	case err := <-exited:
 		stopProbe()
-		removePIDFile(p.spec)
+		p.exited()
 		return exitText(err), false
 	case <-ctx.Done():
 		return stop(), false

@@ -18,6 +18,9 @@ type State struct {
 	Running bool
 	// Message explains the state, e.g. "skrouterd is not installed".
 	Message string
+	// PID is the running router's process (0 when not Running or not
+	// known), for checks of the sockets it holds (see PortHolders).
+	PID int
 }
 
 // Spec is what a namespace's router runs.

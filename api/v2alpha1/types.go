@@ -89,6 +89,11 @@ const (
 	ReasonUsedUp  = "UsedUp"
 )
 
+// ReasonPortInUse is the reason of a False Operational condition of a
+// Listener, RouterAccess or Site whose router listener cannot listen
+// because another process holds its port.
+const ReasonPortInUse = "PortInUse"
+
 // ReasonUnreachable is the reason of an AccessToken's Redeemed condition
 // while its grant server cannot be reached (skupperd keeps retrying).
 const ReasonUnreachable = "Unreachable"

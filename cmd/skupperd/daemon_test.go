@@ -64,8 +64,7 @@ func TestRunRefusesASecondInstance(t *testing.T) {
 	defer release()
 	code, _, errOut := runCmd(t, "run", "--data-home", home, "--supervisor", "none")
 	require.Equal(t, 1, code, errOut)
-	require.Contains(t, errOut, "another skupperd is already running")
-	require.Contains(t, errOut, fmt.Sprintf("pid %d", os.Getpid()))
+	require.Contains(t, errOut, fmt.Sprintf("another skupperd (pid %d) manages data home %s", os.Getpid(), home))
 }
 
 // TestSkupperdHelperProcess is not a test: it runs skupperd's main when
@@ -185,7 +184,7 @@ func TestRunSignalsAndGracefulStop(t *testing.T) {
 	// A second daemon on the same home exits 1 at once.
 	second := startSkupperd(t, nil, "run", "--data-home", home, "--supervisor", "none")
 	require.Equal(t, 1, second.exitCode(t), second.output())
-	require.Contains(t, second.output(), "another skupperd is already running")
+	require.Contains(t, second.output(), fmt.Sprintf("another skupperd (pid %d) manages data home %s", p.cmd.Process.Pid, home))
 
 	// SIGHUP: a full pass, and the daemon keeps running.
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))

@@ -75,7 +75,7 @@ otherwise, 2 for invalid usage.`,
 			// back would overwrite the status it observes. Holding the
 			// lock also keeps a daemon from starting meanwhile.
 			lock, err := home.TakeLock()
-			if errors.Is(err, namespaces.ErrAlreadyRunning) || errors.Is(err, namespaces.ErrPathInUse) {
+			if errors.Is(err, namespaces.ErrAlreadyRunning) {
 				return &exitError{code: 1, err: fmt.Errorf("%v: it reconciles on its own (it watches the input); to force a pass, run \"skupper system reload\" or send it SIGHUP", err)}
 			}
 			if err != nil {

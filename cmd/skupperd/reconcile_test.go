@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,7 @@ func TestReconcileRefusesWhileDaemonRuns(t *testing.T) {
 	code, out, errOut := runCmd(t, "reconcile", "--data-home", home, "-n", "west")
 	require.Equal(t, 1, code, errOut)
 	require.Empty(t, out)
-	require.Contains(t, errOut, "another skupperd is already running for this data home")
+	require.Contains(t, errOut, fmt.Sprintf("another skupperd (pid %d) manages data home %s", os.Getpid(), home))
 	require.Contains(t, errOut, "skupper system reload")
 	_, err = os.Stat(filepath.Join(home, "namespaces", "west", "runtime"))
 	require.True(t, os.IsNotExist(err), "nothing written: %v", err)

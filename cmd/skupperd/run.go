@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -129,11 +128,17 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		return usageError("%v", err)
 	}
 	home := namespaces.NewHome(root)
-	lock, err := takeLock(home, log)
+	// One skupperd per data home: the lock holds its path too, so that a
+	// daemon whose data home is deleted and created again under it keeps
+	// it (see namespaces.TakeLock) and a second one refuses to start.
+	lock, err := home.TakeLock()
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	defer lock.Release()
+	if lock.Warning != "" {
+		log.Warn("the data home's path is not locked", "reason", lock.Warning)
+	}
 	// The log also goes to a capped file in the data home, for "skupper
 	// debug dump" where there is no journal.
 	if lf, err := logfile.Open(home.DaemonLogPath(), logfile.DefaultMax); err != nil {
@@ -177,7 +182,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
 		Grants:  grantService, Redeem: grants.Redeem,
-		LockCheck: lock.Check,
+		Lock: lock,
 	})
 
 	signals := make(chan os.Signal, 2)
@@ -261,28 +266,4 @@ func raiseFileLimit(log *slog.Logger) {
 		return
 	}
 	log.Debug("raised the open files limit", "from", old, "to", lim.Max)
-}
-
-// pathWait bounds how long a daemon waits for the previous daemon of a
-// data home that was removed or replaced at the same path to notice it
-// lost its lock and stop (it checks every 2 s).
-const pathWait = 30 * time.Second
-
-// takeLock takes the data home's lock, waiting up to pathWait for a daemon
-// whose data home at the same path was replaced to stop, so that a
-// namespace is never managed by two daemons, nor its router run twice.
-func takeLock(home namespaces.Home, log *slog.Logger) (*namespaces.DaemonLock, error) {
-	deadline := time.Now().Add(pathWait)
-	logged := false
-	for {
-		lock, err := home.TakeLock()
-		if !errors.Is(err, namespaces.ErrPathInUse) || time.Now().After(deadline) {
-			return lock, err
-		}
-		if !logged {
-			log.Warn("waiting for the previous skupperd of this data home path to stop", "reason", err.Error(), "limit", pathWait)
-			logged = true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

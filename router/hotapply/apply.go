@@ -31,11 +31,11 @@ func (e *RestartError) Error() string { return "restart needed: " + e.Reason }
 // Is makes errors.Is(err, ErrRestart) work.
 func (e *RestartError) Is(target error) bool { return target == ErrRestart }
 
-// Running queries the entities of the Managed types the router runs, with
-// all their attributes.
+// Running queries the entities of the Queried types the router runs,
+// with all their attributes.
 func Running(ctx context.Context, m Manager) ([]Entity, error) {
 	var out []Entity
-	for _, typ := range Managed {
+	for _, typ := range Queried {
 		rows, err := m.Query(ctx, typ)
 		if err != nil {
 			return nil, err
@@ -50,27 +50,32 @@ func Running(ctx context.Context, m Manager) ([]Entity, error) {
 
 // Apply brings the router behind m from previous (the configuration it
 // was started with or last brought to) to desired: it learns what runs,
-// plans, runs the operations in order and reads back the entities it
-// operated on (the reply of each CREATE or UPDATE, else a READ; a QUERY of
-// names for a type it deleted from).
-// It returns the plan it ran. A change that needs a restart runs nothing
-// and returns a *RestartError. Any failed operation, or a read-back that
+// plans, runs the operations in order and reads the result back. It
+// returns the plan it ran. A change that needs a restart runs nothing and
+// returns a *RestartError. Any failed operation, or a read-back that
 // differs from desired, is an error: the caller restarts the router.
 //
-// What runs is previous, except the entities of previous that differ in
-// desired, which are READ (a router that no longer runs one of them fails
-// the apply), and, with RetryBusy, the status of every tcpListener (a
-// QUERY of three attributes); a new entity is taken as not running (a
-// router that already runs it fails its CREATE). The read-back of a
-// CREATE or UPDATE is its reply, but for a tcpListener (which binds
-// afterwards). On a router of thousands of entities that keeps a small
-// change small (issue 13: one pair added to 1,000); a router that drifted
-// from previous elsewhere (which only a failed hot apply, after which the
-// caller restarts it, leaves behind) makes an operation or the read-back
-// fail, and the caller restarts it.
+// By default it queries everything the router runs (the Queried types)
+// before and after, which also sets back drift behind skupperd's back.
+// With opts.Incremental (a configuration change on a router of thousands
+// of entities: issue 13, one pair added to 1,000) what runs is previous,
+// except the entities of previous that change, which are READ (a router
+// that no longer runs one of them fails the apply), and the log modules
+// (a QUERY); a new entity is taken as not running (a router that already
+// runs it fails its CREATE); and only what was operated on is read back:
+// the reply of a CREATE or UPDATE, a READ of a tcpListener (which binds
+// afterwards), a QUERY of names for a type deleted from, a QUERY of the
+// log modules if one was UPDATEd. A router that drifted from previous
+// elsewhere may then fail an operation or the read-back, and is restarted.
 func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Options) (Plan, error) {
 	start := time.Now()
-	running, err := runningFor(ctx, m, previous, desired, opts)
+	var running []Entity
+	var err error
+	if opts.Incremental {
+		running, err = runningFor(ctx, m, previous, desired)
+	} else {
+		running, err = Running(ctx, m)
+	}
 	if err != nil {
 		return Plan{}, fmt.Errorf("query the running router: %w", err)
 	}
@@ -80,8 +85,6 @@ func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Opti
 	if plan.Restart != "" {
 		return plan, &RestartError{Reason: plan.Restart}
 	}
-	// A CREATE or UPDATE answers with the entity as the router now holds
-	// it: that answer is its read-back.
 	replies := map[string]map[string]any{}
 	for _, op := range plan.Ops {
 		var reply map[string]any
@@ -100,14 +103,38 @@ func Apply(ctx context.Context, m Manager, previous, desired []Entity, opts Opti
 	}
 	plan.Took.Operations = time.Since(start)
 	start = time.Now()
-	plan.Busy, err = readBack(ctx, m, plan, desired, replies)
+	if opts.Incremental {
+		plan.Busy, err = readBack(ctx, m, plan, desired, replies)
+	} else {
+		plan.Busy, err = readBackAll(ctx, m, desired)
+	}
 	plan.Took.ReadBack = time.Since(start)
 	return plan, err
 }
 
-// runningFor is what the router runs as far as a plan from previous to
-// desired needs it (see Apply).
-func runningFor(ctx context.Context, m Manager, previous, desired []Entity, opts Options) ([]Entity, error) {
+// readBackAll checks that everything the router runs equals desired.
+func readBackAll(ctx context.Context, m Manager, desired []Entity) ([]string, error) {
+	after, err := Running(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("read back: %w", err)
+	}
+	if left := Compute(after, desired, desired, Options{}); len(left.Ops) > 0 {
+		return nil, differs(left)
+	}
+	return Busy(after), nil
+}
+
+func differs(left Plan) error {
+	var ops []string
+	for _, op := range left.Ops {
+		ops = append(ops, op.String())
+	}
+	return fmt.Errorf("read back: the router still differs from the configuration: %s", strings.Join(ops, "; "))
+}
+
+// runningFor is what the router runs as far as an incremental plan from
+// previous to desired needs it (see Apply).
+func runningFor(ctx context.Context, m Manager, previous, desired []Entity) ([]Entity, error) {
 	managed := func(e Entity) bool { return isManaged(e.Type) }
 	prev, want := byName(previous, managed), byName(desired, managed)
 	running := make(map[string]Entity, len(prev))
@@ -125,28 +152,27 @@ func runningFor(ctx context.Context, m Manager, previous, desired []Entity, opts
 		}
 		running[name] = Entity{Type: e.Type, Name: name, Attrs: attrs}
 	}
-	if opts.RetryBusy {
-		rows, err := m.Query(ctx, "tcpListener", "name", "operStatus", "connectionMsg")
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			name, _ := r["name"].(string)
-			e, ok := running[name]
-			if !ok || e.Type != "tcpListener" || !busy(Entity{Attrs: r}) {
-				continue
-			}
-			attrs := make(map[string]any, len(e.Attrs)+2)
-			for k, v := range e.Attrs {
-				attrs[k] = v
-			}
-			attrs["operStatus"], attrs["connectionMsg"] = r["operStatus"], r["connectionMsg"]
-			running[name] = Entity{Type: e.Type, Name: name, Attrs: attrs}
-		}
-	}
-	out := make([]Entity, 0, len(running))
+	out := make([]Entity, 0, len(running)+32)
 	for _, name := range sortedKeys(running) {
 		out = append(out, running[name])
+	}
+	logs, err := queryType(ctx, m, "log")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, logs...), nil
+}
+
+// queryType queries the entities of one type, with all their attributes.
+func queryType(ctx context.Context, m Manager, typ string) ([]Entity, error) {
+	rows, err := m.Query(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entity, 0, len(rows))
+	for _, r := range rows {
+		name, _ := r["name"].(string)
+		out = append(out, Entity{Type: typ, Name: name, Attrs: r})
 	}
 	return out, nil
 }
@@ -224,12 +250,39 @@ func readBack(ctx context.Context, m Manager, plan Plan, desired []Entity, repli
 			}
 		}
 	}
-	if left := Compute(after, wanted, wanted, Options{}); len(left.Ops) > 0 {
-		var ops []string
-		for _, op := range left.Ops {
-			ops = append(ops, op.String())
+	for _, op := range plan.Ops {
+		if op.Type != "log" {
+			continue
 		}
-		return nil, fmt.Errorf("read back: the router still differs from the configuration: %s", strings.Join(ops, "; "))
+		// A log level was UPDATEd: the modules are read back (a few).
+		logs, err := queryType(ctx, m, "log")
+		if err != nil {
+			return nil, fmt.Errorf("read back: %w", err)
+		}
+		after = append(after, logs...)
+		for _, e := range desired {
+			if e.Type == "log" {
+				wanted = append(wanted, e)
+			}
+		}
+		break
+	}
+	if left := Compute(after, wanted, wanted, Options{}); len(left.Ops) > 0 {
+		return nil, differs(left)
 	}
 	return Busy(after), nil
+}
+
+// Recreate deletes the entity e names from the router behind m and
+// creates it again with e's attributes: the router never retries a
+// tcpListener or listener that could not listen (its port was held), so
+// this is how it is retried once the port frees.
+func Recreate(ctx context.Context, m Manager, e Entity) error {
+	if err := m.Delete(ctx, e.Type, e.Name); err != nil {
+		return fmt.Errorf("retry %s %s: delete: %w", e.Type, e.Name, err)
+	}
+	if _, err := m.Create(ctx, e.Type, e.Name, body(e)); err != nil {
+		return fmt.Errorf("retry %s %s: create: %w", e.Type, e.Name, err)
+	}
+	return nil
 }

@@ -8,16 +8,21 @@
 // a Manager (a *mgmt.Client) and reads the result back.
 //
 // What the router supports at run time decides the operations:
-//   - sslProfile: CREATE, UPDATE (file paths; an UPDATE re-reads the
-//     files, so renewed certificates are loaded), DELETE.
+//   - sslProfile: CREATE, UPDATE (file paths and ordinal; an UPDATE
+//     re-reads the files, so renewed certificates are loaded, and a higher
+//     ordinal makes a link's connector open new connections with them
+//     while the old ones keep their flows), DELETE.
 //   - tcpListener: CREATE, DELETE, UPDATE of observer only; any other
 //     change is DELETE + CREATE under the same name.
 //   - tcpConnector, listener, connector: CREATE, DELETE; a change is
 //     DELETE + CREATE.
-//   - log: UPDATE of enable.
-//   - router, site, address, skupperd's own management listener
-//     (skupper-local-normal) and a removed log module: startup only, so a
-//     change needs a restart.
+//   - log: UPDATE of enable, compared with what the router runs (QUERY),
+//     so that a level changed behind skupperd's back is set again. A
+//     module no longer configured is UPDATEd back to what the router
+//     starts with: "default" (follow DEFAULT), or DefaultLogLevel for
+//     DEFAULT itself. The router has no DELETE for log entities.
+//   - router, site, address and skupperd's own management listener
+//     (skupper-local-normal): startup only, so a change needs a restart.
 //
 // Order: sslProfiles are created and updated first, so that the
 // listeners and connectors using them find them; then the replaced and
@@ -48,6 +53,14 @@ type Entity struct {
 // Managed are the types whose entities Plan creates, updates and deletes,
 // in the order their running entities are queried.
 var Managed = []string{"sslProfile", "listener", "connector", "tcpConnector", "tcpListener"}
+
+// Queried are the types Running reads: the Managed ones and "log", whose
+// levels Plan UPDATEs.
+var Queried = append(append([]string(nil), Managed...), "log")
+
+// DefaultLogLevel is the level of the DEFAULT log module of a router
+// whose configuration sets none.
+const DefaultLogLevel = "info+"
 
 // LocalListener is skupperd's management listener: changing it would cut
 // the connection hot apply runs on.
@@ -86,23 +99,36 @@ type Options struct {
 	// attributes are unchanged, so that the router re-reads their renewed
 	// certificate files (see ProfileFiles).
 	Reload map[string]bool
-	// RetryBusy DELETEs and CREATEs again every tcpListener whose port
-	// was held by another process (see Busy): the router never retries
-	// such a listener by itself.
-	RetryBusy bool
+	// Incremental takes what runs from the previous configuration but
+	// what changes, and reads back only what was operated on (see Apply).
+	Incremental bool
 }
 
 // Busy lists the running tcpListeners that could not listen because
 // another process holds their port, as "name: message". They stay down
-// until they are deleted and created again.
+// until they are deleted and created again (Recreate): the router never
+// retries them.
 func Busy(running []Entity) []string {
 	var out []string
-	for _, e := range running {
-		if e.Type == "tcpListener" && busy(e) {
-			out = append(out, e.Name+": "+norm(e.Attrs["connectionMsg"]))
-		}
+	for name, msg := range BusyListeners(running) {
+		out = append(out, name+": "+msg)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// BusyListeners maps each running tcpListener that could not listen
+// because another process holds its port to the router's message (its
+// connectionMsg, e.g. "Address already in use - listen on
+// 127.0.0.1:47010"). A tcpListener that is down only because its address
+// has no consumer is not busy.
+func BusyListeners(running []Entity) map[string]string {
+	out := map[string]string{}
+	for _, e := range running {
+		if e.Type == "tcpListener" && busy(e) {
+			out[e.Name] = norm(e.Attrs["connectionMsg"])
+		}
+	}
 	return out
 }
 
@@ -170,7 +196,7 @@ var defaults = map[string]map[string]any{
 
 // updatable are the attributes an UPDATE may change, per type.
 var updatable = map[string]map[string]bool{
-	"sslProfile":  {"caCertFile": true, "certFile": true, "privateKeyFile": true},
+	"sslProfile":  {"caCertFile": true, "certFile": true, "privateKeyFile": true, "ordinal": true},
 	"tcpListener": {"observer": true},
 }
 
@@ -203,9 +229,6 @@ func Compute(running, previous, desired []Entity, opts Options) Plan {
 			creates = append(creates, Op{"CREATE", w.Type, name, body(w)})
 		default:
 			changed := differing(h, w)
-			if opts.RetryBusy && w.Type == "tcpListener" && busy(h) {
-				changed = append(changed, "operStatus")
-			}
 			if len(changed) == 0 {
 				if w.Type == "sslProfile" && opts.Reload[name] {
 					profiles = append(profiles, Op{"UPDATE", w.Type, name, body(w)})
@@ -244,10 +267,7 @@ func Compute(running, previous, desired []Entity, opts Options) Plan {
 			deletes = append(deletes, op)
 		}
 	}
-	logs, why := logOps(previous, desired)
-	if why != "" && p.Restart == "" {
-		p.Restart = why
-	}
+	logs := logOps(running, desired)
 	// Profiles (CREATE, UPDATE) first; then the deletions, tcpListeners
 	// before the tcpConnectors behind them; then the creations in rank
 	// order; updates; removed profiles last, when nothing uses them.
@@ -325,26 +345,44 @@ func statics(es []Entity) map[string]Entity {
 	return out
 }
 
-// logOps updates the log modules whose level changed; a module added is
-// an update too, a module removed needs a restart (the router has no
-// value meaning "back to the default" for an UPDATE).
-func logOps(previous, desired []Entity) ([]Op, string) {
-	prev := byName(previous, func(e Entity) bool { return e.Type == "log" })
+// logOps updates the log modules whose level the router does not run:
+// those of desired, and those the router runs at a level desired does not
+// set, back to their startup level (see logLevel).
+func logOps(running, desired []Entity) []Op {
+	have := byName(running, func(e Entity) bool { return e.Type == "log" })
 	want := byName(desired, func(e Entity) bool { return e.Type == "log" })
 	var ops []Op
 	for _, name := range sortedKeys(want) {
-		w := want[name]
-		if h, ok := prev[name]; ok && len(differing(h, w)) == 0 {
+		w := logLevel(name, want[name])
+		if h, ok := have[name]; ok && logLevel(name, h) == w || !ok && w == logLevel(name, Entity{}) {
 			continue
 		}
-		ops = append(ops, Op{"UPDATE", "log", name, map[string]any{"enable": w.Attrs["enable"]}})
+		ops = append(ops, Op{"UPDATE", "log", name, map[string]any{"enable": w}})
 	}
-	for _, name := range sortedKeys(prev) {
-		if _, ok := want[name]; !ok {
-			return ops, "log module " + strings.TrimPrefix(name, "log/") + " was removed from the configuration"
+	for _, name := range sortedKeys(have) {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		if start := logLevel(name, Entity{}); logLevel(name, have[name]) != start {
+			ops = append(ops, Op{"UPDATE", "log", name, map[string]any{"enable": start}})
 		}
 	}
-	return ops, ""
+	return ops
+}
+
+// logLevel is the level a log entity sets for module name: its enable,
+// else what the router starts with (DefaultLogLevel for DEFAULT;
+// "default", following DEFAULT, for the others, which QUERY reports as
+// no enable at all before an UPDATE).
+func logLevel(name string, e Entity) string {
+	v := norm(e.Attrs["enable"])
+	if v == "" || v == "default" {
+		if name == "log/DEFAULT" {
+			return DefaultLogLevel
+		}
+		return "default"
+	}
+	return v
 }
 
 // differing lists the attributes of want (and the defaulted ones it

@@ -40,6 +40,11 @@ func with(es []Entity, more ...Entity) []Entity { return append(append([]Entity(
 func asRunning(es []Entity) []Entity {
 	var out []Entity
 	for _, e := range es {
+		if e.Type == "log" {
+			// QUERY reports module, enable (once set) and name.
+			out = append(out, Entity{Type: "log", Name: e.Name, Attrs: map[string]any{"module": e.Attrs["module"], "enable": e.Attrs["enable"], "name": e.Name}})
+			continue
+		}
 		if !isManaged(e.Type) {
 			continue
 		}
@@ -115,9 +120,18 @@ func TestCompute(t *testing.T) {
 			ops: []string{"UPDATE sslProfile tls/l-profile"}},
 		{name: "certificates renewed", prev: with(b, prof), now: with(b, prof), opts: Options{Reload: map[string]bool{"tls/l-profile": true}},
 			ops: []string{"UPDATE sslProfile tls/l-profile"}},
+		{name: "certificates rotated: ordinal raised", prev: with(b, prof, link),
+			now: with(b, ent("sslProfile", "tls/l-profile", "caCertFile", "/c/l/ca.crt", "certFile", "/c/l/tls.crt", "privateKeyFile", "/c/l/tls.key", "ordinal", float64(1)), link),
+			ops: []string{"UPDATE sslProfile tls/l-profile"}},
 		{name: "log level changed", prev: b, now: replace(b, Entity{Type: "log", Name: "log/DEFAULT", Attrs: map[string]any{"module": "DEFAULT", "enable": "debug+"}}),
 			ops: []string{"UPDATE log log/DEFAULT"}},
-		{name: "log module removed", prev: b, now: drop(b, "log"), restart: "log module DEFAULT was removed"},
+		{name: "DEFAULT log module removed, at the router's own level", prev: b, now: drop(b, "log")},
+		{name: "DEFAULT log module removed", prev: replace(b, logEnt("DEFAULT", "debug+")), now: drop(b, "log"),
+			ops: []string{"UPDATE log log/DEFAULT"}},
+		{name: "log module removed", prev: with(b, logEnt("TCP_ADAPTOR", "debug+")), now: b,
+			ops: []string{"UPDATE log log/TCP_ADAPTOR"}},
+		{name: "log module added", prev: b, now: with(b, logEnt("TCP_ADAPTOR", "debug+")),
+			ops: []string{"UPDATE log log/TCP_ADAPTOR"}},
 		{name: "router mode changed", prev: b, now: replace(b, ent("router", "", "id", "west-1", "mode", "edge", "metadata", "{}")), restart: "router entity changed (mode)"},
 		{name: "router metadata changed", prev: b, now: replace(b, ent("router", "", "id", "west-1", "mode", "interior", "metadata", "{v2}")), restart: "(metadata)"},
 		{name: "site changed", prev: b, now: replace(b, ent("site", "west", "namespace", "west", "platform", "linux", "version", "2")), restart: "site entity changed (version)"},
@@ -125,11 +139,16 @@ func TestCompute(t *testing.T) {
 		{name: "management listener changed", prev: b, now: replace(b, ent("listener", LocalListener, "role", "normal", "host", "127.0.0.1", "port", "5672", "sslProfile", "tls/skupper-local-server", "saslMechanisms", "EXTERNAL", "authenticatePeer", true)),
 			restart: "management listener skupper-local-normal changed (port)", ops: []string{"DELETE listener skupper-local-normal", "CREATE listener skupper-local-normal"}},
 		{name: "no previous configuration", prev: nil, now: b, restart: "entity was added; it is read at startup only",
-			ops: []string{"CREATE sslProfile tls/skupper-local-server", "CREATE listener skupper-local-normal", "UPDATE log log/DEFAULT"}},
+			ops: []string{"CREATE sslProfile tls/skupper-local-server", "CREATE listener skupper-local-normal"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Compute(asRunning(tc.prev), tc.prev, tc.now, tc.opts)
+			for _, op := range p.Ops {
+				if op.Type == "log" && op.Attrs["enable"] == nil {
+					t.Errorf("%s without a level", op)
+				}
+			}
 			if got := opsOf(p); !reflect.DeepEqual(got, tc.ops) {
 				t.Errorf("ops:\n got %q\nwant %q", got, tc.ops)
 			}
@@ -137,6 +156,43 @@ func TestCompute(t *testing.T) {
 				t.Errorf("restart = %q, want %q", p.Restart, tc.restart)
 			}
 		})
+	}
+}
+
+func logEnt(module, enable string) Entity {
+	return Entity{Type: "log", Name: "log/" + module, Attrs: map[string]any{"module": module, "enable": enable}}
+}
+
+// TestLogLevels: log levels are compared with what the router runs, so a
+// level set behind skupperd's back is set again; a module no longer
+// configured goes back to the level the router starts with.
+func TestLogLevels(t *testing.T) {
+	cfg := with(base(), logEnt("TCP_ADAPTOR", "debug+"))
+	running := asRunning(cfg)
+	running = append(running, Entity{Type: "log", Name: "log/ROUTER", Attrs: map[string]any{"module": "ROUTER", "name": "log/ROUTER"}})
+	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
+		t.Fatalf("the router runs the configured levels: %q", opsOf(p))
+	}
+	drifted := asRunning(cfg)
+	for _, e := range drifted {
+		switch e.Name {
+		case "log/DEFAULT":
+			e.Attrs["enable"] = "critical+"
+		case "log/TCP_ADAPTOR":
+			e.Attrs["enable"] = "default"
+		}
+	}
+	drifted = append(drifted,
+		Entity{Type: "log", Name: "log/ROUTER", Attrs: map[string]any{"module": "ROUTER", "name": "log/ROUTER", "enable": "debug+"}},
+		Entity{Type: "log", Name: "log/AGENT", Attrs: map[string]any{"module": "AGENT", "name": "log/AGENT", "enable": "default"}})
+	p := Compute(drifted, cfg, cfg, Options{})
+	got := map[string]any{}
+	for _, op := range p.Ops {
+		got[op.String()] = op.Attrs["enable"]
+	}
+	want := map[string]any{"UPDATE log log/DEFAULT": "info+", "UPDATE log log/TCP_ADAPTOR": "debug+", "UPDATE log log/ROUTER": "default"}
+	if !reflect.DeepEqual(got, want) || p.Restart != "" {
+		t.Fatalf("drifted levels: ops %v (restart %q), want %v", got, p.Restart, want)
 	}
 }
 
@@ -193,20 +249,11 @@ func TestParseConfig(t *testing.T) {
 
 // fake is a Manager over a map, recording operations.
 type fake struct {
-	ents  map[string]Entity
-	ops   []string
-	reads []string // entities READ
-	fail  string   // an operation (Op.String()) that fails
-}
-
-func (f *fake) Query(_ context.Context, typ string, _ ...string) ([]map[string]any, error) {
-	var out []map[string]any
-	for _, e := range asRunning(mapValues(f.ents)) {
-		if e.Type == typ {
-			out = append(out, e.Attrs)
-		}
-	}
-	return out, nil
+	ents    map[string]Entity
+	ops     []string
+	reads   []string // entities READ
+	queries []string // types QUERYed
+	fail    string   // an operation (Op.String()) that fails
 }
 
 func (f *fake) Read(_ context.Context, typ, name string) (map[string]any, error) {
@@ -217,6 +264,17 @@ func (f *fake) Read(_ context.Context, typ, name string) (map[string]any, error)
 		}
 	}
 	return nil, fmt.Errorf("404 not found: %s %s", typ, name)
+}
+
+func (f *fake) Query(_ context.Context, typ string, _ ...string) ([]map[string]any, error) {
+	f.queries = append(f.queries, typ)
+	var out []map[string]any
+	for _, e := range asRunning(mapValues(f.ents)) {
+		if e.Type == typ {
+			out = append(out, e.Attrs)
+		}
+	}
+	return out, nil
 }
 
 func mapValues(m map[string]Entity) []Entity {
@@ -255,10 +313,11 @@ func (f *fake) Update(_ context.Context, typ, name string, attrs map[string]any)
 	if err := f.do("UPDATE", typ, name); err != nil {
 		return nil, err
 	}
-	if typ == "log" {
-		return attrs, nil
+	e, ok := f.ents[name]
+	if !ok && typ == "log" {
+		e = Entity{Type: typ, Name: name, Attrs: map[string]any{"module": strings.TrimPrefix(name, "log/")}}
+		f.ents[name] = e
 	}
-	e := f.ents[name]
 	for k, v := range attrs {
 		e.Attrs[k] = v
 	}
@@ -276,7 +335,7 @@ func (f *fake) Delete(_ context.Context, typ, name string) error {
 func newFake(es []Entity) *fake {
 	f := &fake{ents: map[string]Entity{}}
 	for _, e := range es {
-		if isManaged(e.Type) {
+		if isManaged(e.Type) || e.Type == "log" {
 			f.ents[e.Name] = e
 		}
 	}
@@ -301,39 +360,12 @@ func TestApply(t *testing.T) {
 			t.Fatalf("an untouched entity was operated on: %s", op)
 		}
 	}
-	// Only the entity of prev that changed is READ before the plan (the
-	// rest is taken from prev); the replies to the operations are their
-	// read-back, but a tcpListener's (it binds afterwards).
-	if want := []string{"tcpListener listener/a", "tcpListener listener/a"}; !reflect.DeepEqual(f.reads, want) {
-		t.Fatalf("read %q, want only what changed %q", f.reads, want)
-	}
 
 	// A failed operation is an error (the caller restarts).
 	f = newFake(prev)
 	f.fail = "CREATE tcpConnector connector/a"
 	if _, err := Apply(ctx, f, prev, now, Options{}); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("err = %v, want the failed CREATE", err)
-	}
-
-	// A router that already runs a new entity, or lost a changed one,
-	// fails the apply (the caller restarts it).
-	f = newFake(now)
-	if _, err := Apply(ctx, f, prev, now, Options{}); err == nil || !strings.Contains(err.Error(), "CREATE tcpConnector connector/a") {
-		t.Fatalf("err = %v, want the CREATE of a name in use reported", err)
-	}
-	f = newFake(prev)
-	delete(f.ents, "listener/a")
-	if _, err := Apply(ctx, f, prev, now, Options{}); err == nil || !strings.Contains(err.Error(), "READ tcpListener listener/a") {
-		t.Fatalf("err = %v, want the lost entity reported", err)
-	}
-
-	// A busy tcpListener that did not change is retried with RetryBusy.
-	f = newFake(prev)
-	f.ents["listener/keep"].Attrs["operStatus"] = "down"
-	f.ents["listener/keep"].Attrs["connectionMsg"] = "Address already in use"
-	plan, err = Apply(ctx, f, prev, now, Options{RetryBusy: true})
-	if ops := strings.Join(opsOf(plan), " "); err != nil || !strings.Contains(ops, "DELETE tcpListener listener/keep") || !strings.Contains(ops, "CREATE tcpListener listener/keep") {
-		t.Fatalf("busy listener: ops %q, %v; want it deleted and created again", opsOf(plan), err)
 	}
 
 	// A restart-only change runs nothing.
@@ -355,18 +387,100 @@ func TestApplyReadBack(t *testing.T) {
 	prev := base()
 	now := with(base(), lis("a", "9000", "a"))
 	_, err := Apply(context.Background(), lossy{newFake(prev)}, prev, now, Options{})
-	if err == nil || !strings.Contains(err.Error(), "read back") || !strings.Contains(err.Error(), "tcpListener listener/a") {
-		t.Fatalf("err = %v, want a read-back failure", err)
-	}
-	// A router that takes a CREATE with other attributes than asked.
-	f := newFake(prev)
-	_, err = Apply(context.Background(), altered{f}, prev, now, Options{})
-	if err == nil || !strings.Contains(err.Error(), "still differs") || !strings.Contains(err.Error(), "listener/a") {
+	if err == nil || !strings.Contains(err.Error(), "read back") || !strings.Contains(err.Error(), "CREATE tcpListener listener/a") {
 		t.Fatalf("err = %v, want a read-back difference", err)
 	}
-	// A router that keeps what it was told to delete.
-	_, err = Apply(context.Background(), undeletable{newFake(now)}, now, prev, Options{})
-	if err == nil || !strings.Contains(err.Error(), "still runs tcpListener listener/a") {
+}
+
+func TestBusyListeners(t *testing.T) {
+	cfg := with(base(), lis("a", "9000", "a"), lis("b", "9001", "b"))
+	running := asRunning(cfg)
+	for _, e := range running {
+		switch e.Name {
+		case "listener/a":
+			e.Attrs["operStatus"] = "down"
+			e.Attrs["connectionMsg"] = "Address already in use - listen on 127.0.0.1:9000"
+		case "listener/b":
+			e.Attrs["operStatus"] = "down" // no consumer: not busy
+		}
+	}
+	if got, want := Busy(running), []string{"listener/a: Address already in use - listen on 127.0.0.1:9000"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Busy = %q, want %q", got, want)
+	}
+	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
+		t.Fatalf("a busy listener is left to Recreate: %q", opsOf(p))
+	}
+}
+
+func TestRecreate(t *testing.T) {
+	cfg := with(base(), lis("a", "9000", "a"))
+	f := newFake(cfg)
+	if err := Recreate(context.Background(), f, lis("a", "9000", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a"}; !reflect.DeepEqual(f.ops, want) {
+		t.Fatalf("ops %q, want %q", f.ops, want)
+	}
+	if got := f.ents["listener/a"].Attrs["port"]; got != "9000" {
+		t.Fatalf("recreated with port %v", got)
+	}
+	f.fail = "DELETE tcpListener listener/a"
+	if err := Recreate(context.Background(), f, lis("a", "9000", "a")); err == nil || !strings.Contains(err.Error(), "delete") {
+		t.Fatalf("err = %v, want the failed delete", err)
+	}
+}
+
+// TestApplyIncremental: an incremental apply READs only the entities of
+// the previous configuration that change (and QUERYs the log modules),
+// takes the replies to its operations as their read-back (a tcpListener
+// is READ: it binds afterwards), and fails on a router that drifted.
+func TestApplyIncremental(t *testing.T) {
+	ctx := context.Background()
+	inc := Options{Incremental: true}
+	prev := with(base(), lis("keep", "9000", "k"), con("keep", "9001", "k"), lis("a", "9002", "a"))
+	now := with(base(), lis("keep", "9000", "k"), con("keep", "9001", "k"), lis("a", "9003", "a"), con("a", "9004", "a"))
+	f := newFake(prev)
+	plan, err := Apply(ctx, f, prev, now, inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"DELETE tcpListener listener/a", "CREATE tcpConnector connector/a", "CREATE tcpListener listener/a"}
+	if !reflect.DeepEqual(f.ops, want) || !reflect.DeepEqual(opsOf(plan), want) {
+		t.Fatalf("ops %q, plan %q, want %q", f.ops, opsOf(plan), want)
+	}
+	if want := []string{"tcpListener listener/a", "tcpListener listener/a"}; !reflect.DeepEqual(f.reads, want) {
+		t.Fatalf("read %q, want only what changed %q", f.reads, want)
+	}
+	if want := []string{"log"}; !reflect.DeepEqual(f.queries, want) {
+		t.Fatalf("queried %q, want only %q", f.queries, want)
+	}
+	// The same plan as a full apply.
+	full := newFake(prev)
+	if plan, err := Apply(ctx, full, prev, now, Options{}); err != nil || !reflect.DeepEqual(opsOf(plan), want) {
+		t.Fatalf("full apply: %q, %v; want %q", opsOf(plan), err, want)
+	}
+
+	// A router that already runs a new entity, or lost a changed one,
+	// fails the apply (the caller restarts it).
+	f = newFake(now)
+	if _, err := Apply(ctx, f, prev, now, inc); err == nil || !strings.Contains(err.Error(), "CREATE tcpConnector connector/a") {
+		t.Fatalf("err = %v, want the CREATE of a name in use reported", err)
+	}
+	f = newFake(prev)
+	delete(f.ents, "listener/a")
+	if _, err := Apply(ctx, f, prev, now, inc); err == nil || !strings.Contains(err.Error(), "READ tcpListener listener/a") {
+		t.Fatalf("err = %v, want the lost entity reported", err)
+	}
+
+	// Read-back failures.
+	if _, err := Apply(ctx, lossy{newFake(prev)}, prev, now, inc); err == nil || !strings.Contains(err.Error(), "read back tcpListener listener/a") {
+		t.Fatalf("err = %v, want a read-back failure", err)
+	}
+	if _, err := Apply(ctx, altered{newFake(prev)}, prev, now, inc); err == nil || !strings.Contains(err.Error(), "still differs") || !strings.Contains(err.Error(), "connector/a") {
+		t.Fatalf("err = %v, want a read-back difference", err)
+	}
+	removed := with(base(), con("x", "9009", "x"))
+	if _, err := Apply(ctx, undeletable{newFake(removed)}, removed, base(), inc); err == nil || !strings.Contains(err.Error(), "still runs tcpConnector connector/x") {
 		t.Fatalf("err = %v, want the deleted entity still running", err)
 	}
 }
@@ -388,28 +502,4 @@ type undeletable struct{ *fake }
 
 func (u undeletable) Delete(_ context.Context, typ, name string) error {
 	return u.do("DELETE", typ, name)
-}
-
-func TestBusyListenerRetried(t *testing.T) {
-	cfg := with(base(), lis("a", "9000", "a"), lis("b", "9001", "b"))
-	running := asRunning(cfg)
-	for _, e := range running {
-		switch e.Name {
-		case "listener/a":
-			e.Attrs["operStatus"] = "down"
-			e.Attrs["connectionMsg"] = "Address already in use - listen on 127.0.0.1:9000"
-		case "listener/b":
-			e.Attrs["operStatus"] = "down" // no consumer: not busy
-		}
-	}
-	if got, want := Busy(running), []string{"listener/a: Address already in use - listen on 127.0.0.1:9000"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Busy = %q, want %q", got, want)
-	}
-	if p := Compute(running, cfg, cfg, Options{}); len(p.Ops) != 0 {
-		t.Fatalf("without RetryBusy: %q", opsOf(p))
-	}
-	p := Compute(running, cfg, cfg, Options{RetryBusy: true})
-	if got, want := opsOf(p), []string{"DELETE tcpListener listener/a", "CREATE tcpListener listener/a"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("with RetryBusy: %q, want %q", got, want)
-	}
 }

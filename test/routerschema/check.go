@@ -436,9 +436,29 @@ func (c *checker) crossChecks(es *entityState, def *entityDef, ent Entity) {
 				c.logModules[m] = es.index
 			}
 		}
+		if v, ok := ent.Attrs["enable"].(string); ok && !validLogEnable(v) {
+			c.add(es, "enable", -1, "attribute \"enable\": %q is not a valid log level (the router knows none, debug, info, warning, error, critical, each with an optional \"+\")", v)
+		}
 	case "listener", "connector":
 		c.checkOpenProperties(es, ent)
 	}
+}
+
+// logLevels are the levels skupper-router's log.c knows, plus "trace",
+// which its configuration loader reads as debug at startup (an UPDATE
+// through management refuses it). It refuses to start with any other,
+// e.g. "notice+".
+var logLevels = map[string]bool{"default": true, "none": true, "debug": true, "info": true, "warning": true, "error": true, "critical": true, "trace": true}
+
+// validLogEnable reports whether the router accepts a log entity's
+// enable string: levels separated by ", ;:", each with an optional "+".
+func validLogEnable(v string) bool {
+	for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(", ;:", r) }) {
+		if !logLevels[strings.ToLower(strings.TrimSuffix(tok, "+"))] {
+			return false
+		}
+	}
+	return true
 }
 
 // reservedOpenProperties are the connection-property keys agent.py

@@ -342,6 +342,10 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name:   "log level the router does not know",
+			mutate: func(c []entity) []entity { attrs(c, 12)["enable"] = "notice+"; return c },
+		},
+		{
 			name:   "router id with a space",
 			mutate: func(c []entity) []entity { attrs(c, 0)["id"] = "west 1"; return c },
 		},
@@ -424,6 +428,7 @@ func TestCheck(t *testing.T) {
 		"type set":                           {`entity 9 address: attribute "type" must not be set: the entity type is the array's first element`},
 		"unknown attribute set to null":      {`entity 9 address: unknown attribute "prefx"`},
 		"log module twice":                   {`entity 14 log: log module ROUTER_CORE is configured more than once (first by entity 12)`},
+		"log level the router does not know": {`entity 12 log: attribute "enable": "notice+" is not a valid log level (the router knows none, debug, info, warning, error, critical, each with an optional "+")`},
 		"router id with a space":             {`entity 0 router: attribute "id": router id "west 1" contains U+0020; control and whitespace characters are not allowed`},
 		"not an array":                       {`config: must be a JSON array of [type, {attributes}] pairs, got object`},
 		"scalar document":                    {`config: must be a JSON array of [type, {attributes}] pairs, got string`},
