@@ -44,7 +44,8 @@ type worker struct {
 	waiters    []*sync.WaitGroup
 	force      bool
 	dirty      bool          // a kick other than a resync check arrived
-	quiet      time.Duration // the longest quiet the kicks since the last coalesce asked for (0: Quiet)
+	quiet      time.Duration // the longest quiet the kicks since the last coalesce asked for
+	quietFull  bool          // one of them asked for Quiet
 	stamp      string        // stampOf after the last good reconcile ("": none)
 	reconciled time.Time     // when that reconcile ended
 	attachesTo []string
@@ -81,7 +82,7 @@ func (w *worker) observed() {
 // kick asks for a reconcile (force: and a router restart) after the
 // namespace was quiet for Quiet.
 func (w *worker) kick(force bool) {
-	w.kickWith(force, w.d.cfg.Quiet)
+	w.kickWith(force, 0)
 }
 
 // kickAfter asks for a reconcile after the namespace was quiet for quiet
@@ -90,10 +91,14 @@ func (w *worker) kickAfter(quiet time.Duration) {
 	w.kickWith(false, quiet)
 }
 
+// kickWith asks for a reconcile after quiet (0: Quiet).
 func (w *worker) kickWith(force bool, quiet time.Duration) {
 	w.mu.Lock()
 	w.dirty = true
 	w.force = w.force || force
+	if quiet <= 0 {
+		w.quietFull = true
+	}
 	w.quiet = max(w.quiet, quiet)
 	w.mu.Unlock()
 	select {
@@ -107,12 +112,12 @@ func (w *worker) kickWith(force bool, quiet time.Duration) {
 func (w *worker) settle(take bool) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.quiet
+	q, full := w.quiet, w.quietFull
 	if take {
-		w.quiet = 0
+		w.quiet, w.quietFull = 0, false
 	}
-	if q <= 0 {
-		return w.d.cfg.Quiet
+	if full || q <= 0 {
+		return max(q, w.d.cfg.Quiet)
 	}
 	return q
 }
