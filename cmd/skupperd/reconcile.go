@@ -24,9 +24,20 @@ import (
 // a 10,000-pair namespace reconciles in well under 100 MB RSS.
 const reconcileMemoryLimit = 64 << 20
 
+// reconcileGCPercent is the GOGC of `skupperd reconcile` (unless GOGC or
+// GOMEMLIMIT is set), with reconcileMemoryLimit as the bound.
+const reconcileGCPercent = 400
+
 func limitMemory() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(reconcileMemoryLimit)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(reconcileMemoryLimit)
+	if os.Getenv("GOGC") == "" {
+		// Under the limit, collect less often than the default: a pass
+		// over a small namespace then hardly collects at all, and a
+		// large one is held to the limit.
+		debug.SetGCPercent(reconcileGCPercent)
 	}
 }
 
