@@ -157,7 +157,15 @@ func (r *run) writeStatuses() error {
 			return err
 		}
 	}
-	r.readPrevious(docs)
+	// Status files are looked at and written relative to their directory
+	// (one path element for the kernel to resolve, not the whole path).
+	dirfd, err := unix.Open(r.ns.StatusDir(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		dirfd = unix.AT_FDCWD
+	} else {
+		defer unix.Close(dirfd)
+	}
+	r.readPrevious(dirfd, docs)
 	r.routingKeys()
 	for _, d := range docs {
 		r.fillStatus(d)
@@ -165,7 +173,7 @@ func (r *run) writeStatuses() error {
 	}
 	errs := make([]error, len(objs))
 	wrote := make([]bool, len(objs))
-	parallel.For(len(objs), func(i int) { wrote[i], errs[i] = r.writeStatus(objs[i]) })
+	parallel.For(len(objs), func(i int) { wrote[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
 	for i, err := range errs {
 		if err != nil {
 			return err
@@ -230,18 +238,6 @@ type fileID struct {
 	mode         uint32
 }
 
-func idOf(fi os.FileInfo) fileID {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}
-	}
-	return idOfStat(st)
-}
-
-func idOfStat(st *syscall.Stat_t) fileID {
-	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, mode: st.Mode}
-}
-
 func idOfUnixStat(st *unix.Stat_t) fileID {
 	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size,
 		mtime: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}, ctime: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}, mode: st.Mode}
@@ -249,7 +245,7 @@ func idOfUnixStat(st *unix.Stat_t) fileID {
 
 // readPrevious reads the previous status of every document, on all CPUs,
 // from the Cache, else the status index, else the file.
-func (r *run) readPrevious(docs []*v2alpha1.Document) {
+func (r *run) readPrevious(dirfd int, docs []*v2alpha1.Document) {
 	r.index = nil
 	for _, d := range docs {
 		if r.opts.Cache.status(r.ns.StatusPath(d.Key())) == nil {
@@ -259,14 +255,6 @@ func (r *run) readPrevious(docs []*v2alpha1.Document) {
 			}
 			break
 		}
-	}
-	// Status files are looked at relative to their directory (one path
-	// element for the kernel to resolve, not the whole path).
-	dirfd, err := unix.Open(r.ns.StatusDir(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		dirfd = unix.AT_FDCWD
-	} else {
-		defer unix.Close(dirfd)
 	}
 	olds := make([]*oldStatus, len(docs))
 	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(dirfd, docs[i].Key()) })
@@ -331,7 +319,7 @@ var testHookReadStatus func(path string)
 // writeStatus writes obj to its status file unless the file already holds
 // exactly the bytes v2alpha1.Marshal gives for it. It reports whether it
 // wrote.
-func (r *run) writeStatus(obj v2alpha1.Object) (bool, error) {
+func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
 	k := v2alpha1.KeyOf(obj)
 	j, err := json.Marshal(obj)
 	if err != nil {
@@ -354,14 +342,18 @@ func (r *run) writeStatus(obj v2alpha1.Object) (bool, error) {
 		r.opts.Cache.setStatus(path, &o)
 		return false, nil
 	}
-	if err := atomicfile.WriteDerived(path, data, namespaces.FilePerm); err != nil {
+	name := k.FileName()
+	if dirfd == unix.AT_FDCWD {
+		name = path
+	}
+	if err := atomicfile.WriteDerivedAt(dirfd, r.ns.StatusDir(), k.FileName(), data, namespaces.FilePerm); err != nil {
 		return false, err
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return true, fmt.Errorf("status of %s: %w", k, err)
 	}
-	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOf(fi)}
+	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOfUnixStat(&st)}
 	for _, c := range obj.GetStatus().Conditions {
 		o.conds = o.conds.set(c.Type, c.Status, c.LastTransitionTime)
 	}

@@ -52,18 +52,39 @@ func WriteDerived(path string, data []byte, perm fs.FileMode) error {
 	return write(path, data, perm, false)
 }
 
+// WriteDerivedAt is WriteDerived of the entry name of the directory open
+// as dirfd, whose path is dir: every system call resolves one path
+// element, not the whole path (a reconcile writes thousands of status
+// files).
+func WriteDerivedAt(dirfd int, dir, name string, data []byte, perm fs.FileMode) error {
+	return writeAt(dirfd, dir, name, data, perm, false)
+}
+
 func write(path string, data []byte, perm fs.FileMode, durable bool) error {
-	if err := checkTarget(path); err != nil {
-		return err
-	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
+	return writeAt(unix.AT_FDCWD, dir, base, data, perm, durable)
+}
+
+// writeAt writes the entry base of dir, open as dirfd (AT_FDCWD: names
+// are joined to dir).
+func writeAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable bool) error {
+	at := func(name string) string {
+		if dirfd == unix.AT_FDCWD {
+			return filepath.Join(dir, name)
+		}
+		return name
+	}
+	path := filepath.Join(dir, base)
+	if err := checkTargetAt(dirfd, at(base), path); err != nil {
+		return err
+	}
 	// Raw system calls rather than *os.File: an os.File registers with
 	// the poller (two more system calls per file, which a reconcile
 	// writing thousands of status files notices).
-	fd, tmpName, err := createTemp(dir, base)
+	fd, tmpName, err := createTemp(dirfd, at, base)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -73,7 +94,7 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 			_ = syscall.Close(fd)
 		}
 		if !committed {
-			_ = os.Remove(tmpName)
+			_ = unix.Unlinkat(dirfd, tmpName, 0)
 		}
 	}()
 	if err := writeAll(fd, data); err != nil {
@@ -94,7 +115,7 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("write %s: close: %w", path, err)
 	}
-	if err := os.Rename(tmpName, path); err != nil {
+	if err := unix.Renameat(dirfd, tmpName, dirfd, at(base)); err != nil {
 		return fmt.Errorf("write %s: rename: %w", path, err)
 	}
 	committed = true
@@ -107,15 +128,16 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	return nil
 }
 
-// createTemp creates ".<base>.tmp-<random digits>" in dir, exclusively,
-// mode 0600, and returns its descriptor and path.
-func createTemp(dir, base string) (int, string, error) {
+// createTemp creates ".<base>.tmp-<random digits>" in the directory open
+// as dirfd (at names it there), exclusively, mode 0600, and returns its
+// descriptor and name.
+func createTemp(dirfd int, at func(string) string, base string) (int, string, error) {
 	for try := 0; ; try++ {
-		name := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		name := at("." + base + ".tmp-" + strconv.FormatUint(uint64(rand.Uint32()), 10))
 		var fd int
 		err := retryEINTR(func() error {
 			var err error
-			fd, err = syscall.Open(name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+			fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 			return err
 		})
 		if err == nil {
@@ -278,15 +300,18 @@ func MkdirAll(dir string, perm fs.FileMode) error {
 	return nil
 }
 
-func checkTarget(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+// checkTargetAt refuses to replace name (path) of the directory open as
+// dirfd unless it is missing or a regular file.
+func checkTargetAt(dirfd int, name, path string) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "lstat", Path: path, Err: err})
 	}
-	if !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("write %s: %w", path, ErrNotRegular)
 	}
 	return nil

@@ -1006,3 +1006,31 @@ func TestWriteDerived(t *testing.T) {
 		t.Errorf("SyncFS(missing) = %v, want ErrNotExist", err)
 	}
 }
+
+func TestWriteDerivedAt(t *testing.T) {
+	dir := t.TempDir()
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := WriteDerivedAt(fd, dir, "f.yaml", []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, filepath.Join(dir, "f.yaml"), []byte("one\n"), 0o600)
+	if err := WriteDerivedAt(fd, dir, "f.yaml", []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, filepath.Join(dir, "f.yaml"), []byte("two\n"), 0o644)
+	assertNoTemps(t, dir)
+	if err := os.Symlink("f.yaml", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDerivedAt(fd, dir, "link", []byte("x"), 0o600); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("WriteDerivedAt(symlink) = %v, want ErrNotRegular", err)
+	}
+	if err := WriteDerivedAt(fd, dir, "missing/f", []byte("x"), 0o600); err == nil {
+		t.Error("WriteDerivedAt into a missing directory succeeded")
+	}
+	assertNoTemps(t, dir)
+}
