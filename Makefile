@@ -32,13 +32,15 @@ test: lint
 test-short:
 	$(GO) test -count=1 ./...
 
-## fuzz: run the resource decoder's fuzz target for FUZZTIME and those that parse router messages for ROUTER_FUZZTIME each
+## fuzz: run the resource decoder's fuzz target for FUZZTIME and those that parse router messages or hold the fast YAML parser and encoder equal to go-yaml for ROUTER_FUZZTIME each
 ROUTER_FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime $(FUZZTIME) ./api/v2alpha1/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(ROUTER_FUZZTIME) ./router/mgmt/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeValue$$' -fuzztime $(ROUTER_FUZZTIME) ./router/mgmt/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(ROUTER_FUZZTIME) ./router/vanflow/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastParse$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
+	$(GO) test -run '^$$' -fuzz '^FuzzMarshalYAML$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint: fmt vet staticcheck
