@@ -262,9 +262,11 @@ func (h Home) lockFile() (*os.File, error) {
 // holds either.
 func (h Home) TakeLock() (*DaemonLock, error) {
 	if abs, err := filepath.Abs(h.Root); err == nil {
-		// The path lock is named after the parent directory too.
-		if err := atomicfile.MkdirAll(filepath.Dir(abs), DirPerm); err != nil {
-			return nil, err
+		// The path lock is named after the parent directory too, so it
+		// must exist. Created when missing, never chmodded: it is not
+		// ours (/var/lib, ~/.local/share).
+		if err := os.MkdirAll(filepath.Dir(abs), DirPerm); err != nil {
+			return nil, fmt.Errorf("create directory %s: %w", filepath.Dir(abs), err)
 		}
 	}
 	ln, warning, err := listenPathLock(h.Root)

@@ -204,3 +204,35 @@ func TestPathLockTellsFileSystemsApart(t *testing.T) {
 		t.Fatalf("path lock not held: %s", l2.Warning)
 	}
 }
+
+// TestTakeLockLeavesTheParentAlone: the data home's parent (/var/lib,
+// ~/.local/share) is not skupperd's: taking the lock creates it when
+// missing but never changes an existing one's permissions.
+func TestTakeLockLeavesTheParentAlone(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	parent := filepath.Join(t.TempDir(), "lib")
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(parent, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	l, err := NewHome(filepath.Join(parent, "skupper")).TakeLock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	fi, err := os.Stat(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o755 {
+		t.Fatalf("the parent's permissions became %o, want 755 unchanged", got)
+	}
+	missing := filepath.Join(t.TempDir(), "a", "b")
+	l, err = NewHome(filepath.Join(missing, "skupper")).TakeLock()
+	if err != nil {
+		t.Fatalf("missing parent: %v", err)
+	}
+	l.Release()
+}
