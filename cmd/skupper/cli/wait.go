@@ -169,12 +169,29 @@ func (a *app) awaitResource(ns namespaces.Namespace, obj v2alpha1.Object, site *
 			if status.StatusType == v2alpha1.StatusReady {
 				return true, "", nil
 			}
+			if err := grantBlocks(k, status); err != nil {
+				return true, "", err
+			}
 			if err := routerBlocks(ns, k); err != nil {
 				return true, "", err
 			}
 		}
 		return false, seen, nil
 	})
+}
+
+// grantBlocks returns the failure that ends a wait for the AccessGrant k
+// to be ready when its status says it can no longer be redeemed (it
+// expired, e.g. before skupperd served it, or its redemptions are used
+// up): waiting cannot cure that.
+func grantBlocks(k v2alpha1.Key, status *v2alpha1.ResourceStatus) error {
+	if k.Kind != v2alpha1.KindAccessGrant {
+		return nil
+	}
+	if c, ok := condition(status, v2alpha1.ConditionRedeemable); ok && c.Status == "False" {
+		return failure("AccessGrant %q cannot issue tokens: %s; delete it, or issue a token from a new grant (a longer --expiration-window, more --redemptions-allowed)", k.Name, c.Message)
+	}
+	return nil
 }
 
 // needsRouter are the kinds that become Ready only once their router
