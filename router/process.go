@@ -258,7 +258,7 @@ func (s *ProcessSupervisor) runOnce(ctx context.Context, p *routerProc, bin stri
 			}
 		}
 		if waitForOwnPort(probeCtx, cmd.Process.Pid, p.spec.LocalPort, held) {
-			if p.setState(State{Running: true, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
+			if p.setState(State{Running: true, PID: cmd.Process.Pid, Message: fmt.Sprintf("Router running (pid %d)", cmd.Process.Pid)}) {
 				s.changed(p.spec.Namespace)
 			}
 		}

@@ -416,7 +416,7 @@ func describe(st UnitState, port int, journal string) router.State {
 		if port > 0 && !portAnswers(port) {
 			return router.State{Message: fmt.Sprintf("Router starting (unit %s, pid %d)", st.Name, st.MainPID)}
 		}
-		return router.State{Running: true, Message: fmt.Sprintf("Router running (unit %s, pid %d)", st.Name, st.MainPID)}
+		return router.State{Running: true, PID: st.MainPID, Message: fmt.Sprintf("Router running (unit %s, pid %d)", st.Name, st.MainPID)}
 	case st.ActiveState == "activating" && st.SubState == "auto-restart":
 		return router.State{Message: fmt.Sprintf("Router exited (%s); systemd restarts unit %s (restarts: %d; see %s)", st.Result, st.Name, st.NRestarts, journal)}
 	case st.ActiveState == "activating" || st.ActiveState == "reloading":
