@@ -122,6 +122,8 @@ type Daemon struct {
 	alloc *ports.Allocator
 	cache *reconcile.Cache // status memo shared by every worker, for the daemon's lifetime
 	watch *watcher
+	// sweeper checks that observed routers answer.
+	sweeper sweeper
 
 	ctx     context.Context
 	started time.Time

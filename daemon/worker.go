@@ -271,7 +271,7 @@ func (w *worker) prepare(ctx context.Context, p *pass) {
 // options are the reconcile options for this pass.
 func (w *worker) options(p *pass) reconcile.Options {
 	d := w.d
-	rstate := d.cfg.Supervisor.State(w.ns.Name)
+	rstate := w.obs.state(d.cfg.Supervisor.State(w.ns.Name))
 	if p.stopped {
 		rstate = router.State{Message: stoppedMessage}
 	}
@@ -450,17 +450,20 @@ func (w *worker) superviseObserver(p *pass) {
 		return
 	}
 	w.obs = obs
+	w.d.sweeper.add(obs)
 }
 
 func (w *worker) stopObserver() {
 	if w.obs != nil {
+		w.d.sweeper.remove(w.obs)
 		w.obs.stop()
 		w.obs = nil
 	}
 }
 
 // network is the router's observation of the network for status: none
-// unless a router of ours runs and is observed.
+// unless a router of ours runs, answers (state is the observer's view of
+// the supervisor's state) and is observed.
 func (w *worker) network(state router.State) *vanflow.NetworkStatus {
 	if w.obs == nil || !state.Running {
 		return nil
@@ -475,7 +478,7 @@ func (w *worker) refreshStatus() {
 		w.kick(false)
 		return
 	}
-	state := w.d.cfg.Supervisor.State(w.ns.Name)
+	state := w.obs.state(w.d.cfg.Supervisor.State(w.ns.Name))
 	if err := reconcile.Refresh(w.last, state, w.network(state)); err != nil {
 		w.d.log.Warn("refresh observed status", "namespace", w.ns.Name, "error", err)
 		w.kick(false)
