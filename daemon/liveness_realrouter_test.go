@@ -78,6 +78,13 @@ func TestRealRouterHungRouterIsNotRunning(t *testing.T) {
 	if want := fmt.Sprintf("Router not answering (pid %d) since ", pid); !strings.HasPrefix(msg, want) {
 		t.Fatalf("Running message %q does not start with %q", msg, want)
 	}
+	eventually(t, "the summary to report the router not answering", func() (bool, string) {
+		s, err := h.ns("west").ReadSummary()
+		if err != nil || s == nil {
+			return false, fmt.Sprint("no summary: ", err)
+		}
+		return strings.HasPrefix(s.Router, "NotRunning: Router not answering"), s.Router
+	})
 	if p, ok, why := recordedRouter(h, "west"); !ok || p != pid {
 		t.Fatalf("the stopped router was replaced or is gone: %s (pid %d, want %d)", why, p, pid)
 	}
@@ -99,6 +106,13 @@ func TestRealRouterHungRouterIsNotRunning(t *testing.T) {
 		return c.Status == "True" && sites == 1, fmt.Sprintf("Running=%s (%s), sitesInNetwork=%d", c.Status, c.Message, sites)
 	})
 	t.Logf("Site Running again %s after SIGCONT", time.Since(continued).Round(time.Millisecond))
+	eventually(t, "the summary to report the router running", func() (bool, string) {
+		s, err := h.ns("west").ReadSummary()
+		if err != nil || s == nil {
+			return false, fmt.Sprint("no summary: ", err)
+		}
+		return s.Router == "Running", s.Router
+	})
 	if n := len(d.logLines("router started", "west")); n != 1 {
 		t.Fatalf("%d router starts, want 1", n)
 	}

@@ -22,19 +22,21 @@ import (
 // observer follows one namespace's running router: a vanflow
 // subscription over the router's skupper-local listener (mutual TLS, SASL
 // EXTERNAL with the site's own client certificate). Each change of the
-// network the router reports, and each change of whether the router
-// answers at all, is handed to onChange; the worker then refreshes the
-// namespace's status without a full reconcile.
+// network the router reports is handed to onChange (the worker then
+// refreshes the namespace's status without a full reconcile), and each
+// change of whether the router answers at all to onLiveness (the worker
+// reconciles, which records the router's state in the summary too).
 type observer struct {
-	port     int
-	cfg      amqpconn.Config
-	sub      *vanflow.Subscriber
-	mgmt     *mgmt.Client
-	conn     *amqpconn.Client
-	log      *slog.Logger
-	onChange func()
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	port       int
+	cfg        amqpconn.Config
+	sub        *vanflow.Subscriber
+	mgmt       *mgmt.Client
+	conn       *amqpconn.Client
+	log        *slog.Logger
+	onChange   func()
+	onLiveness func()
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 	// burst asks hintSources for a fast phase (the topology changed).
 	burst chan struct{}
 
@@ -54,7 +56,7 @@ type observer struct {
 }
 
 // startObserver connects to the router of ns on its local port.
-func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange func()) (*observer, error) {
+func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange, onLiveness func()) (*observer, error) {
 	cfg, err := amqpconn.LocalConfig(port, ns.RuntimeCertDir(render.LocalClientCreds))
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 	cfg.ContainerID = "skupperd-" + ns.Name
 	cfg.Logger = log
 	conn := amqpconn.New(cfg)
-	o := &observer{port: port, cfg: cfg, conn: conn, log: log, onChange: onChange, burst: make(chan struct{}, 1),
+	o := &observer{port: port, cfg: cfg, conn: conn, log: log, onChange: onChange, onLiveness: onLiveness, burst: make(chan struct{}, 1),
 		sub: vanflow.New(conn, vanflow.Options{Logger: log}), mgmt: mgmt.New(conn, mgmt.Options{Logger: log})}
 	ctx, cancel := context.WithCancel(context.Background())
 	o.ctx, o.cancel, o.proof = ctx, cancel, time.Now()
@@ -309,8 +311,8 @@ func (o *observer) probe(ctx context.Context) probeResult {
 	return probeUnknown
 }
 
-// setSilent records since (zero: the router answers) and calls onChange
-// when whether the router answers changed.
+// setSilent records since (zero: the router answers) and calls
+// onLiveness when whether the router answers changed.
 func (o *observer) setSilent(since time.Time) {
 	o.mu.Lock()
 	if o.ctx.Err() != nil { // stopped
@@ -330,7 +332,7 @@ func (o *observer) setSilent(since time.Time) {
 	} else {
 		o.log.Warn("the router does not answer", "since", since.UTC().Format(time.RFC3339), "limit", silenceLimit)
 	}
-	o.onChange()
+	o.onLiveness()
 }
 
 // silent reports since when the router has not answered, if it does not.

@@ -24,7 +24,7 @@ func TestObserverState(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := 0
-	o := &observer{ctx: ctx, log: slog.New(slog.DiscardHandler), onChange: func() { changes++ }}
+	o := &observer{ctx: ctx, log: slog.New(slog.DiscardHandler), onLiveness: func() { changes++ }}
 	if got := o.state(running); got != running {
 		t.Fatalf("an answering router: %+v", got)
 	}
