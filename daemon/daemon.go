@@ -113,6 +113,9 @@ type Config struct {
 	// and returns its error: another daemon may own the data home now.
 	LockCheck         func() error
 	LockCheckInterval time.Duration
+	// IdleProcs lowers GOMAXPROCS to 1 while no namespace has work (see
+	// procs); the process's setting is restored when Run returns.
+	IdleProcs bool
 }
 
 // Daemon is a running skupperd.
@@ -124,6 +127,8 @@ type Daemon struct {
 	watch *watcher
 	// sweeper checks that observed routers answer.
 	sweeper sweeper
+	// procs lowers GOMAXPROCS while idle (Config.IdleProcs).
+	procs procs
 
 	ctx     context.Context
 	started time.Time
@@ -184,7 +189,8 @@ func New(cfg Config) *Daemon {
 	if alloc == nil {
 		alloc = ports.New(cfg.Home)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
+	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1),
+		procs: procs{enabled: cfg.IdleProcs, idleAfter: defaultIdleAfter}}
 }
 
 // Reload asks for a full pass over every namespace (SIGHUP).
@@ -211,6 +217,7 @@ func (d *Daemon) wanted(ns string) bool {
 // and returns. The caller holds the data-home lock (see
 // namespaces.Home.Lock).
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.procs.restore()
 	d.listenGrants()
 	first, n, err := d.start(ctx)
 	if err != nil {

@@ -143,15 +143,23 @@ func (w *worker) run(ctx context.Context) {
 		dirty, refresh := w.dirty, w.refresh
 		w.dirty, w.refresh = false, false
 		w.mu.Unlock()
-		switch {
-		case dirty || !w.upToDate():
-			w.reconcile(ctx)
-		case refresh:
-			w.refreshStatus()
-		default:
-			w.d.skipped.Add(1)
-		}
+		w.work(ctx, dirty, refresh)
 		w.releaseWaiters()
+	}
+}
+
+// work runs what a kick asked for: a reconcile, a status refresh, or
+// nothing (a resync check that found the namespace unchanged).
+func (w *worker) work(ctx context.Context, dirty, refresh bool) {
+	w.d.procs.begin()
+	defer w.d.procs.end()
+	switch {
+	case dirty || !w.upToDate():
+		w.reconcile(ctx)
+	case refresh:
+		w.refreshStatus()
+	default:
+		w.d.skipped.Add(1)
 	}
 }
 

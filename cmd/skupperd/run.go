@@ -190,6 +190,7 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		Version: version.String(),
 		Grants:  grantService, Redeem: grants.Redeem,
 		LockCheck: lock.Check,
+		IdleProcs: true,
 	})
 
 	signals := make(chan os.Signal, 2)
