@@ -209,6 +209,9 @@ func transferFields(f [][]byte) (handle uint32, more, aborted bool, err error) {
 // and refuses it if that panics. Decoding errors are left to the
 // receiver, which reports them and closes its link.
 func checkMessage(b []byte) (err error) {
+	if !mayHoldAnnotations(b) {
+		return nil
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("decoding it panics go-amqp: %v", v)
@@ -217,6 +220,25 @@ func checkMessage(b []byte) (err error) {
 	var m amqp.Message
 	_ = m.UnmarshalBinary(b)
 	return nil
+}
+
+// mayHoldAnnotations reports whether go-amqp could decode a section of
+// the encoded message b as Annotations: it reads a section's descriptor as
+// 0x00 then a smallulong (0x53 X) or a ulong (0x80 and 8 bytes, of which
+// it keeps the last), X being 0x71, 0x72 or 0x78. A message without such
+// bytes anywhere (most: heartbeats, beacons, records) needs no trial
+// decode.
+func mayHoldAnnotations(b []byte) bool {
+	isAnn := func(c byte) bool { return c == 0x71 || c == 0x72 || c == 0x78 }
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] != 0x00 {
+			continue
+		}
+		if b[i+1] == 0x53 && isAnn(b[i+2]) || b[i+1] == 0x80 && i+9 < len(b) && isAnn(b[i+9]) {
+			return true
+		}
+	}
+	return false
 }
 
 // valueLen is the length of the AMQP value encoded at the start of b.

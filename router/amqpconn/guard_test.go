@@ -127,6 +127,37 @@ func TestGuardRefusesUnhashableAnnotationKeys(t *testing.T) {
 	}
 }
 
+// TestGuardSkipsMessagesWithoutAnnotations: the trial decode is skipped
+// only for messages without an annotation section descriptor.
+func TestGuardSkipsMessagesWithoutAnnotations(t *testing.T) {
+	subj := "HEARTBEAT"
+	plain, err := (&amqp.Message{Properties: &amqp.MessageProperties{Subject: &subj}, ApplicationProperties: map[string]any{"v": uint32(1)}}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mayHoldAnnotations(plain) {
+		t.Fatalf("a heartbeat-like message may hold annotations: %x", plain)
+	}
+	for _, m := range []*amqp.Message{
+		{Annotations: amqp.Annotations{amqp.Symbol("a"): 1}},
+		{DeliveryAnnotations: amqp.Annotations{amqp.Symbol("a"): 1}, Value: "x"},
+		{Value: "x", Footer: amqp.Annotations{amqp.Symbol("a"): 1}},
+	} {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mayHoldAnnotations(b) {
+			t.Fatalf("annotations not noticed in %x", b)
+		}
+	}
+	// A ulong descriptor whose last byte is 0x72 is read as
+	// message-annotations too.
+	if !mayHoldAnnotations([]byte{0x00, 0x80, 1, 0, 0, 0, 0, 0, 0, 0x72, 0x40}) {
+		t.Fatal("a ulong descriptor was not noticed")
+	}
+}
+
 func panics(f func()) (p bool) {
 	defer func() { p = recover() != nil }()
 	f()
