@@ -130,6 +130,9 @@ type Config struct {
 	Lock              DataHomeLock
 	LockCheckInterval time.Duration
 	LockGrace         time.Duration
+	// IdleProcs lowers GOMAXPROCS to 1 while no namespace has work (see
+	// procs); the process's setting is restored when Run returns.
+	IdleProcs bool
 }
 
 // DataHomeLock is the data home's single-instance lock as the daemon
@@ -149,6 +152,10 @@ type Daemon struct {
 	alloc *ports.Allocator
 	cache *reconcile.Cache // status memo shared by every worker, for the daemon's lifetime
 	watch *watcher
+	// sweeper checks that observed routers answer.
+	sweeper sweeper
+	// procs lowers GOMAXPROCS while idle (Config.IdleProcs).
+	procs procs
 
 	ctx     context.Context
 	started time.Time
@@ -215,7 +222,8 @@ func New(cfg Config) *Daemon {
 	if alloc == nil {
 		alloc = ports.New(cfg.Home)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
+	return &Daemon{cfg: cfg, log: cfg.Logger, alloc: alloc, cache: reconcile.NewCache(), workers: map[string]*worker{}, reload: make(chan struct{}, 1),
+		procs: procs{enabled: cfg.IdleProcs, idleAfter: defaultIdleAfter}}
 }
 
 // Reload asks for a full pass over every namespace (SIGHUP).
@@ -242,6 +250,7 @@ func (d *Daemon) wanted(ns string) bool {
 // and returns. The caller holds the data-home lock (see
 // namespaces.Home.Lock).
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.procs.restore()
 	d.listenGrants()
 	first, n, err := d.start(ctx)
 	if err != nil {

@@ -2,7 +2,11 @@ package daemon_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +19,10 @@ import (
 // address-table hints per router) and nothing changes: CPU over the window
 // and RSS. Targets: < 0.2 % of one core (7.2 CPU-s/hour), < 60 MB.
 // SKUPPERD_IDLE_BENCH=1 runs it (over a minute); SKUPPERD_IDLE_WINDOW sets
-// the window (default 60s).
+// the window (default 60s), SKUPPERD_IDLE_N the number of namespaces
+// (default 20). SKUPPERD_CPUPROFILE=<file> also writes the
+// daemon's CPU profile over the window there (through its hidden
+// --debug-pprof-addr), for `go tool pprof`; profiling adds a little CPU.
 func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	if os.Getenv("SKUPPERD_IDLE_BENCH") != "1" {
 		b.Skip("set SKUPPERD_IDLE_BENCH=1 to run (takes over a minute)")
@@ -27,7 +34,10 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 			window = d
 		}
 	}
-	const n = 20
+	n := 20
+	if v, err := strconv.Atoi(os.Getenv("SKUPPERD_IDLE_N")); err == nil && v > 0 {
+		n = v
+	}
 	h := newTestHome(b)
 	listen := freePorts(b, n)
 	for i := range n {
@@ -35,7 +45,14 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 		h.addNamespace(name)
 		h.put(name, "site.yaml", siteYAML(name)+"---\n"+listenerYAML("backend", "backend", listen[i])+"---\n"+connectorYAML("backend", "backend", 9))
 	}
-	p := startDaemon(b, h, daemonOpts{routerBinary: bin, args: []string{"--log-level", "info"}})
+	args := []string{"--log-level", "info"}
+	profile := os.Getenv("SKUPPERD_CPUPROFILE")
+	pprofAddr := ""
+	if profile != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePorts(b, 1)[0])
+		args = append(args, "--debug-pprof-addr", pprofAddr)
+	}
+	p := startDaemon(b, h, daemonOpts{routerBinary: bin, args: args})
 	p.waitReady()
 	eventuallyWithin(b, 180*time.Second, "every namespace observed", func() (bool, string) {
 		for i := range n {
@@ -63,15 +80,91 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	})
 	reconciles := len(p.logLines("reconciled", ""))
 	rss0, cpu0 := procStat(b, p.pid())
-	time.Sleep(window) // the measurement window
+	routers0 := routersCPU(b, p.pid())
+	if profile != "" {
+		cpuProfile(b, pprofAddr, window, profile) // takes the window
+	} else {
+		time.Sleep(window) // the measurement window
+	}
 	rss1, cpu1 := procStat(b, p.pid())
+	routers1 := routersCPU(b, p.pid())
 	perHour := (cpu1 - cpu0).Seconds() * float64(time.Hour) / float64(window)
 	b.ReportMetric(float64(max(rss0, rss1))/(1<<20), "RSS-MB")
 	b.ReportMetric(perHour, "CPU-s/hour")
 	b.ReportMetric(100*(cpu1-cpu0).Seconds()/window.Seconds(), "%core")
 	b.ReportMetric(float64(len(p.logLines("reconciled", ""))-reconciles), "reconciles-idle")
+	b.ReportMetric(100*(routers1-routers0).Seconds()/window.Seconds(), "routers-%core")
 	b.Logf("20 observed namespaces: RSS %.1f MB before, %.1f MB after the %s window; CPU %s over it = %.2f s/hour = %.3f %% of a core; %d reconciles during it",
 		float64(rss0)/(1<<20), float64(rss1)/(1<<20), window, cpu1-cpu0, perHour, 100*(cpu1-cpu0).Seconds()/window.Seconds(), len(p.logLines("reconciled", ""))-reconciles)
+	b.Logf("the 20 routers themselves: CPU %s over the window = %.3f %% of a core (%.3f %% each)",
+		routers1-routers0, 100*(routers1-routers0).Seconds()/window.Seconds(), 100*(routers1-routers0).Seconds()/window.Seconds()/float64(n))
 	p.signal(syscall.SIGTERM)
 	<-p.exited
+}
+
+// routersCPU sums the CPU time (user + system) of the daemon's child
+// processes that are alive now: its routers.
+func routersCPU(b *testing.B, daemonPID int) time.Duration {
+	b.Helper()
+	var total time.Duration
+	for _, pid := range childPIDs(b, daemonPID) {
+		if cpu, ok := procStatIfAlive(pid); ok {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// childPIDs lists the children of pid (every thread's children).
+func childPIDs(b *testing.B, pid int) []int {
+	b.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []int
+	for _, t := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// procStatIfAlive is procStat for a process that may have exited.
+func procStatIfAlive(pid int) (cpu time.Duration, ok bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100, true
+}
+
+// cpuProfile fetches a CPU profile of the daemon over window from its
+// debug pprof server at addr and writes it to path.
+func cpuProfile(b *testing.B, addr string, window time.Duration, path string) {
+	b.Helper()
+	c := &http.Client{Timeout: window + 30*time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(window.Seconds())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("cpu profile: %v %s", err, resp.Status)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("CPU profile of the window written to %s", path)
 }

@@ -184,15 +184,23 @@ func (w *worker) run(ctx context.Context) {
 		dirty, refresh := w.dirty, w.refresh
 		w.dirty, w.refresh = false, false
 		w.mu.Unlock()
-		switch {
-		case dirty || !w.upToDate():
-			w.reconcile(ctx)
-		case refresh:
-			w.refreshStatus()
-		default:
-			w.d.skipped.Add(1)
-		}
+		w.work(ctx, dirty, refresh)
 		w.releaseWaiters()
+	}
+}
+
+// work runs what a kick asked for: a reconcile, a status refresh, or
+// nothing (a resync check that found the namespace unchanged).
+func (w *worker) work(ctx context.Context, dirty, refresh bool) {
+	w.d.procs.begin()
+	defer w.d.procs.end()
+	switch {
+	case dirty || !w.upToDate():
+		w.reconcile(ctx)
+	case refresh:
+		w.refreshStatus()
+	default:
+		w.d.skipped.Add(1)
 	}
 }
 
@@ -315,7 +323,7 @@ func (w *worker) prepare(ctx context.Context, p *pass) {
 // options are the reconcile options for this pass.
 func (w *worker) options(p *pass) reconcile.Options {
 	d := w.d
-	rstate := d.cfg.Supervisor.State(w.ns.Name)
+	rstate := w.obs.state(d.cfg.Supervisor.State(w.ns.Name))
 	if p.stopped {
 		rstate = router.State{Message: stoppedMessage}
 	}
@@ -497,12 +505,13 @@ func (w *worker) superviseObserver(p *pass) {
 	if !want || w.obs != nil {
 		return
 	}
-	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed, w.routerPID)
+	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed, func() { w.kick(false) }, w.routerPID)
 	if err != nil {
 		p.log.Warn("cannot observe the router; its status is not read", "error", err)
 		return
 	}
 	w.obs = obs
+	w.d.sweeper.add(obs)
 	w.watchListeners(p.res.ConfigPath)
 }
 
@@ -534,13 +543,15 @@ func (w *worker) unbound(state router.State) map[string]string {
 
 func (w *worker) stopObserver() {
 	if w.obs != nil {
+		w.d.sweeper.remove(w.obs)
 		w.obs.stop()
 		w.obs = nil
 	}
 }
 
 // network is the router's observation of the network for status: none
-// unless a router of ours runs and is observed.
+// unless a router of ours runs, answers (state is the observer's view of
+// the supervisor's state) and is observed.
 func (w *worker) network(state router.State) *vanflow.NetworkStatus {
 	if w.obs == nil || !state.Running {
 		return nil
@@ -555,7 +566,7 @@ func (w *worker) refreshStatus() {
 		w.kick(false)
 		return
 	}
-	state := w.d.cfg.Supervisor.State(w.ns.Name)
+	state := w.obs.state(w.d.cfg.Supervisor.State(w.ns.Name))
 	if err := reconcile.Refresh(w.last, state, w.network(state), w.unbound(state)); err != nil {
 		w.d.log.Warn("refresh observed status", "namespace", w.ns.Name, "error", err)
 		w.kick(false)

@@ -56,7 +56,10 @@ func (r *run) observedLink(o *v2alpha1.Link, c *conditions) {
 	n := r.opts.Network
 	if n == nil {
 		msg := "Not Operational"
-		if !r.opts.Router.Running {
+		switch {
+		case router.IsNotAnswering(r.opts.Router):
+			msg = "Not Operational: the router is not answering"
+		case !r.opts.Router.Running:
 			msg = "Not Operational: no router is running"
 		}
 		c.set(v2alpha1.ConditionOperational, false, "NotOperational", msg)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // State is what was observed of a namespace's router.
@@ -76,6 +77,29 @@ const notInstalledNote = " is not installed (install the skupper-router package,
 
 // Close implements Supervisor.
 func (NoSupervisor) Close(context.Context) error { return nil }
+
+// notAnsweringPrefix starts the message of a router that runs but does
+// not answer.
+const notAnsweringPrefix = "Router not answering"
+
+// NotAnswering is the state of a running router (st, as its supervisor
+// reports it) that has not answered since the given time: not Running,
+// because nothing it should do can be relied on, with its pid. Its
+// supervisor is not asked to restart it: a stopped (SIGSTOP) or wedged
+// process is reported, not killed.
+func NotAnswering(st State, since time.Time, limit time.Duration) State {
+	pid := ""
+	if st.PID > 0 {
+		pid = fmt.Sprintf(" (pid %d)", st.PID)
+	}
+	return State{PID: st.PID, Message: fmt.Sprintf("%s%s since %s: no heartbeat or reply for %s, and a new connection is not answered",
+		notAnsweringPrefix, pid, since.UTC().Format(time.RFC3339), limit)}
+}
+
+// IsNotAnswering reports whether st is a NotAnswering state.
+func IsNotAnswering(st State) bool {
+	return !st.Running && strings.HasPrefix(st.Message, notAnsweringPrefix)
+}
 
 // NotInstalledMessage is the state message for a router binary that cannot
 // be found.

@@ -38,6 +38,9 @@ type runOptions struct {
 	reconcileTimeout time.Duration
 	grantAddr        string
 	advertise        string
+	// pprofAddr serves runtime profiles on a loopback address (hidden
+	// flag, for measurements; "": off).
+	pprofAddr string
 }
 
 // envDefault returns $key, or def.
@@ -74,6 +77,8 @@ func (o *runOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", envDuration("SKUPPER_RECONCILE_TIMEOUT", daemon.DefaultReconcileTimeout), "longest one reconcile of one namespace may take; past it the reconcile fails and is retried (env SKUPPER_RECONCILE_TIMEOUT)")
 	fs.StringVar(&o.grantAddr, "grant-server-addr", envDefault("SKUPPER_GRANT_SERVER_ADDR", grants.DefaultAddr), `address of the HTTPS server that redeems this host's tokens, or "none" (env SKUPPER_GRANT_SERVER_ADDR)`)
 	fs.StringVar(&o.advertise, "advertise-host", os.Getenv("SKUPPER_ADVERTISE_HOST"), "host name or address remote sites use to reach this host, in token URLs and link endpoints (env SKUPPER_ADVERTISE_HOST; default the host's FQDN or first non-loopback address)")
+	fs.StringVar(&o.pprofAddr, "debug-pprof-addr", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, for measurements")
+	_ = fs.MarkHidden("debug-pprof-addr")
 }
 
 func newRunCommand(g *globalOptions, o *runOptions) *cobra.Command {
@@ -150,6 +155,13 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		}
 	}
 	raiseFileLimit(log)
+	if o.pprofAddr != "" {
+		stop, err := servePprof(o.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -182,7 +194,8 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		Supervisor: sup, Logger: log, Notify: notify, Watchdog: watchdog,
 		Version: version.String(),
 		Grants:  grantService, Redeem: grants.Redeem,
-		Lock: lock,
+		Lock:      lock,
+		IdleProcs: true,
 	})
 
 	signals := make(chan os.Signal, 2)

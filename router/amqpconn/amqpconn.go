@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -248,17 +249,33 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 		// hung, and the connection is dropped so that it can be redialled.
 		IdleTimeout: 30 * time.Second,
 	}
-	scheme := "amqp://"
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
+	}
+	nc := raw
 	if c.cfg.TLS != nil {
-		scheme = "amqps://"
-		opts.TLSConfig = c.cfg.TLS.Clone()
+		tc := tls.Client(raw, c.cfg.TLS.Clone())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("amqpconn: dial %s: TLS: %w", c.cfg.Addr, err)
+		}
+		nc = tc
 		opts.SASLType = amqp.SASLTypeExternal("")
 	}
-	conn, err := amqp.Dial(ctx, scheme+c.cfg.Addr, opts)
+	// go-amqp owns the guarded connection (and closes it on failure).
+	conn, err := amqp.NewConn(ctx, newGuardConn(nc, c.malformed), opts)
 	if err != nil {
 		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// malformed logs a message from the router that the guard refused (its
+// connection ends with the error).
+func (c *Client) malformed(err error) {
+	c.log.Error("the router delivered a message that cannot be decoded safely; dropping the connection and dialling again", "error", err)
 }
 
 // Reset drops conn if it is still the current connection, so that the

@@ -58,6 +58,8 @@ type Client struct {
 	// reply. A channel (not a mutex) so that waiting honours ctx.
 	sem chan struct{}
 	seq atomic.Uint64
+	// replyAt is when the last reply arrived (UnixNano; 0: none yet).
+	replyAt atomic.Int64
 
 	// Guarded by sem.
 	links *links
@@ -78,6 +80,11 @@ type links struct {
 // ErrClosed is returned by requests after Close.
 var ErrClosed = errors.New("mgmt: client closed")
 
+// ErrBusy is wrapped in the error of a request whose context ended while
+// it waited for the previous request to finish: it was never sent, so it
+// says nothing about the router.
+var ErrBusy = errors.New("mgmt: waiting for the previous request")
+
 // New returns a management client using conn's connection. It opens no
 // link until the first request. The caller keeps ownership of conn.
 func New(conn *amqpconn.Client, opts Options) *Client {
@@ -90,6 +97,16 @@ func New(conn *amqpconn.Client, opts Options) *Client {
 	}
 	c := &Client{conn: conn, timeout: opts.Timeout, log: log, sem: make(chan struct{}, 1)}
 	return c
+}
+
+// LastReply is when the router last answered a request of this client
+// (any reply, error replies included); zero before the first.
+func (c *Client) LastReply() time.Time {
+	n := c.replyAt.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // Request is one management request. Type is qualified by Do.
@@ -191,7 +208,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return Reply{}, fmt.Errorf("%s %s: waiting for the previous request: %w", req.Operation, req.Type, ctx.Err())
+		return Reply{}, fmt.Errorf("%s %s: %w: %w", req.Operation, req.Type, ErrBusy, ctx.Err())
 	}
 	defer func() { <-c.sem }()
 	if c.closed {
@@ -282,6 +299,7 @@ func (c *Client) roundTrip(ctx context.Context, tmpl *amqp.Message) (rep Reply, 
 		if err != nil {
 			return Reply{}, true, fmt.Errorf("waiting for the reply: %w", err)
 		}
+		c.replyAt.Store(time.Now().UnixNano())
 		if err := l.recv.AcceptMessage(ctx, m); err != nil {
 			return Reply{}, true, fmt.Errorf("accept reply: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/go-amqp"
@@ -52,6 +53,9 @@ type Subscriber struct {
 
 	// kick asks the session to start receivers for new hinted sources.
 	kick chan struct{}
+	// heardAt is when the router last proved it answers (UnixNano): a
+	// session opened, or any message arrived through it.
+	heardAt atomic.Int64
 
 	mu      sync.Mutex
 	sources map[string]*source
@@ -97,6 +101,22 @@ func (s *Subscriber) Snapshot() Snapshot { return s.store.Snapshot() }
 
 // Network derives the network status from the records known now.
 func (s *Subscriber) Network() NetworkStatus { return Network(s.store.Snapshot()) }
+
+// LastHeard is when the router the subscriber is connected to last
+// answered: a subscription was opened on it, or a message (beacon, record
+// or heartbeat, of any source, all of which it forwards) arrived through
+// it. Zero before the first. A router sends a heartbeat every 2 s on each
+// subscribed source address, so a subscriber receiving the router's own
+// source hears it at least that often while it works.
+func (s *Subscriber) LastHeard() time.Time {
+	n := s.heardAt.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (s *Subscriber) answered() { s.heardAt.Store(time.Now().UnixNano()) }
 
 // Sources returns the ids of the sources currently known, sorted.
 func (s *Subscriber) Sources() []string {
@@ -166,28 +186,46 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// janitor forgets silent sources.
+// janitor forgets silent sources. It sleeps until the earliest moment a
+// known source could fall silent for ForgetAfter (at most ForgetAfter),
+// rather than ticking: sources that keep talking wake it about once per
+// ForgetAfter, not once per heartbeat.
 func (s *Subscriber) janitor(ctx context.Context) {
-	period := min(max(s.opts.ForgetAfter/10, 10*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(period)
+	t := time.NewTimer(s.opts.ForgetAfter)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.forgetSilent(now)
+			next := s.forgetSilent(now)
+			wait := s.opts.ForgetAfter
+			if !next.IsZero() {
+				wait = min(max(time.Until(next), janitorMinWait), s.opts.ForgetAfter)
+			}
+			t.Reset(wait)
 		}
 	}
 }
 
-func (s *Subscriber) forgetSilent(now time.Time) {
+// janitorMinWait keeps the janitor from spinning on a source that is due
+// now (its clock reading raced the check).
+const janitorMinWait = 10 * time.Millisecond
+
+// forgetSilent forgets the sources silent for ForgetAfter at now, and
+// returns when the next of the remaining ones would be (zero: none left).
+// A source added later is due no sooner than ForgetAfter after it was
+// added.
+func (s *Subscriber) forgetSilent(now time.Time) (next time.Time) {
 	// Records are purged under s.mu, the lock receivers hold while they
 	// apply records, so a forgotten source's records cannot come back.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, src := range s.sources {
-		if now.Sub(src.lastSeen) < s.opts.ForgetAfter {
+		if due := src.lastSeen.Add(s.opts.ForgetAfter); now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
 			continue
 		}
 		delete(s.sources, id)
@@ -200,6 +238,7 @@ func (s *Subscriber) forgetSilent(now time.Time) {
 			s.notify()
 		}
 	}
+	return next
 }
 
 // dropRecords empties the store (sources stay known).
@@ -251,6 +290,7 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 	if err != nil {
 		return err
 	}
+	s.answered()
 	s.log.Debug("vanflow: subscribed", "address", BeaconAddress)
 	// Sources already known (from before a reconnect, or hinted) are
 	// received at once, without waiting for their next beacon.
@@ -272,6 +312,7 @@ func (s *Subscriber) session(ctx context.Context, conn *amqp.Conn) error {
 		if err != nil {
 			return err
 		}
+		s.answered()
 		_ = beacons.AcceptMessage(sctx, msg)
 		if subject(msg) != "BEACON" {
 			continue
@@ -443,6 +484,7 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 			}
 			return err
 		}
+		s.answered()
 		_ = recv.AcceptMessage(ctx, msg)
 		var recs []Record
 		if subject(msg) == "RECORD" {
@@ -485,8 +527,11 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 }
 
 // reflushEvery is how often a source is asked to FLUSH again, so that
-// records missed through a lost FLUSH are eventually received.
-const reflushEvery = 30 * time.Second
+// records missed through a lost FLUSH are eventually received. The usual
+// losses (no ROUTER record yet, a patch for an unknown record) are healed
+// within FlushAfter by the checks above; this is the last resort, and
+// each FLUSH makes the router re-send every record, so it is rare.
+const reflushEvery = 5 * time.Minute
 
 // heartbeats keeps a controller source alive from its heartbeat address
 // until ctx ends or the link fails.
@@ -506,6 +551,7 @@ func (s *Subscriber) heartbeats(ctx context.Context, sess *amqp.Session, src *so
 		if err != nil {
 			return
 		}
+		s.answered()
 		_ = recv.AcceptMessage(ctx, msg)
 		s.heard(src, nil)
 	}
@@ -516,7 +562,9 @@ func (s *Subscriber) sendFlush(ctx context.Context, flush *amqp.Sender, id, dire
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	subj := "FLUSH"
-	err := flush.Send(ctx, &amqp.Message{Properties: &amqp.MessageProperties{To: &direct, Subject: &subj}}, nil)
+	// Presettled: no outcome comes back from the (possibly remote) source,
+	// so nothing a remote party settles is decoded here.
+	err := flush.Send(ctx, &amqp.Message{Properties: &amqp.MessageProperties{To: &direct, Subject: &subj}}, &amqp.SendOptions{Settled: true})
 	if err != nil {
 		s.log.Debug("vanflow: flush failed", "source", id, "err", err)
 		return false

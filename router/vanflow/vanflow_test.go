@@ -298,7 +298,8 @@ func FuzzDecodeRecords(f *testing.F) {
 // lists or binaries ("hash of unhashable type", internal/encoding
 // Annotations.Unmarshal; seed aa15157ea0e6a7f0/694b0c236414f8fa): such
 // input is skipped here, as it never reaches this package's decoders.
-// In a live receiver that panic happens in go-amqp's own goroutine.
+// In a live receiver that panic would happen in go-amqp's own goroutine;
+// router/amqpconn's guard refuses such a message before go-amqp sees it.
 func unmarshal(data []byte) (msg *amqp.Message, ok bool) {
 	defer func() {
 		if recover() != nil {

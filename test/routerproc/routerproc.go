@@ -258,18 +258,20 @@ func (r *Router) Signal(sig syscall.Signal) {
 	case syscall.SIGSTOP:
 		// kill(2) returns before every thread has stopped: wait until
 		// they all have, so that nothing the test sends next is answered.
-		r.waitThreads(true)
+		WaitThreads(r.t, r.cmd.Process.Pid, true)
 	case syscall.SIGCONT:
-		r.waitThreads(false)
+		WaitThreads(r.t, r.cmd.Process.Pid, false)
 	}
 }
 
-// waitThreads waits until every thread of the router is stopped (state T)
-// or, with stopped false, none is.
-func (r *Router) waitThreads(stopped bool) {
-	r.t.Helper()
-	dir := fmt.Sprintf("/proc/%d/task", r.cmd.Process.Pid)
-	testwait.For(r.t, 10*time.Second, fmt.Sprintf("router %s threads stopped=%v", r.opts.ID, stopped), func() (bool, string) {
+// WaitThreads waits until every thread of process pid is stopped (state
+// T, after SIGSTOP) or, with stopped false, none is (after SIGCONT): kill(2)
+// returns before every thread has changed state. It works for any process,
+// e.g. a router a daemon under test started.
+func WaitThreads(t testing.TB, pid int, stopped bool) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	testwait.For(t, 10*time.Second, fmt.Sprintf("process %d threads stopped=%v", pid, stopped), func() (bool, string) {
 		tasks, err := os.ReadDir(dir)
 		if err != nil {
 			return false, err.Error()
