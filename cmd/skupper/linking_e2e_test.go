@@ -176,7 +176,9 @@ func TestTokenLinkingEndToEnd(t *testing.T) {
 
 	// An expired token → the compat message.
 	tok3 := filepath.Join(t.TempDir(), "t3.yaml")
-	e.ok("-n", "west", "token", "issue", tok3, "--expiration-window", "1s")
+	// (Long enough for skupperd to serve the grant before it expires on
+	// a loaded machine: an expired grant issues no token.)
+	e.ok("-n", "west", "token", "issue", tok3, "--expiration-window", "4s")
 	g3 := readObj[*v2alpha1.AccessGrant](t, west, v2alpha1.KindAccessGrant, grantOfToken(t, tok3))
 	exp, err := time.Parse(time.RFC3339, g3.Status.ExpirationTime)
 	require.NoError(t, err)
