@@ -34,9 +34,11 @@ import (
 // check after a retry comes sooner (portRecheck), so the status returns to
 // Ready moments after the port frees.
 const (
-	portPoll     = 2 * time.Second
-	portFastFor  = 30 * time.Second
-	portIdlePoll = 10 * time.Second
+	portPoll    = 2 * time.Second
+	portFastFor = 30 * time.Second
+	// portIdlePoll is a safety net: a listener that listens keeps its
+	// port, and every change pokes a check. Rare for the idle cost.
+	portIdlePoll = 2 * time.Minute
 	// portBusyPoll is the period while a listener cannot listen, so that
 	// the port freeing is noticed within it.
 	portBusyPoll = 500 * time.Millisecond
