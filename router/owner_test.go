@@ -24,7 +24,7 @@ func TestPortOwner(t *testing.T) {
 
 	other := exec.Command("sleep", "30")
 	if err := other.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+		t.Fatalf("cannot start another process (sleep): %v", err)
 	}
 	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
 	owned, listening, err = PortOwner(other.Process.Pid, port)
@@ -53,7 +53,7 @@ func TestPortHolders(t *testing.T) {
 	}
 	other := exec.Command("sleep", "30")
 	if err := other.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+		t.Fatalf("cannot start another process (sleep): %v", err)
 	}
 	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
 	if ours, others, err := PortHolders(other.Process.Pid, port); err != nil || ours != 0 || others != 1 {
