@@ -207,6 +207,22 @@ done
 [ -s "$home/echo.port" ] || die "the echo service did not report its port within 10s"
 echo_port=$(cat "$home/echo.port")
 say "echo service: 127.0.0.1:$echo_port (pid $echo_pid)"
+# wait_status NS WHAT DESCRIPTION REGEX: wait up to 30s until
+# `skupper -n NS WHAT status` prints a line matching REGEX, showing progress;
+# on timeout say so and go on (the status printed below says why).
+wait_status() {
+  local ns=$1 what=$2 desc=$3 re=$4 start=$SECONDS elapsed
+  until "$skupper" --data-home "$home" -n "$ns" "$what" status 2>/dev/null | grep -Eq "$re"; do
+    elapsed=$((SECONDS - start))
+    if ((elapsed >= 30)); then
+      say "   still no $desc after ${elapsed}s; the status below says why"
+      return 0
+    fi
+    say "   waiting for $desc (${elapsed}s of 30s)"
+    sleep 1
+  done
+}
+
 # pick_port prints a port free on 127.0.0.1 now and not already chosen.
 chosen=" $echo_port "
 pick_port() {
@@ -334,17 +350,14 @@ if [ "$real" = 1 ]; then
   got=${traffic% *}
   say "sent '$message' → got back '$got' across the link (${ms} ms)"
   say "echo service: $(tail -n 1 "$home/echo.log")"
-  # The link's status is observed from the routers: wait for it too.
-  start=$SECONDS
-  until "$skupper" --data-home "$home" -n east link status 2>/dev/null | grep -Eq '^[^ ]+ +Ready '; do
-    elapsed=$((SECONDS - start))
-    if ((elapsed >= 30)); then
-      say "east's link is not reported Ready after ${elapsed}s; the status below says why"
-      break
-    fi
-    say "   waiting for east's link to be reported Ready (${elapsed}s of 30s)"
-    sleep 1
-  done
+  # Every status below is observed from the routers: wait until both
+  # sites report what the link carries, so that the tables show it.
+  wait_status east link "east's link to be reported Ready" '^[^ ]+ +Ready '
+  wait_status east site "east to count 2 sites in the network" '^Sites in network: +2$'
+  wait_status west site "west to count 2 sites in the network" '^Sites in network: +2$'
+  wait_status west link "west to list east's link under \"Links from remote sites\"" '^east +'
+  wait_status west listener "west's listener to be matched by east's connector" '^backend +Ready '
+  wait_status east connector "east's connector to be matched by west's listener" '^backend +Ready '
 else
   step "traffic: skipped"
   say "the stand-in router carries no traffic; see the note at the end"
