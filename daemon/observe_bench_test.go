@@ -20,7 +20,9 @@ import (
 // and RSS. Targets: < 0.2 % of one core (7.2 CPU-s/hour), < 60 MB.
 // SKUPPERD_IDLE_BENCH=1 runs it (over a minute); SKUPPERD_IDLE_WINDOW sets
 // the window (default 60s), SKUPPERD_IDLE_N the number of namespaces
-// (default 20). SKUPPERD_CPUPROFILE=<file> also writes the
+// (default 20). It also reports the daemon's context switches per second
+// (wakeups/s), which, unlike CPU time, a busy neighbour of the machine
+// barely moves. SKUPPERD_CPUPROFILE=<file> also writes the
 // daemon's CPU profile over the window there (through its hidden
 // --debug-pprof-addr), for `go tool pprof`; profiling adds a little CPU.
 func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
@@ -81,6 +83,7 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	reconciles := len(p.logLines("reconciled", ""))
 	rss0, cpu0 := procStat(b, p.pid())
 	routers0 := routersCPU(b, p.pid())
+	wake0 := wakeups(b, p.pid())
 	if profile != "" {
 		cpuProfile(b, pprofAddr, window, profile) // takes the window
 	} else {
@@ -88,12 +91,14 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	}
 	rss1, cpu1 := procStat(b, p.pid())
 	routers1 := routersCPU(b, p.pid())
+	wake1 := wakeups(b, p.pid())
 	perHour := (cpu1 - cpu0).Seconds() * float64(time.Hour) / float64(window)
 	b.ReportMetric(float64(max(rss0, rss1))/(1<<20), "RSS-MB")
 	b.ReportMetric(perHour, "CPU-s/hour")
 	b.ReportMetric(100*(cpu1-cpu0).Seconds()/window.Seconds(), "%core")
 	b.ReportMetric(float64(len(p.logLines("reconciled", ""))-reconciles), "reconciles-idle")
 	b.ReportMetric(100*(routers1-routers0).Seconds()/window.Seconds(), "routers-%core")
+	b.ReportMetric(float64(wake1-wake0)/window.Seconds(), "wakeups/s")
 	b.Logf("20 observed namespaces: RSS %.1f MB before, %.1f MB after the %s window; CPU %s over it = %.2f s/hour = %.3f %% of a core; %d reconciles during it",
 		float64(rss0)/(1<<20), float64(rss1)/(1<<20), window, cpu1-cpu0, perHour, 100*(cpu1-cpu0).Seconds()/window.Seconds(), len(p.logLines("reconciled", ""))-reconciles)
 	b.Logf("the 20 routers themselves: CPU %s over the window = %.3f %% of a core (%.3f %% each)",
