@@ -70,6 +70,12 @@ type Options struct {
 	// caller owns it and may share it between namespaces and goroutines.
 	// nil: nothing is memoized (the results are the same, only slower).
 	Cache *Cache
+	// Memo skips the pass when the namespace is as the last pass with
+	// Memo left it, and records each pass for the next (the pass memo,
+	// passmemo.go): for one-shot processes. It applies only when nothing
+	// is observed (Network, Unbound), and no grant server (Grants) or
+	// redeemer (Redeem) is given.
+	Memo bool
 }
 
 // Outcome of a reconcile (the summary's vocabulary, owned by namespaces).
@@ -116,6 +122,10 @@ type Result struct {
 	// RetryRedemption is true when a token redemption failed transiently
 	// and should be retried later.
 	RetryRedemption bool
+	// Unchanged is true when the pass was skipped because the namespace
+	// was as the last pass left it (Options.Memo); the result is that
+	// pass's.
+	Unchanged bool
 	// NextChange is the earliest time after this reconcile at which the
 	// status it wrote goes stale by the passage of time alone (an
 	// AccessGrant expires, a certificate expires or is due for renewal);
@@ -139,7 +149,12 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 	if opts.Ports == nil {
 		opts.Ports = ports.New(ns.Home)
 	}
-	start := opts.Now()
+	start, wallStart := opts.Now(), time.Now()
+	if memoEligible(opts) {
+		if mr := checkPassMemo(ns, opts, start); mr != nil {
+			return memoHit(ns, opts, mr, start)
+		}
+	}
 	snap, err := namespaces.LoadCached(ns, opts.Cache.decoder())
 	if err != nil {
 		return nil, err
@@ -163,7 +178,37 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 	if err := r.syncDerived(); err != nil {
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
 	}
+	if memoEligible(opts) {
+		if err := r.writePassMemo(wallStart); err != nil {
+			return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
+		}
+	}
 	return r.res, nil
+}
+
+// memoHit is Run's result when the pass memo holds: the recorded result,
+// and a new summary saying when this run looked.
+func memoHit(ns namespaces.Namespace, opts Options, mr *memoResult, start time.Time) (*Result, error) {
+	res := &Result{Namespace: ns.Name, Outcome: mr.Outcome, SiteID: mr.SiteID, InputHash: mr.InputHash,
+		SiteDeclared: mr.SiteDeclared, LocalPort: mr.LocalPort, ConfigPath: mr.ConfigPath, AttachesTo: mr.AttachesTo, Unchanged: true}
+	if mr.NextChange != 0 {
+		res.NextChange = time.Unix(0, mr.NextChange)
+	}
+	for _, d := range mr.Diagnostics {
+		if d.Warning {
+			d.Severity = v2alpha1.SeverityWarning
+		}
+		res.Diagnostics = append(res.Diagnostics, d.Diagnostic)
+	}
+	r := &run{ns: ns, opts: opts, now: start, res: res, siteID: mr.SiteID}
+	if mr.Site != "" {
+		r.site = &v2alpha1.Site{ObjectMeta: v2alpha1.ObjectMeta{Name: mr.Site}}
+	}
+	res.Duration = opts.Now().Sub(start)
+	if err := r.writeSummary(); err != nil {
+		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
+	}
+	return res, nil
 }
 
 // syncDerived makes the derived files this reconcile wrote (status files,

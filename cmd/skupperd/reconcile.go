@@ -103,6 +103,7 @@ otherwise, 2 for invalid usage.`,
 					Ports:   alloc,
 					Cache:   cache,
 					Router:  router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
+					Memo:    true,
 				})
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
