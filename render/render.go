@@ -24,14 +24,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/parallel"
 )
 
 // Names of skupperd's own router entities and credentials.
@@ -469,7 +467,7 @@ func (b *builder) marshal(router map[string]any) ([]byte, error) {
 	// 1,000 pairs has over 2,000), then joined in order.
 	parts := make([][]byte, len(all))
 	errs := make([]error, len(all))
-	encodeEach(len(all), func(i int) {
+	parallel.For(len(all), func(i int) {
 		parts[i], errs[i] = json.MarshalIndent(all[i].attrs, "    ", "    ")
 	})
 	size := 4
@@ -493,37 +491,6 @@ func (b *builder) marshal(router map[string]any) ([]byte, error) {
 		out = append(out, '\n')
 	}
 	return append(out, "]\n"...), nil
-}
-
-// encodeEach calls fn(0..n-1) on up to GOMAXPROCS goroutines, in batches
-// (render imports only the standard library, so not internal/parallel).
-func encodeEach(n int, fn func(i int)) {
-	const batch = 64
-	workers := min(runtime.GOMAXPROCS(0), (n+batch-1)/batch)
-	if workers < 2 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				start := int(next.Add(batch)) - batch
-				if start >= n {
-					return
-				}
-				for i := start; i < min(start+batch, n); i++ {
-					fn(i)
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // logEntities maps the routerLogging setting to log entities: a level for

@@ -3,8 +3,9 @@
 // the user service manager over D-Bus (github.com/coreos/go-systemd/v22/dbus;
 // it never runs systemctl), supervises namespaces' routers as systemd units
 // (Supervisor, a router.Supervisor), installs and uninstalls the daemon's
-// own unit for the CLI (InstallDaemon, UninstallDaemon), and wraps
-// sd_notify for the daemon (Notify, WatchdogInterval).
+// own unit for the CLI (InstallDaemon, UninstallDaemon). The daemon's
+// sd_notify calls are skupperd's own (cmd/skupperd), so that the CLI,
+// which links this package, does not link them.
 //
 // # Modes
 //
