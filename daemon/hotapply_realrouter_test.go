@@ -195,23 +195,12 @@ func waitSkupperdConnected(t testing.TB, mc *mgmt.Client, ns string) {
 const hotApplied = "router configuration applied without a restart"
 
 func TestRealRouterHotApply(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	ports := freePorts(t, 8)
 	keep, la, la2 := ports[0], ports[1], ports[2]
 	burst := ports[3:6]
 	after := ports[6]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep})
+	h, ns, d, echo := s.h, s.ns, s.d, s.echo
 	var pid int
 	eventually(t, "the router's pid file", func() (bool, string) {
 		p, ok, why := recordedRouter(h, "west")
@@ -337,20 +326,9 @@ func TestRealRouterHotApply(t *testing.T) {
 // entity, which the router reads at startup only, restarts the router,
 // with the reason logged, and traffic flows again.
 func TestRealRouterHotApplyUpdatesAndFallback(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	keep := freePorts(t, 1)[0]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep})
+	h, ns, d := s.h, s.ns, s.d
 	var pid int
 	eventually(t, "the router's pid file", func() (bool, string) {
 		p, ok, why := recordedRouter(h, "west")
@@ -579,20 +557,9 @@ func setLogLevelBehindSkupperd(t *testing.T, ns namespaces.Namespace, mc *mgmt.C
 // with skmanage is set back by the next reconcile, even one that changes
 // nothing in the configuration.
 func TestRealRouterLogLevels(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	keep := freePorts(t, 1)[0]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep})
+	h, ns, d := s.h, s.ns, s.d
 	pid := routerPID(t, h, "west", 0)
 	held := holdConn(t, keep)
 	mc := routerMgmt(t, ns)

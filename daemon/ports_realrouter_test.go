@@ -88,20 +88,9 @@ func routerPID(t *testing.T, h *testHome, ns string, not int) int {
 // released, traffic flows through the listener and its status is Ready,
 // without a change of input or a router restart.
 func TestRealRouterBusyListenerAdded(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	keep := freePorts(t, 1)[0]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep})
+	h, ns, d := s.h, s.ns, s.d
 	pid := routerPID(t, h, "west", 0)
 	held := holdConn(t, keep)
 	waitSkupperdConnected(t, routerMgmt(t, ns), "west")
@@ -141,22 +130,10 @@ func TestRealRouterBusyListenerAdded(t *testing.T) {
 // the port, another listener carries traffic, and once the port is
 // released the listener comes up and is Ready again.
 func TestRealRouterBusyListenerAfterRestart(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	ports := freePorts(t, 2)
 	keep, late := ports[0], ports[1]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west"))
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "listener-late.yaml", listenerYAML("late", "keep", late))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep, files: [][2]string{{"listener-late.yaml", listenerYAML("late", "keep", late)}}})
+	h, ns, d := s.h, s.ns, s.d
 	waitTraffic(t, late, "hello")
 	pid := routerPID(t, h, "west", 0)
 
@@ -192,20 +169,9 @@ func TestRealRouterBusyListenerAfterRestart(t *testing.T) {
 // the Site says so, a Listener keeps carrying traffic, and once the port
 // is released the router listens on it again without a restart.
 func TestRealRouterLinkAccessPortHeld(t *testing.T) {
-	bin := realrouter.Binary(t)
-	binaries(t)
-	h := newTestHome(t)
-	t.Cleanup(func() { killRecordedRouters(h) })
-	echo := realrouter.EchoServer(t)
 	keep := freePorts(t, 1)[0]
-	h.addNamespace("west")
-	ns := h.ns("west")
-	h.put("west", "site.yaml", siteYAML("west")+"spec:\n  linkAccess: default\n")
-	h.put("west", "listener-keep.yaml", listenerYAML("keep", "keep", keep))
-	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
-	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
-	d.waitReady()
-	waitTraffic(t, keep, "hello")
+	s := startKeepSite(t, keepSiteOpts{keep: keep, site: siteYAML("west") + "spec:\n  linkAccess: default\n"})
+	h, ns, d := s.h, s.ns, s.d
 	es, err := routerConfig(ns)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skupperd/skupperd/daemon"
+	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/router"
 	"github.com/skupperd/skupperd/test/realrouter"
 )
@@ -167,4 +168,56 @@ func TestRealRouterInProcessTraffic(t *testing.T) {
 	if processAlive(pid) {
 		t.Fatalf("router %d still alive after Run returned", pid)
 	}
+}
+
+// keepSite is how most real-router tests begin: namespace "west" with a
+// Site, a Listener "keep" on a free port and a Connector "keep" to an echo
+// server, run by an in-test skupperd with the real router, and traffic
+// through keep flowing.
+type keepSite struct {
+	h    *testHome
+	ns   namespaces.Namespace
+	d    *daemonProc
+	echo int // the echo server's port
+}
+
+// keepSiteOpts vary the start. keep is the keep Listener's port (zero: a
+// free one); site replaces the Site's document (default siteYAML("west"));
+// keepListener replaces the keep Listener's; files are put besides, in
+// order (name, content).
+type keepSiteOpts struct {
+	keep         int
+	site         string
+	keepListener string
+	files        [][2]string
+}
+
+func startKeepSite(t *testing.T, o keepSiteOpts) *keepSite {
+	t.Helper()
+	bin := realrouter.Binary(t)
+	binaries(t)
+	h := newTestHome(t)
+	t.Cleanup(func() { killRecordedRouters(h) })
+	echo := realrouter.EchoServer(t)
+	if o.keep == 0 {
+		o.keep = freePorts(t, 1)[0]
+	}
+	if o.site == "" {
+		o.site = siteYAML("west")
+	}
+	if o.keepListener == "" {
+		o.keepListener = listenerYAML("keep", "keep", o.keep)
+	}
+	h.addNamespace("west")
+	ns := h.ns("west")
+	h.put("west", "site.yaml", o.site)
+	h.put("west", "listener-keep.yaml", o.keepListener)
+	for _, f := range o.files {
+		h.put("west", f[0], f[1])
+	}
+	h.put("west", "connector-keep.yaml", connectorYAML("keep", "keep", echo))
+	d := startDaemon(t, h, daemonOpts{routerBinary: bin})
+	d.waitReady()
+	waitTraffic(t, o.keep, "hello")
+	return &keepSite{h: h, ns: ns, d: d, echo: echo}
 }
