@@ -214,6 +214,13 @@ func BenchmarkLargeNamespaceEdit(b *testing.B) {
 		return len(statusFiles(ns)) == 2*pairs+1 && exists(target), ""
 	})
 	watch.wait(b, "l500's status", portIs(20500))
+	// A user edits one file of a namespace whose other files are old:
+	// let the input settle (older than the loader's racy window, 2 s; a
+	// file changed more recently is read on every pass), and let one pass
+	// see it settled. The sleep is the scenario, not synchronisation.
+	time.Sleep(2100 * time.Millisecond)
+	h.put("big", "pair-0500.yaml", listenerYAML("l500", "k500", 20501)+"---\n"+connectorYAML("c500", "k500", 40500))
+	watch.wait(b, "l500's settled status", portIs(20501))
 	passes := d.Passes()
 	reconcileP50()
 	var lat []time.Duration

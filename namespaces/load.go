@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -185,6 +186,10 @@ func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
 // been listed and before its files are read.
 var testHookAfterList func(dir string)
 
+// testHookReadEntry, when set by tests, runs before a listed resource file
+// is read.
+var testHookReadEntry func(path string)
+
 type loader struct {
 	ns     Namespace
 	realNS string
@@ -201,14 +206,15 @@ func (l *loader) fileDiag(path string, sev v2alpha1.Severity, format string, arg
 	l.diags = append(l.diags, v2alpha1.Diagnostic{File: path, Message: fmt.Sprintf(format, args...), Severity: sev})
 }
 
-// hashEntry feeds a file's identity and content into the input hash.
-func (l *loader) hashEntry(path string, data []byte) {
+// hashEntry feeds a file's name, size and content digest into the input
+// hash.
+func (l *loader) hashEntry(path string, size int, sum [sha256.Size]byte) {
 	if l.hash == nil {
 		return
 	}
 	rel, _ := filepath.Rel(l.ns.Home.Root, path)
-	fmt.Fprintf(l.hash, "%s\x00%d\x00", rel, len(data))
-	l.hash.Write(data)
+	fmt.Fprintf(l.hash, "%s\x00%d\x00", rel, size)
+	l.hash.Write(sum[:])
 }
 
 // readDir lists a directory, sorted; a missing directory is empty.
@@ -301,15 +307,18 @@ func (l *loader) resourcePaths() ([]string, []fs.DirEntry, error) {
 // readFileResult is one resource file as read (and decoded) by a worker.
 type readFileResult struct {
 	path      string
-	data      []byte
+	data      []byte // nil when the cache vouched for the file unread
+	size      int
+	sum       [sha256.Size]byte
 	docs      []*v2alpha1.Document
 	fileDiags v2alpha1.Diagnostics // diagnostics not attached to a document
 }
 
 // readResources reads (and, with decode, decodes) the resource files of
 // input/resources on all CPUs. The result keeps file order; files skipped
-// with a diagnostic are left out. Their bytes are fed to the input hash in
-// order.
+// with a diagnostic are left out. Their digests are fed to the input
+// hash in order. With decode, a file the cache decoded before and whose
+// identity (lstat) is unchanged is not read again (see DecodeCache).
 func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	paths, entries, err := l.resourcePaths()
 	if err != nil {
@@ -325,15 +334,29 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	} else {
 		defer unix.Close(dirfd)
 	}
+	start := time.Now()
 	parallel.For(len(paths), func(i int) {
-		sub := &loader{ns: l.ns, realNS: l.realNS}
 		res := &results[i]
 		res.path = paths[i]
-		res.data, ok[i] = sub.readEntry(dirfd, paths[i], entries[i])
+		if decode && entries[i].Type().IsRegular() {
+			if f := l.cache.unchanged(dirfd, paths[i], entries[i].Name()); f != nil {
+				res.size, res.sum = int(f.id.Size), f.sum
+				res.docs, res.fileDiags = cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
+				ok[i] = true
+				return
+			}
+		}
+		sub := &loader{ns: l.ns, realNS: l.realNS}
+		var st *unix.Stat_t
+		res.data, st, ok[i] = sub.readEntry(dirfd, paths[i], entries[i])
 		res.fileDiags = sub.diags
-		if ok[i] && decode {
+		if !ok[i] {
+			return
+		}
+		res.size, res.sum = len(res.data), sha256.Sum256(res.data)
+		if decode {
 			var ds v2alpha1.Diagnostics
-			res.docs, ds = l.cache.decode(paths[i], res.data)
+			res.docs, ds = l.cache.decode(paths[i], res.data, res.sum, st, start)
 			res.fileDiags = append(res.fileDiags, ds...)
 		}
 	})
@@ -341,7 +364,7 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	for i, r := range results {
 		l.diags = append(l.diags, r.fileDiags...)
 		if ok[i] {
-			l.hashEntry(r.path, r.data)
+			l.hashEntry(r.path, r.size, r.sum)
 			out = append(out, r)
 		}
 	}
@@ -362,22 +385,27 @@ func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
 
 // readEntry reads a listed file: a regular file (as the listing says) is
 // read with ReadRegularFile (open without following a symlink, fstat,
-// read, close); anything else, or a file replaced since the listing,
-// goes through readFile's checks.
-func (l *loader) readEntry(dirfd int, path string, e fs.DirEntry) ([]byte, bool) {
+// read, close), and its fstat returned; anything else, or a file replaced
+// since the listing, goes through readFile's checks (and no stat is
+// returned).
+func (l *loader) readEntry(dirfd int, path string, e fs.DirEntry) ([]byte, *unix.Stat_t, bool) {
+	if testHookReadEntry != nil {
+		testHookReadEntry(path)
+	}
 	if !e.Type().IsRegular() {
-		return l.readFile(path)
+		data, ok := l.readFile(path)
+		return data, nil, ok
 	}
 	name := e.Name()
 	if dirfd == unix.AT_FDCWD {
 		name = path
 	}
-	data, _, err := ReadRegularFileAt(dirfd, name, path, MaxInputFileSize)
+	data, st, err := ReadRegularFileAt(dirfd, name, path, MaxInputFileSize)
 	var tooLarge *TooLargeError
 	var pe *fs.PathError
 	switch {
 	case err == nil:
-		return data, true
+		return data, st, true
 	case errors.As(err, &tooLarge) && tooLarge.Grew:
 		l.fileDiag(path, v2alpha1.SeverityError, "file grew beyond %d bytes (4 MiB) while being read", MaxInputFileSize)
 	case errors.As(err, &tooLarge):
@@ -387,9 +415,10 @@ func (l *loader) readEntry(dirfd int, path string, e fs.DirEntry) ([]byte, bool)
 	default:
 		// Replaced meanwhile (by a symlink or a FIFO, or removed): the
 		// full checks say what it is now.
-		return l.readFile(path)
+		data, ok := l.readFile(path)
+		return data, nil, ok
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // readOpen reads an open input file, checking it is a regular file within
@@ -534,7 +563,7 @@ func (l *loader) loadBundles(dir string) (map[string]*Bundle, error) {
 				continue
 			}
 			if data, ok := l.readFile(p); ok {
-				l.hashEntry(p, data)
+				l.hashEntry(p, len(data), sha256.Sum256(data))
 				*f.dst = data
 			}
 		}
@@ -677,8 +706,15 @@ func LoadPaths(namespace string, paths []string) ([]*v2alpha1.Document, v2alpha1
 
 // DecodeCache remembers the documents decoded from input files, by path
 // and SHA-256 of their bytes, so that a reconcile parses only the files
-// that changed. It is safe for concurrent use; its zero value is empty. It
-// is emptied when it holds decodeCacheLimit files, which bounds its memory.
+// that changed; and each file's identity (inode, size, times, mode) as it
+// was read, so that a file whose identity is unchanged is not even read
+// again (one lstat instead of open, fstat, read and close). The identity
+// is trusted only for a file that had not changed for racyWindow when it
+// was read: a file changed twice within one tick of the filesystem's
+// clock, with the same size, keeps its identity (git's "racily clean"
+// files), so a recently changed file is read every time until it is
+// older. It is safe for concurrent use; its zero value is empty. It is
+// emptied when it holds decodeCacheLimit files, which bounds its memory.
 // A nil *DecodeCache decodes every file.
 type DecodeCache struct {
 	mu    sync.Mutex
@@ -691,33 +727,75 @@ type decodedFile struct {
 	sum   [sha256.Size]byte
 	docs  []*v2alpha1.Document
 	diags v2alpha1.Diagnostics
+	// id is the file's fstat when it was read; trusted when it had not
+	// changed for racyWindow then (see DecodeCache).
+	id      unix.Stat_t
+	trusted bool
 }
 
 const decodeCacheLimit = 1 << 16
 
-// decode returns the documents of the file path holding data and the
-// file's own diagnostics (those of its documents are attached to them).
-func (c *DecodeCache) decode(path string, data []byte) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
-	var sum [sha256.Size]byte
-	if c != nil {
-		sum = sha256.Sum256(data)
-		c.mu.Lock()
-		f := c.files[path]
-		c.mu.Unlock()
-		if f != nil && f.sum == sum {
-			return cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
-		}
-	}
-	docs, ds := v2alpha1.Decode(path, data)
-	// Decode lists the documents' own diagnostics first and the
-	// file-level ones last; the former stay with their documents.
-	attached := 0
-	for _, doc := range docs {
-		attached += len(doc.Diags)
-	}
-	fileDiags := ds[attached:]
+// racyWindow is how long a file must have been unchanged when it was read
+// for its identity to vouch for its content later (a variable for tests).
+var racyWindow = 2 * time.Second
+
+// unchanged returns the cached decoding of path when its identity (name
+// looked up in dirfd) is the one it had when read and is trusted; nil
+// otherwise.
+func (c *DecodeCache) unchanged(dirfd int, path, name string) *decodedFile {
 	if c == nil {
-		return docs, fileDiags
+		return nil
+	}
+	c.mu.Lock()
+	f := c.files[path]
+	c.mu.Unlock()
+	if f == nil || !f.trusted {
+		return nil
+	}
+	if dirfd == unix.AT_FDCWD {
+		name = path
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || !sameFile(&st, &f.id) {
+		return nil
+	}
+	return f
+}
+
+func sameFile(a, b *unix.Stat_t) bool {
+	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.Mode == b.Mode &&
+		a.Mtim == b.Mtim && a.Ctim == b.Ctim
+}
+
+// decode returns the documents of the file path holding data (whose
+// SHA-256 is sum; st is its fstat as read at readStart, nil if not known)
+// and the file's own diagnostics (those of its documents are attached to
+// them).
+func (c *DecodeCache) decode(path string, data []byte, sum [sha256.Size]byte, st *unix.Stat_t, readStart time.Time) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
+	var f *decodedFile
+	if c != nil {
+		c.mu.Lock()
+		f = c.files[path]
+		c.mu.Unlock()
+	}
+	if f == nil || f.sum != sum {
+		docs, ds := v2alpha1.Decode(path, data)
+		// Decode lists the documents' own diagnostics first and the
+		// file-level ones last; the former stay with their documents.
+		attached := 0
+		for _, doc := range docs {
+			attached += len(doc.Diags)
+		}
+		if c == nil {
+			return docs, ds[attached:]
+		}
+		f = &decodedFile{sum: sum, docs: docs, diags: ds[attached:]}
+	} else {
+		f = &decodedFile{sum: sum, docs: f.docs, diags: f.diags}
+	}
+	if st != nil {
+		f.id = *st
+		f.trusted = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(readStart.Add(-racyWindow))
 	}
 	c.mu.Lock()
 	if c.files == nil {
@@ -725,9 +803,9 @@ func (c *DecodeCache) decode(path string, data []byte) ([]*v2alpha1.Document, v2
 	} else if len(c.files) >= decodeCacheLimit {
 		clear(c.files)
 	}
-	c.files[path] = &decodedFile{sum: sum, docs: docs, diags: fileDiags}
+	c.files[path] = f
 	c.mu.Unlock()
-	return cloneDocs(docs), append(v2alpha1.Diagnostics(nil), fileDiags...)
+	return cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
 }
 
 func cloneDocs(docs []*v2alpha1.Document) []*v2alpha1.Document {

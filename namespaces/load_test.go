@@ -6,8 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -443,4 +445,80 @@ func TestLoadPermissionDenied(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "Site/west\n")
 	require.Contains(t, string(out), "b.yaml: cannot read: permission denied")
+}
+
+// TestDecodeCacheSkipsUnchangedFiles: with a DecodeCache, a file that had
+// not changed for the racy window when it was read is not read again while
+// its identity holds; one edited in place is read again, and
+// a recently changed file is read every time.
+func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
+	home := NewHome(t.TempDir())
+	ns := home.Namespace("west")
+	require.NoError(t, ns.EnsureInput())
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(ns.InputResourcesDir(), name), []byte(content), 0o600))
+	}
+	listener := func(port int) string {
+		return fmt.Sprintf("apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: l\nspec:\n  routingKey: k\n  port: %d\n", port)
+	}
+	write("site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n")
+	write("l.yaml", listener(1001))
+	var mu sync.Mutex
+	reads := map[string]int{}
+	testHookReadEntry = func(path string) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads[filepath.Base(path)]++
+	}
+	t.Cleanup(func() { testHookReadEntry = nil })
+	port := func(s *Snapshot) int {
+		for _, d := range s.Docs {
+			if l, ok := d.Object.(*v2alpha1.Listener); ok {
+				return l.Spec.Port
+			}
+		}
+		return 0
+	}
+	cache := &DecodeCache{}
+	load := func() *Snapshot {
+		s, err := LoadCached(ns, cache)
+		require.NoError(t, err)
+		return s
+	}
+
+	// Just written: within the racy window, read every time.
+	first := load()
+	second := load()
+	require.Equal(t, 2, reads["l.yaml"])
+	require.Equal(t, first.InputHash, second.InputHash)
+
+	// Older than the window: read once more (to be trusted), then not.
+	old := racyWindow
+	racyWindow = -time.Hour // every file counts as settled
+	t.Cleanup(func() { racyWindow = old })
+	load()
+	require.Equal(t, 3, reads["l.yaml"])
+	third := load()
+	require.Equal(t, 3, reads["l.yaml"], "an unchanged, settled file is not read again")
+	require.Equal(t, 1001, port(third))
+	require.Equal(t, first.InputHash, third.InputHash, "the input hash does not depend on how a file was known")
+	for _, d := range third.Docs {
+		if l, ok := d.Object.(*v2alpha1.Listener); ok {
+			l.Spec.Port = 1 // the documents handed out are copies...
+		}
+	}
+	require.Equal(t, 1001, port(load()), "...and changing them does not change the cache")
+
+	// Edited in place: its identity changes, so it is read again. (The
+	// new size makes that so whatever the clock's granularity: racyWindow
+	// is off here; the racy case is the first step's.)
+	f, err := os.OpenFile(filepath.Join(ns.InputResourcesDir(), "l.yaml"), os.O_WRONLY|os.O_TRUNC, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(listener(20022))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	edited := load()
+	require.Equal(t, 4, reads["l.yaml"])
+	require.Equal(t, 20022, port(edited))
+	require.NotEqual(t, first.InputHash, edited.InputHash)
 }
