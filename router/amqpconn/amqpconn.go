@@ -254,6 +254,7 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
+	raw = newRawReadConn(raw)
 	nc := raw
 	if c.cfg.TLS != nil {
 		tc := tls.Client(raw, c.cfg.TLS.Clone())
