@@ -29,8 +29,8 @@ func TestIsTempName(t *testing.T) {
 		"x.tmp-12":                   false, // not hidden: not ours
 		".hidden.yaml":               false,
 	} {
-		if got := isTempName(name); got != want {
-			t.Errorf("isTempName(%q) = %v, want %v", name, got, want)
+		if got := atomicfile.IsTempName(name); got != want {
+			t.Errorf("IsTempName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

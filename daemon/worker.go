@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/skupperd/skupperd/grants"
+	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
 	"github.com/skupperd/skupperd/router"
@@ -236,6 +236,8 @@ type pass struct {
 	force    bool   // restart the router even if nothing changed
 	stopped  bool   // "skupper system stop" holds the router down
 	res      *reconcile.Result
+	// stamp is stampOf the namespace right after the reconcile.
+	stamp string
 }
 
 // reconcile runs one reconcile of the namespace: open it, decide what the
@@ -261,6 +263,11 @@ func (w *worker) reconcile(ctx context.Context) {
 	}
 	w.prepare(ctx, p)
 	res, err := w.runReconcile(ctx, p)
+	// The runtime files as this reconcile left them: a change after this
+	// instant (a file removed behind the daemon's back, even while the
+	// result is applied) differs from the stamp, and the next resync
+	// reconciles again.
+	p.stamp = stampOf(w.ns)
 	d.passes.Add(1)
 	w.mu.Lock()
 	w.stamp = "" // until this reconcile is known good
@@ -419,9 +426,8 @@ func (w *worker) apply(ctx context.Context, p *pass) {
 			p.log.Error("acknowledge reload", "error", err)
 		}
 	}
-	stamp := stampOf(w.ns)
 	w.mu.Lock()
-	w.stamp, w.reconciled = stamp, time.Now()
+	w.stamp, w.reconciled = p.stamp, time.Now()
 	w.mu.Unlock()
 	// Attached connectors here feed the site namespaces they name.
 	for _, ns := range mergeNames(prevAttaches, res.AttachesTo) {
@@ -645,35 +651,14 @@ func sweepTemp(ns namespaces.Namespace, before time.Time, log *slog.Logger) {
 		log.Warn("cannot take the input lock; temporary files in input/ may be a writer's", "namespace", ns.Name, "error", err)
 	}
 	for _, root := range []string{ns.RuntimeDir(), ns.InternalDir(), ns.InputDir()} {
-		_ = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() || !isTempName(e.Name()) {
-				return nil
-			}
-			if info, err := e.Info(); err != nil || !info.ModTime().Before(before) {
-				return nil
-			}
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		atomicfile.SweepTemp(root, before, func(path string, err error) {
+			if err != nil {
 				log.Warn("cannot remove a temporary file left by an interrupted write", "namespace", ns.Name, "file", path, "error", err)
 			} else {
 				log.Info("removed a temporary file left by an interrupted write", "namespace", ns.Name, "file", path)
 			}
-			return nil
 		})
 	}
-}
-
-// isTempName reports whether name is an atomicfile temporary file name.
-func isTempName(name string) bool {
-	i := strings.LastIndex(name, ".tmp-")
-	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
-		return false
-	}
-	for _, c := range name[i+len(".tmp-"):] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // removedDuring reports whether the namespace directory, open as dir since

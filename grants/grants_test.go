@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -122,4 +123,21 @@ func TestServiceServesWhatSetGrantsGave(t *testing.T) {
 	svc.SetGrants("west", []grantserver.Grant{g})
 	_, err = grantclient.Redeem(ctx, tok, "east", grantclient.Options{})
 	require.ErrorContains(t, err, "Site not yet defined for west")
+}
+
+// TestNewSweepsInterruptedWrites: a temporary file left in the grant
+// server's directory by a write that a crash interrupted is removed when
+// the service starts; the credentials are written whole.
+func TestNewSweepsInterruptedWrites(t *testing.T) {
+	home := namespaces.NewHome(t.TempDir())
+	caDir := filepath.Join(home.Root, "grant-server", "ca")
+	require.NoError(t, os.MkdirAll(caDir, 0o700))
+	left := filepath.Join(caDir, ".ca.crt.tmp-2616402399")
+	require.NoError(t, os.WriteFile(left, []byte("-----BEGIN CERT"), 0o600))
+	old := time.Now().Add(-time.Minute)
+	require.NoError(t, os.Chtimes(left, old, old))
+	_, err := grants.New(grants.Config{Home: home, Addr: "127.0.0.1:0", AdvertiseHost: "127.0.0.1"})
+	require.NoError(t, err)
+	require.NoFileExists(t, left)
+	require.FileExists(t, filepath.Join(caDir, "ca.crt"))
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/skupperd/skupperd/certs"
 	"github.com/skupperd/skupperd/grantclient"
 	"github.com/skupperd/skupperd/grantserver"
+	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/hostinfo"
 	"github.com/skupperd/skupperd/namespaces"
 )
@@ -139,6 +140,16 @@ func New(cfg Config) (*Service, error) {
 	store := countingStore{FileStore: grantserver.FileStore{Home: cfg.Home}, onRedeemed: cfg.OnRedeemed}
 	g.server = grantserver.New(issuer{g}, store, cfg.Logger.With("component", "grant-server"))
 	g.server.SetStarting(true)
+	// Its credentials are written only here and by Refresh, in the one
+	// daemon of the data home: a temporary file already there was left by
+	// a write that a crash interrupted.
+	atomicfile.SweepTemp(filepath.Join(g.home.Root, "grant-server"), time.Now(), func(path string, err error) {
+		if err != nil {
+			g.log.Warn("cannot remove a temporary file left by an interrupted write", "file", path, "error", err)
+		} else {
+			g.log.Info("removed a temporary file left by an interrupted write", "file", path)
+		}
+	})
 	if err := g.Refresh(time.Now()); err != nil {
 		return nil, err
 	}
