@@ -193,7 +193,7 @@ func splitKey(text string) (key, rest string, ok bool) {
 	for i < len(text) && isKeyChar(text[i]) {
 		i++
 	}
-	if i == 0 || i == len(text) || text[i] != ':' || text[0] == '-' {
+	if i == 0 || i == len(text) || text[i] != ':' || text[0] == '-' || i > maxFastKey {
 		return "", "", false
 	}
 	key, rest = text[:i], text[i+1:]
@@ -205,6 +205,12 @@ func splitKey(text string) (key, rest string, ok bool) {
 	}
 	return key, strings.TrimLeft(rest, " "), true
 }
+
+// maxFastKey bounds the keys the fast parser reads: go-yaml refuses a
+// simple key of more than 1,024 characters ("mapping values are not
+// allowed in this context"), and keys that long are no field of any
+// resource, so they take go-yaml's path and get its answer.
+const maxFastKey = 256
 
 func isKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '/' || c == '-'
