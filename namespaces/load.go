@@ -56,6 +56,11 @@ type Snapshot struct {
 	// (including attached connectors read from other namespaces); equal
 	// hashes mean equal input.
 	InputHash string
+	// ResourceFiles maps the path of each regular file of input/resources
+	// that was read (or vouched for by the cache) to its fstat as read:
+	// the identity of the bytes the snapshot holds, for callers that
+	// record what a pass saw (the pass memo).
+	ResourceFiles map[string]unix.Stat_t
 }
 
 // Valid returns the documents that may be applied, in file order.
@@ -150,11 +155,11 @@ func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
 	}
 	l.realNS = realNS
 	snap := &Snapshot{Namespace: ns}
-	docs, err := l.loadResources()
+	docs, ids, err := l.loadResources()
 	if err != nil {
 		return nil, err
 	}
-	snap.Docs = docs
+	snap.Docs, snap.ResourceFiles = docs, ids
 	if snap.Certs, err = l.loadBundles(ns.InputCertsDir()); err != nil {
 		return nil, err
 	}
@@ -310,6 +315,7 @@ type readFileResult struct {
 	data      []byte // nil when the cache vouched for the file unread
 	size      int
 	sum       [sha256.Size]byte
+	id        *unix.Stat_t // its fstat as read, nil when not known
 	docs      []*v2alpha1.Document
 	fileDiags v2alpha1.Diagnostics // diagnostics not attached to a document
 }
@@ -340,7 +346,7 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 		res.path = paths[i]
 		if decode && entries[i].Type().IsRegular() {
 			if f := l.cache.unchanged(dirfd, paths[i], entries[i].Name()); f != nil {
-				res.size, res.sum = int(f.id.Size), f.sum
+				res.size, res.sum, res.id = int(f.id.Size), f.sum, &f.id
 				res.docs, res.fileDiags = cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
 				ok[i] = true
 				return
@@ -349,6 +355,7 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 		sub := &loader{ns: l.ns, realNS: l.realNS}
 		var st *unix.Stat_t
 		res.data, st, ok[i] = sub.readEntry(dirfd, paths[i], entries[i])
+		res.id = st
 		res.fileDiags = sub.diags
 		if !ok[i] {
 			return
@@ -371,16 +378,20 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	return out, nil
 }
 
-func (l *loader) loadResources() ([]*v2alpha1.Document, error) {
+func (l *loader) loadResources() ([]*v2alpha1.Document, map[string]unix.Stat_t, error) {
 	files, err := l.readResources(true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var docs []*v2alpha1.Document
+	ids := make(map[string]unix.Stat_t, len(files))
 	for _, f := range files {
 		docs = append(docs, f.docs...)
+		if f.id != nil {
+			ids[f.path] = *f.id
+		}
 	}
-	return docs, nil
+	return docs, ids, nil
 }
 
 // readEntry reads a listed file: a regular file (as the listing says) is
@@ -641,7 +652,7 @@ func (l *loader) loadAttached() (map[string][]*v2alpha1.Document, error) {
 			continue
 		}
 		sub.realNS = real
-		docs, err := sub.loadResources()
+		docs, _, err := sub.loadResources()
 		if err != nil {
 			continue
 		}

@@ -90,6 +90,23 @@ func (n Namespace) PruneStatus(keep map[v2alpha1.Key]bool) ([]v2alpha1.Key, erro
 	if err != nil {
 		return nil, err
 	}
+	return n.pruneStatus(present, keep)
+}
+
+// PruneListedStatus is PruneStatus over a listing of the status directory
+// the caller made (os.ReadDir of StatusDir), saving a second listing:
+// status files created since are left for the next prune.
+func (n Namespace) PruneListedStatus(listing []fs.DirEntry, keep map[v2alpha1.Key]bool) ([]v2alpha1.Key, error) {
+	var present []v2alpha1.Key
+	for _, e := range listing {
+		if k, ok := ParseStatusFileName(e.Name()); ok && e.Type().IsRegular() {
+			present = append(present, k)
+		}
+	}
+	return n.pruneStatus(present, keep)
+}
+
+func (n Namespace) pruneStatus(present []v2alpha1.Key, keep map[v2alpha1.Key]bool) ([]v2alpha1.Key, error) {
 	var removed []v2alpha1.Key
 	for _, k := range present {
 		if keep[k] {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -310,7 +311,15 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir()}
+	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir(),
+		known: make(map[string]fileID, len(r.statusIDs)+len(r.snap.ResourceFiles))}
+	// The status files and resource files this pass wrote or read are
+	// recorded as the pass saw them, without another lstat: a file changed
+	// since no longer matches its entry, and the next run makes a pass.
+	maps.Copy(w.known, r.statusIDs)
+	for path, st := range r.snap.ResourceFiles {
+		w.known[path] = idOfUnixStat(&st)
+	}
 	if !w.walk(r.ns.Dir) || !w.otherTables(r.ns) {
 		return nil, false
 	}
@@ -334,6 +343,7 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 		return nil, false
 	}
 	var b bytes.Buffer
+	b.Grow(len(js) + 256 + len(w.entries)*128) // about an entry's line: one allocation
 	b.WriteString(passMemoHeader + "\nkey\t" + memoKey(r.opts) + "\nuntil\t" + strconv.FormatInt(until.UnixNano(), 10) + "\nresult\t")
 	b.Write(js)
 	b.WriteByte('\n')
@@ -363,6 +373,9 @@ type memoWalk struct {
 	root, input, internal string
 	racyAfter             time.Time
 	entries               []memoEntry
+	// known are identities the pass already has, by path: used for the
+	// regular files listed, instead of an lstat.
+	known map[string]fileID
 }
 
 // walk records dir and everything below it; false when something cannot
@@ -404,13 +417,20 @@ func (w *memoWalk) walk(dir string) bool {
 			}
 			continue
 		}
-		if strings.ContainsAny(name, "\t\n/") || unix.Lstat(path, &st) != nil {
+		if strings.ContainsAny(name, "\t\n/") {
 			return false
 		}
-		if inInput && !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(w.racyAfter) {
+		id, ok := w.known[path]
+		if !ok || !e.Type().IsRegular() {
+			if unix.Lstat(path, &st) != nil {
+				return false
+			}
+			id = idOfUnixStat(&st)
+		}
+		if inInput && !time.Unix(id.ctime.Sec, id.ctime.Nsec).Before(w.racyAfter) {
 			return false // changed just before or during the pass
 		}
-		w.entries = append(w.entries, memoEntry{kind: 'F', rel: rel + "/" + name, id: idOfUnixStat(&st)})
+		w.entries = append(w.entries, memoEntry{kind: 'F', rel: rel + "/" + name, id: id})
 	}
 	return true
 }

@@ -251,6 +251,13 @@ type run struct {
 	connectorKeys, listenerKeys map[string]bool
 	// olds are the status files as they were before this reconcile.
 	olds map[v2alpha1.Key]*oldStatus
+	// listing is the status directory as the pass found it, and listed
+	// its names with their types (both nil: not listed).
+	listing []fs.DirEntry
+	listed  map[string]fs.FileMode
+	// statusIDs are the identities of the status files as the pass left
+	// them, by path.
+	statusIDs map[string]fileID
 	// index is the status index (statusindex.go) when the Cache lacked
 	// a status file; indexStale is set when it lacked one too.
 	index      map[string]*oldStatus

@@ -747,3 +747,47 @@ func TestSiteIDStable(t *testing.T) {
 	rid, _ = routerID()
 	assert.Equal(t, "west-"+first.SiteID, rid)
 }
+
+// TestStatusPathNotAFile checks that a status file's place taken by a
+// directory or a symbolic link (found in the pass's listing of the status
+// directory) is refused with an error naming it, and that the link's
+// target is not written through.
+func TestStatusPathNotAFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, path string) (check func())
+	}{
+		{"directory", func(t *testing.T, path string) func() {
+			require.NoError(t, os.Mkdir(path, 0o700))
+			return func() {
+				fi, err := os.Lstat(path)
+				require.NoError(t, err)
+				assert.True(t, fi.IsDir(), "the directory is left alone")
+			}
+		}},
+		{"symlink", func(t *testing.T, path string) func() {
+			target := filepath.Join(t.TempDir(), "elsewhere.yaml")
+			require.NoError(t, os.WriteFile(target, []byte("mine\n"), 0o600))
+			require.NoError(t, os.Symlink(target, path))
+			return func() {
+				data, err := os.ReadFile(target)
+				require.NoError(t, err)
+				assert.Equal(t, "mine\n", string(data), "the link's target is not written")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			west := h.ns("west")
+			h.writeInput(west, "site.yaml", idempotenceInput(8080))
+			h.reconcile(west)
+			path := west.StatusPath(v2alpha1.Key{Kind: v2alpha1.KindListener, Name: "backend"})
+			require.NoError(t, os.Remove(path))
+			check := tc.plant(t, path)
+			_, err := reconcile.Run(context.Background(), west, h.options())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), path)
+			check()
+		})
+	}
+}

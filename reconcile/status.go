@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -165,6 +166,7 @@ func (r *run) writeStatuses() error {
 	} else {
 		defer unix.Close(dirfd)
 	}
+	r.listStatusDir()
 	r.readPrevious(dirfd, docs)
 	r.routingKeys()
 	for _, d := range docs {
@@ -173,14 +175,22 @@ func (r *run) writeStatuses() error {
 	}
 	errs := make([]error, len(objs))
 	wrote := make([]bool, len(objs))
-	parallel.For(len(objs), func(i int) { wrote[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
+	ids := make([]fileID, len(objs))
+	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
+	r.statusIDs = make(map[string]fileID, len(objs))
 	for i, err := range errs {
 		if err != nil {
 			return err
 		}
 		r.derivedWritten = r.derivedWritten || wrote[i]
+		r.statusIDs[r.ns.StatusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
 	}
-	removed, err := r.ns.PruneStatus(keep)
+	var removed []v2alpha1.Key
+	if r.listing != nil {
+		removed, err = r.ns.PruneListedStatus(r.listing, keep)
+	} else {
+		removed, err = r.ns.PruneStatus(keep)
+	}
 	if len(removed) > 0 {
 		r.opts.Cache.forget(r.ns, removed)
 	}
@@ -243,6 +253,33 @@ func idOfUnixStat(st *unix.Stat_t) fileID {
 		mtime: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}, ctime: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}, mode: st.Mode}
 }
 
+// listStatusDir lists the status directory once for the pass: a status
+// file it does not hold is neither looked for nor checked before it is
+// written, and the prune works from it. When the directory cannot be
+// listed (it does not exist yet, say) every file is looked at by name.
+func (r *run) listStatusDir() {
+	r.listing, r.listed = nil, nil
+	entries, err := os.ReadDir(r.ns.StatusDir())
+	if err != nil {
+		return
+	}
+	r.listing = entries
+	r.listed = make(map[string]fs.FileMode, len(entries))
+	for _, e := range entries {
+		r.listed[e.Name()] = e.Type()
+	}
+}
+
+// inListing reports whether the status directory's listing holds name
+// (true when there is no listing: it may).
+func (r *run) inListing(name string) bool {
+	if r.listed == nil {
+		return true
+	}
+	_, ok := r.listed[name]
+	return ok
+}
+
 // readPrevious reads the previous status of every document, on all CPUs,
 // from the Cache, else the status index, else the file.
 func (r *run) readPrevious(dirfd int, docs []*v2alpha1.Document) {
@@ -279,6 +316,12 @@ func (r *run) readOld(dirfd int, k v2alpha1.Key) *oldStatus {
 	name := k.FileName()
 	if dirfd == unix.AT_FDCWD {
 		name = path
+	}
+	if !r.inListing(k.FileName()) {
+		if r.index != nil {
+			r.indexStale.Store(true)
+		}
+		return &oldStatus{}
 	}
 	o, fromIndex := r.opts.Cache.status(path), false
 	if o == nil && r.index != nil {
@@ -319,20 +362,20 @@ var testHookReadStatus func(path string)
 // writeStatus writes obj to its status file unless the file already holds
 // exactly the bytes v2alpha1.Marshal gives for it. It reports whether it
 // wrote.
-func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
+func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) {
 	k := v2alpha1.KeyOf(obj)
 	j, err := json.Marshal(obj)
 	if err != nil {
-		return false, fmt.Errorf("encode %s: %w", k, err)
+		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
 	}
 	jsum := sha256.Sum256(j)
 	old := r.previous(k)
 	if old.exists && old.perm && old.jsum == jsum {
-		return false, nil
+		return false, old.id, nil
 	}
-	data, err := v2alpha1.Marshal(obj)
+	data, err := v2alpha1.JSONToYAML(j) // as v2alpha1.Marshal(obj), from j
 	if err != nil {
-		return false, err
+		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
 	}
 	sum := sha256.Sum256(data)
 	path := r.ns.StatusPath(k)
@@ -340,25 +383,30 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
 		o := *old
 		o.jsum = jsum
 		r.opts.Cache.setStatus(path, &o)
-		return false, nil
+		return false, o.id, nil
 	}
 	name := k.FileName()
 	if dirfd == unix.AT_FDCWD {
 		name = path
 	}
-	if err := atomicfile.WriteDerivedAt(dirfd, r.ns.StatusDir(), k.FileName(), data, namespaces.FilePerm); err != nil {
-		return false, err
+	write := atomicfile.WriteDerivedAt
+	if old.exists || !r.inListing(k.FileName()) {
+		// Seen this pass: a regular file (read), or missing (listed).
+		write = atomicfile.ReplaceDerivedAt
+	}
+	if err := write(dirfd, r.ns.StatusDir(), k.FileName(), data, namespaces.FilePerm); err != nil {
+		return false, fileID{}, err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return true, fmt.Errorf("status of %s: %w", k, err)
+		return true, fileID{}, fmt.Errorf("status of %s: %w", k, err)
 	}
 	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOfUnixStat(&st)}
 	for _, c := range obj.GetStatus().Conditions {
 		o.conds = o.conds.set(c.Type, c.Status, c.LastTransitionTime)
 	}
 	r.opts.Cache.setStatus(path, o)
-	return true, nil
+	return true, o.id, nil
 }
 
 // scanConditions reads the conditions of a status file in the layout

@@ -114,6 +114,7 @@ func (r *run) writeStatusIndex(keys []v2alpha1.Key) error {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].FileName() < keys[j].FileName() })
 	var b bytes.Buffer
+	b.Grow(len(keys) * indexLineGuess) // one allocation, not a doubling series
 	b.WriteString(statusIndexHeader + "\n")
 	for _, k := range keys {
 		o := r.opts.Cache.status(r.ns.StatusPath(k))
@@ -127,6 +128,10 @@ func (r *run) writeStatusIndex(keys []v2alpha1.Key) error {
 	}
 	return atomicfile.WriteDerived(path, b.Bytes(), namespaces.FilePerm)
 }
+
+// indexLineGuess is about the length of an index line (a name, the file's
+// identity and digest, three conditions).
+const indexLineGuess = 400
 
 func appendIndexLine(b *bytes.Buffer, name string, o *oldStatus) {
 	if !indexSafe(name) {

@@ -30,6 +30,12 @@ func MarshalYAML(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return JSONToYAML(j)
+}
+
+// JSONToYAML is MarshalYAML of a value whose JSON encoding (json.Marshal)
+// is j, for a caller that has it already.
+func JSONToYAML(j []byte) ([]byte, error) {
 	if out, ok := jsonToYAML(j); ok {
 		return out, nil
 	}

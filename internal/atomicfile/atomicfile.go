@@ -68,9 +68,30 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	return writeAt(unix.AT_FDCWD, dir, base, data, perm, durable)
 }
 
+// ReplaceDerivedAt is WriteDerivedAt for a caller that has just seen that
+// name is missing or a regular file (in a listing of the directory, or by
+// reading it): it is not looked at again. Replacing it stays safe if that
+// changed since: a directory put there makes the rename fail, and a
+// symbolic link is replaced, not followed.
+func ReplaceDerivedAt(dirfd int, dir, name string, data []byte, perm fs.FileMode) error {
+	return replaceAt(dirfd, dir, name, data, perm, false)
+}
+
 // writeAt writes the entry base of dir, open as dirfd (AT_FDCWD: names
 // are joined to dir).
 func writeAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable bool) error {
+	name := base
+	if dirfd == unix.AT_FDCWD {
+		name = filepath.Join(dir, base)
+	}
+	if err := checkTargetAt(dirfd, name, filepath.Join(dir, base)); err != nil {
+		return err
+	}
+	return replaceAt(dirfd, dir, base, data, perm, durable)
+}
+
+// replaceAt is writeAt without the check of the target.
+func replaceAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable bool) error {
 	at := func(name string) string {
 		if dirfd == unix.AT_FDCWD {
 			return filepath.Join(dir, name)
@@ -78,13 +99,17 @@ func writeAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable
 		return name
 	}
 	path := filepath.Join(dir, base)
-	if err := checkTargetAt(dirfd, at(base), path); err != nil {
-		return err
+	// The file is created with the wanted mode when the umask leaves it
+	// whole; else 0600, and set explicitly after, so that the result
+	// never depends on the umask.
+	mode, chmod := uint32(0o600), true
+	if m := processUmask(); m >= 0 && uint32(m)&uint32(perm.Perm()) == 0 {
+		mode, chmod = uint32(perm.Perm()), false
 	}
 	// Raw system calls rather than *os.File: an os.File registers with
 	// the poller (two more system calls per file, which a reconcile
 	// writing thousands of status files notices).
-	fd, tmpName, err := createTemp(dirfd, at, base)
+	fd, tmpName, err := createTemp(dirfd, at, base, mode)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -100,10 +125,10 @@ func writeAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable
 	if err := writeAll(fd, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	// The file is created 0600; set the wanted mode explicitly so the
-	// result does not depend on the umask.
-	if err := retryEINTR(func() error { return syscall.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
-		return fmt.Errorf("write %s: chmod: %w", path, err)
+	if chmod {
+		if err := retryEINTR(func() error { return syscall.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
+			return fmt.Errorf("write %s: chmod: %w", path, err)
+		}
 	}
 	if durable {
 		if err := retryEINTR(func() error { return syscall.Fsync(fd) }); err != nil {
@@ -129,15 +154,15 @@ func writeAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durable
 }
 
 // createTemp creates ".<base>.tmp-<random digits>" in the directory open
-// as dirfd (at names it there), exclusively, mode 0600, and returns its
-// descriptor and name.
-func createTemp(dirfd int, at func(string) string, base string) (int, string, error) {
+// as dirfd (at names it there), exclusively, with mode (less the umask),
+// and returns its descriptor and name.
+func createTemp(dirfd int, at func(string) string, base string, mode uint32) (int, string, error) {
 	for try := 0; ; try++ {
 		name := at("." + base + ".tmp-" + strconv.FormatUint(uint64(rand.Uint32()), 10))
 		var fd int
 		err := retryEINTR(func() error {
 			var err error
-			fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+			fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode)
 			return err
 		})
 		if err == nil {

@@ -94,7 +94,19 @@ func dirNames(t *testing.T, dir string) []string {
 func setUmask(t *testing.T, mask int) {
 	t.Helper()
 	old := syscall.Umask(mask)
-	t.Cleanup(func() { syscall.Umask(old) })
+	forgetUmask()
+	t.Cleanup(func() { syscall.Umask(old); forgetUmask() })
+}
+
+// TestProcessUmask checks that the umask read from /proc is the process's,
+// the one the writer trusts to create files with their final mode.
+func TestProcessUmask(t *testing.T) {
+	for _, mask := range []int{0o022, 0o077, 0o002, 0} {
+		setUmask(t, mask)
+		if got := processUmask(); got != mask {
+			t.Fatalf("processUmask() = %#o, want %#o", got, mask)
+		}
+	}
 }
 
 func writeFixture(t *testing.T, path string, data []byte, perm fs.FileMode) {
