@@ -2,6 +2,7 @@ package ports
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -62,4 +63,83 @@ func TestScanTable(t *testing.T) {
 			t.Errorf("scanTable(%q) = %+v, want it declined", odd, got)
 		}
 	}
+}
+
+// TestFormatTable checks that the table writer's fast path gives exactly
+// the bytes of the YAML encoder whenever it takes a table, and that it
+// takes the tables skupperd writes.
+func TestFormatTable(t *testing.T) {
+	values := []string{"", "127.0.0.1", "0.0.0.0", "10.1.2.300", "1.2.3", "::1", "10", "01", "1e5", "0x1F",
+		"true", "yes", "on", "y", "null", "Null", "~", "host.example.com", "my-host", "a b", "a  b", "x ", " x",
+		"Listener/l0", "RouterAccess/west role inter-router", "listener/l0", ".hidden", "-dash", "a:b", "a#b", "a'b", "é",
+		"2026-01-02", "12:30", "a-very-long-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on-and-on",
+		"with spaces that go on and on and on and on and on and on and on and on and on and on and on"}
+	var entries []Entry
+	for i, v := range values {
+		entries = append(entries,
+			Entry{Key: "listener/h" + strconv.Itoa(i), Port: 1024 + i, Host: v, What: "Listener/x"},
+			Entry{Key: "listener/w" + strconv.Itoa(i), Port: 2048 + i, Host: "127.0.0.1", What: v},
+			Entry{Key: "router/" + strconv.Itoa(i), Role: RoleNormal, Port: 4096 + i, What: v},
+		)
+		if v != "" {
+			entries = append(entries, Entry{Key: v, Port: 8192 + i})
+		}
+	}
+	taken := 0
+	for _, e := range entries {
+		got, ok := formatTable([]Entry{e})
+		body, err := v2alpha1.MarshalYAML(table{Ports: []Entry{e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tableHeader + string(body)
+		if ok {
+			taken++
+			if string(got) != want {
+				t.Errorf("formatTable(%+v) =\n%s\nwant\n%s", e, got, want)
+			}
+		}
+	}
+	if taken == 0 {
+		t.Errorf("the fast path took none of %d entries", len(entries))
+	}
+	usual := []Entry{
+		{Key: "listener/l0", Port: 8080, Host: "127.0.0.1", What: "Listener/l0"},
+		{Key: "listener/all", Port: 9090, What: "Listener/all"},
+		{Key: "router/normal", Role: RoleNormal, Port: 1024, Host: "127.0.0.1", What: "router local port"},
+		{Key: "routeraccess/west/inter-router", Role: RoleInterRouter, Port: 55671, Host: "0.0.0.0", What: "RouterAccess/west role inter-router"},
+	}
+	got, ok := formatTable(usual)
+	body, err := v2alpha1.MarshalYAML(table{Ports: usual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok || string(got) != tableHeader+string(body) {
+		t.Errorf("formatTable of the usual entries = %v\n%s\nwant\n%s%s", ok, got, tableHeader, body)
+	}
+	if _, ok := formatTable(nil); ok {
+		t.Error("formatTable of no entries was taken")
+	}
+}
+
+// FuzzFormatTable checks, for any entry, that the fast table writer
+// either declines it or gives exactly the YAML encoder's bytes.
+func FuzzFormatTable(f *testing.F) {
+	f.Add("listener/l0", "", 8080, "127.0.0.1", "Listener/l0")
+	f.Add("router/normal", RoleNormal, 1024, "", "router local port")
+	f.Add("k", "", 1, "10", "yes")
+	f.Fuzz(func(t *testing.T, key, role string, port int, host, what string) {
+		e := Entry{Key: key, Role: role, Port: port, Host: host, What: what}
+		got, ok := formatTable([]Entry{e})
+		if !ok {
+			return
+		}
+		body, err := v2alpha1.MarshalYAML(table{Ports: []Entry{e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := tableHeader + string(body); string(got) != want {
+			t.Fatalf("formatTable(%+v) =\n%s\nwant\n%s", e, got, want)
+		}
+	})
 }

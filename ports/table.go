@@ -176,6 +176,70 @@ func scanTable(data []byte) ([]Entry, bool) {
 	return out, len(out) > 0
 }
 
+// formatTable writes a table file (the header, then the YAML that
+// v2alpha1.MarshalYAML gives the table) without the JSON round trip, when
+// every value is one that YAML writes as itself (formatValue); ok is false
+// otherwise, and the caller encodes it.
+func formatTable(entries []Entry) ([]byte, bool) {
+	out := make([]byte, 0, len(tableHeader)+8+len(entries)*96)
+	out = append(out, tableHeader+"ports:\n"...)
+	if len(entries) == 0 {
+		return nil, false
+	}
+	for _, e := range entries {
+		lead := "- "
+		field := func(key, val string) bool {
+			if val == "" && key != "key" {
+				return true // omitempty
+			}
+			if !formatValue(val) {
+				return false
+			}
+			out = append(out, lead...)
+			out = append(out, key...)
+			out = append(out, ": "...)
+			out = append(out, val...)
+			out = append(out, '\n')
+			lead = "  "
+			return true
+		}
+		// The keys in the encoder's (alphabetical) order.
+		if e.Port < 1 || !field("host", e.Host) || !field("key", e.Key) {
+			return nil, false
+		}
+		out = append(out, "  port: "...)
+		out = strconv.AppendInt(out, int64(e.Port), 10)
+		out = append(out, '\n')
+		if !field("role", e.Role) || !field("what", e.What) {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// formatValue reports whether the YAML encoder writes the string v as
+// itself: a plain scalar (plainTableValue) that cannot read as anything but
+// a string, because it starts with a letter or is a dotted IPv4 address,
+// short enough that no line is folded.
+func formatValue(v string) bool {
+	if !plainTableValue(v) || len(v) > 60 {
+		return false
+	}
+	if c := v[0]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		return true
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // plainTableValue reports whether v is a plain YAML scalar that reads as
 // itself: identifier-like characters and inner spaces only (anything else
 // is quoted, and goes to the decoder).
@@ -214,11 +278,14 @@ func writeTable(n namespaces.Namespace, entries, previous []Entry) error {
 	}
 	sorted := append([]Entry(nil), entries...)
 	sortEntries(sorted)
-	body, err := v2alpha1.MarshalYAML(table{Ports: sorted})
-	if err != nil {
-		return fmt.Errorf("encode ports table of namespace %q: %w", n.Name, err)
+	data, ok := formatTable(sorted)
+	if !ok {
+		body, err := v2alpha1.MarshalYAML(table{Ports: sorted})
+		if err != nil {
+			return fmt.Errorf("encode ports table of namespace %q: %w", n.Name, err)
+		}
+		data = append([]byte(tableHeader), body...)
 	}
-	data := append([]byte(tableHeader), body...)
 	if err := atomicfile.MkdirAll(n.InternalDir(), namespaces.DirPerm); err != nil {
 		return fmt.Errorf("write ports table of namespace %q: %w", n.Name, err)
 	}

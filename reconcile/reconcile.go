@@ -258,6 +258,9 @@ type run struct {
 	// statusIDs are the identities of the status files as the pass left
 	// them, by path.
 	statusIDs map[string]fileID
+	// statusDir is r.ns.StatusDir(), set before status files are read
+	// or written (see statusPath).
+	statusDir string
 	// index is the status index (statusindex.go) when the Cache lacked
 	// a status file; indexStale is set when it lacked one too.
 	index      map[string]*oldStatus

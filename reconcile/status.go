@@ -128,6 +128,7 @@ func (r *run) relative(d v2alpha1.Diagnostic) string {
 // the Cache) on all CPUs, every status is computed in memory, and the
 // statuses are encoded, compared and written on all CPUs.
 func (r *run) writeStatuses() error {
+	r.statusDir = r.ns.StatusDir()
 	keep := map[v2alpha1.Key]bool{}
 	var objs []v2alpha1.Object
 	var docs []*v2alpha1.Document
@@ -183,7 +184,7 @@ func (r *run) writeStatuses() error {
 			return err
 		}
 		r.derivedWritten = r.derivedWritten || wrote[i]
-		r.statusIDs[r.ns.StatusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
+		r.statusIDs[r.statusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
 	}
 	var removed []v2alpha1.Key
 	if r.listing != nil {
@@ -285,7 +286,7 @@ func (r *run) inListing(name string) bool {
 func (r *run) readPrevious(dirfd int, docs []*v2alpha1.Document) {
 	r.index = nil
 	for _, d := range docs {
-		if r.opts.Cache.status(r.ns.StatusPath(d.Key())) == nil {
+		if r.opts.Cache.status(r.statusPath(d.Key())) == nil {
 			r.index = r.loadStatusIndex()
 			if r.index == nil {
 				r.indexStale.Store(true)
@@ -312,7 +313,7 @@ func (r *run) previous(k v2alpha1.Key) *oldStatus {
 // readOld returns what the status file of k holds: from the Cache when
 // the file is the one it knows, else read (and remembered).
 func (r *run) readOld(dirfd int, k v2alpha1.Key) *oldStatus {
-	path := r.ns.StatusPath(k)
+	path := r.statusPath(k)
 	name := k.FileName()
 	if dirfd == unix.AT_FDCWD {
 		name = path
@@ -378,7 +379,7 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) 
 		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
 	}
 	sum := sha256.Sum256(data)
-	path := r.ns.StatusPath(k)
+	path := r.statusPath(k)
 	if old.exists && old.perm && old.sum == sum {
 		o := *old
 		o.jsum = jsum
@@ -806,4 +807,15 @@ func (r *run) writeSummary() error {
 		}
 	}
 	return r.ns.WriteSummary(s)
+}
+
+// statusPath is r.ns.StatusPath(k) without cleaning the whole path again
+// (a pass asks for it several times per resource): the status directory
+// is a clean path, and the file name of a valid name is one element.
+func (r *run) statusPath(k v2alpha1.Key) string {
+	name := k.FileName()
+	if r.statusDir == "" || strings.ContainsRune(name, filepath.Separator) {
+		return r.ns.StatusPath(k)
+	}
+	return r.statusDir + string(filepath.Separator) + name
 }

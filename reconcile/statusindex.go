@@ -117,7 +117,7 @@ func (r *run) writeStatusIndex(keys []v2alpha1.Key) error {
 	b.Grow(len(keys) * indexLineGuess) // one allocation, not a doubling series
 	b.WriteString(statusIndexHeader + "\n")
 	for _, k := range keys {
-		o := r.opts.Cache.status(r.ns.StatusPath(k))
+		o := r.opts.Cache.status(r.statusPath(k))
 		if o == nil || !o.exists {
 			continue
 		}
