@@ -61,10 +61,19 @@ type Snapshot struct {
 	// the identity of the bytes the snapshot holds, for callers that
 	// record what a pass saw (the pass memo).
 	ResourceFiles map[string]unix.Stat_t
+
+	// valid is Valid's result, computed when the snapshot is loaded
+	// (nil: computed on each call).
+	valid []*v2alpha1.Document
 }
 
-// Valid returns the documents that may be applied, in file order.
+// Valid returns the documents that may be applied, in file order. The
+// slice is shared between callers (a loaded snapshot computes it once):
+// they must not modify it.
 func (s *Snapshot) Valid() []*v2alpha1.Document {
+	if s.valid != nil {
+		return s.valid
+	}
 	var out []*v2alpha1.Document
 	for _, d := range s.Docs {
 		if d.Valid() {
@@ -184,6 +193,10 @@ func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
 	all = append(all, checkCredentials(snap)...)
 	snap.Diagnostics = all.Sort()
 	snap.InputHash = hex.EncodeToString(l.hash.Sum(nil))
+	snap.valid = snap.Valid()
+	if snap.valid == nil {
+		snap.valid = []*v2alpha1.Document{}
+	}
 	return snap, nil
 }
 

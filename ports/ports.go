@@ -185,7 +185,7 @@ func (a *Allocator) Assign(ctx context.Context, ns string, claims []Claim) (map[
 	if err != nil {
 		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
-	if err := writeTable(n, entries, tables[ns]); err != nil {
+	if err := writeTable(n, entries, tables[ns], &a.memo); err != nil {
 		return nil, err
 	}
 	out := make(map[string]int, len(entries))
@@ -211,7 +211,7 @@ func (a *Allocator) Release(ctx context.Context, ns string) error {
 		return fmt.Errorf("release ports of namespace %q: %w", ns, err)
 	}
 	defer unlock()
-	return writeTable(n, nil, nil)
+	return writeTable(n, nil, nil, &a.memo)
 }
 
 // Reserved returns the reservations of every namespace that has any, each

@@ -332,11 +332,11 @@ func TestKeptPortsYieldToLegacyClashes(t *testing.T) {
 	require.NoError(t, writeTable(home.Namespace("west"), []Entry{
 		{Key: "router/normal", Role: RoleNormal, Port: 5671, Host: "127.0.0.1"},
 		{Key: "routeraccess/west/inter-router", Role: RoleInterRouter, Port: 55671},
-	}, nil))
+	}, nil, nil))
 	require.NoError(t, writeTable(home.Namespace("east"), []Entry{
 		{Key: "router/normal", Role: RoleNormal, Port: 5671, Host: "127.0.0.1"},
 		{Key: "listener/backend", Port: 55671, What: "Listener/backend"},
-	}, nil))
+	}, nil, nil))
 	a := New(home, WithProbe(allFree))
 
 	// west's inter-router port yields to east's fixed listener; of the two

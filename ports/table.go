@@ -84,13 +84,22 @@ func (m *tableMemo) read(n namespaces.Namespace) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.remember(path, sum, entries)
+	return entries, nil
+}
+
+// remember records that the table file at path, whose bytes have the
+// digest sum, holds entries (sorted). A nil memo remembers nothing.
+func (m *tableMemo) remember(path string, sum [sha256.Size]byte, entries []Entry) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.entries == nil {
 		m.entries = map[string]memoEntry{}
 	}
 	m.entries[path] = memoEntry{sum: sum, entries: append([]Entry(nil), entries...)}
-	m.mu.Unlock()
-	return entries, nil
 }
 
 // parseTable decodes and checks a table's content.
@@ -262,7 +271,7 @@ func plainTableValue(v string) bool {
 
 // writeTable replaces a namespace's table with entries, only if its content
 // or permission changed. An empty table removes the file.
-func writeTable(n namespaces.Namespace, entries, previous []Entry) error {
+func writeTable(n namespaces.Namespace, entries, previous []Entry, memo *tableMemo) error {
 	path := TablePath(n)
 	if len(entries) > 0 && equalEntries(entries, previous) {
 		// Unchanged: only make sure the file mode is right.
@@ -292,6 +301,8 @@ func writeTable(n namespaces.Namespace, entries, previous []Entry) error {
 	if _, err := atomicfile.WriteFileIfChanged(path, data, namespaces.FilePerm); err != nil {
 		return fmt.Errorf("write ports table of namespace %q: %w", n.Name, err)
 	}
+	// The next read of these bytes needs no parse.
+	memo.remember(path, sha256.Sum256(data), sorted)
 	return nil
 }
 
@@ -326,6 +337,10 @@ func sortEntries(es []Entry) {
 func equalEntries(a, b []Entry) bool {
 	if len(a) != len(b) {
 		return false
+	}
+	byKey := func(x, y Entry) int { return strings.Compare(x.Key, y.Key) }
+	if slices.IsSortedFunc(a, byKey) && slices.IsSortedFunc(b, byKey) {
+		return slices.Equal(a, b) // as the allocator and the reader give them
 	}
 	x, y := append([]Entry(nil), a...), append([]Entry(nil), b...)
 	sortEntries(x)

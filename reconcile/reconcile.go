@@ -256,7 +256,7 @@ type run struct {
 	listing []fs.DirEntry
 	listed  map[string]fs.FileMode
 	// statusIDs are the identities of the status files as the pass left
-	// them, by path.
+	// them, by path (with Options.Memo only: the memo records them).
 	statusIDs map[string]fileID
 	// statusDir is r.ns.StatusDir(), set before status files are read
 	// or written (see statusPath).

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -66,7 +67,9 @@ func (p prevConditions) set(typ, status, lastTransitionTime string) prevConditio
 }
 
 func (r *run) conditionsFor(k v2alpha1.Key) *conditions {
-	return &conditions{prev: r.previous(k).conds, now: r.now.UTC().Format(time.RFC3339)}
+	// Room for the usual conditions (Configured, Matched or Operational,
+	// Ready): one allocation per status, not a doubling series.
+	return &conditions{prev: r.previous(k).conds, now: r.now.UTC().Format(time.RFC3339), list: make([]v2alpha1.Condition, 0, 4)}
 }
 
 func (c *conditions) set(typ string, ok bool, reason, msg string) {
@@ -178,13 +181,18 @@ func (r *run) writeStatuses() error {
 	wrote := make([]bool, len(objs))
 	ids := make([]fileID, len(objs))
 	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
-	r.statusIDs = make(map[string]fileID, len(objs))
+	r.statusIDs = nil
+	if r.opts.Memo {
+		r.statusIDs = make(map[string]fileID, len(objs))
+	}
 	for i, err := range errs {
 		if err != nil {
 			return err
 		}
 		r.derivedWritten = r.derivedWritten || wrote[i]
-		r.statusIDs[r.statusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
+		if r.statusIDs != nil {
+			r.statusIDs[r.statusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
+		}
 	}
 	var removed []v2alpha1.Key
 	if r.listing != nil {
@@ -365,7 +373,9 @@ var testHookReadStatus func(path string)
 // wrote.
 func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) {
 	k := v2alpha1.KeyOf(obj)
-	j, err := json.Marshal(obj)
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer jsonBuffers.Put(buf)
+	j, err := encodeJSON(buf, obj)
 	if err != nil {
 		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
 	}
@@ -818,4 +828,19 @@ func (r *run) statusPath(k v2alpha1.Key) string {
 		return r.ns.StatusPath(k)
 	}
 	return r.statusDir + string(filepath.Separator) + name
+}
+
+// jsonBuffers hold the JSON of statuses being compared: most statuses are
+// unchanged, and their JSON is only digested, so it need not be allocated
+// each time.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodeJSON returns json.Marshal(v), encoded into buf (reset first); the
+// result is valid until buf is used again.
+func encodeJSON(buf *bytes.Buffer, v any) ([]byte, error) {
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
