@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,14 +310,22 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir(),
-		known: make(map[string]fileID, len(r.statusIDs)+len(r.snap.ResourceFiles))}
+	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir()}
 	// The status files and resource files this pass wrote or read are
 	// recorded as the pass saw them, without another lstat: a file changed
 	// since no longer matches its entry, and the next run makes a pass.
-	maps.Copy(w.known, r.statusIDs)
-	for path, st := range r.snap.ResourceFiles {
-		w.known[path] = idOfUnixStat(&st)
+	statusDir := r.ns.StatusDir()
+	w.known = func(dir, name, path string) (fileID, bool) {
+		if dir == statusDir {
+			kind, rest, _ := strings.Cut(name, "-")
+			id, ok := r.statusIDs[v2alpha1.Key{Kind: kind, Name: strings.TrimSuffix(rest, ".yaml")}]
+			return id, ok && strings.HasSuffix(rest, ".yaml")
+		}
+		st, ok := r.snap.ResourceFiles[path]
+		if !ok {
+			return fileID{}, false
+		}
+		return idOfUnixStat(&st), true
 	}
 	if !w.walk(r.ns.Dir) || !w.otherTables(r.ns) {
 		return nil, false
@@ -373,9 +380,10 @@ type memoWalk struct {
 	root, input, internal string
 	racyAfter             time.Time
 	entries               []memoEntry
-	// known are identities the pass already has, by path: used for the
-	// regular files listed, instead of an lstat.
-	known map[string]fileID
+	// known returns the identity the pass already has of the file name
+	// of dir (whose path is path), if any: used for the regular files
+	// listed, instead of an lstat.
+	known func(dir, name, path string) (fileID, bool)
 }
 
 // walk records dir and everything below it; false when something cannot
@@ -420,7 +428,7 @@ func (w *memoWalk) walk(dir string) bool {
 		if strings.ContainsAny(name, "\t\n/") {
 			return false
 		}
-		id, ok := w.known[path]
+		id, ok := w.known(dir, name, path)
 		if !ok || !e.Type().IsRegular() {
 			if unix.Lstat(path, &st) != nil {
 				return false

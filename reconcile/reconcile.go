@@ -251,13 +251,12 @@ type run struct {
 	connectorKeys, listenerKeys map[string]bool
 	// olds are the status files as they were before this reconcile.
 	olds map[v2alpha1.Key]*oldStatus
-	// listing is the status directory as the pass found it, and listed
-	// its names with their types (both nil: not listed).
+	// listing is the status directory as the pass found it, sorted by
+	// name (nil: not listed).
 	listing []fs.DirEntry
-	listed  map[string]fs.FileMode
 	// statusIDs are the identities of the status files as the pass left
-	// them, by path (with Options.Memo only: the memo records them).
-	statusIDs map[string]fileID
+	// them (with Options.Memo only: the memo records them).
+	statusIDs map[v2alpha1.Key]fileID
 	// statusDir is r.ns.StatusDir(), set before status files are read
 	// or written (see statusPath).
 	statusDir string

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,6 +172,7 @@ func (r *run) writeStatuses() error {
 		defer unix.Close(dirfd)
 	}
 	r.listStatusDir()
+	defer func() { r.listing = nil }() // not kept for Refresh
 	r.readPrevious(dirfd, docs)
 	r.routingKeys()
 	for _, d := range docs {
@@ -183,7 +185,7 @@ func (r *run) writeStatuses() error {
 	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
 	r.statusIDs = nil
 	if r.opts.Memo {
-		r.statusIDs = make(map[string]fileID, len(objs))
+		r.statusIDs = make(map[v2alpha1.Key]fileID, len(objs))
 	}
 	for i, err := range errs {
 		if err != nil {
@@ -191,7 +193,7 @@ func (r *run) writeStatuses() error {
 		}
 		r.derivedWritten = r.derivedWritten || wrote[i]
 		if r.statusIDs != nil {
-			r.statusIDs[r.statusPath(v2alpha1.KeyOf(objs[i]))] = ids[i]
+			r.statusIDs[v2alpha1.KeyOf(objs[i])] = ids[i]
 		}
 	}
 	var removed []v2alpha1.Key
@@ -267,26 +269,25 @@ func idOfUnixStat(st *unix.Stat_t) fileID {
 // written, and the prune works from it. When the directory cannot be
 // listed (it does not exist yet, say) every file is looked at by name.
 func (r *run) listStatusDir() {
-	r.listing, r.listed = nil, nil
-	entries, err := os.ReadDir(r.ns.StatusDir())
+	r.listing = nil
+	entries, err := os.ReadDir(r.ns.StatusDir()) // sorted by name
 	if err != nil {
 		return
 	}
 	r.listing = entries
-	r.listed = make(map[string]fs.FileMode, len(entries))
-	for _, e := range entries {
-		r.listed[e.Name()] = e.Type()
+	if r.listing == nil {
+		r.listing = []fs.DirEntry{}
 	}
 }
 
 // inListing reports whether the status directory's listing holds name
 // (true when there is no listing: it may).
 func (r *run) inListing(name string) bool {
-	if r.listed == nil {
+	if r.listing == nil {
 		return true
 	}
-	_, ok := r.listed[name]
-	return ok
+	_, found := slices.BinarySearchFunc(r.listing, name, func(e fs.DirEntry, name string) int { return strings.Compare(e.Name(), name) })
+	return found
 }
 
 // readPrevious reads the previous status of every document, on all CPUs,
