@@ -1,6 +1,10 @@
 package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/skupperd/skupperd/namespaces"
+)
 
 // SetRacyWindow sets how recently input may have changed for a pass to be
 // memoized, until the returned function restores it.
@@ -12,3 +16,10 @@ func SetRacyWindow(d time.Duration) (restore func()) {
 
 // PassMemoPath is where a namespace's pass memo lives.
 var PassMemoPath = passMemoPath
+
+// SetLoadedHook calls f when a pass has loaded its input, until the
+// returned function restores none.
+func SetLoadedHook(f func(ns namespaces.Namespace)) (restore func()) {
+	testHookLoaded = f
+	return func() { testHookLoaded = nil }
+}

@@ -220,3 +220,31 @@ func TestPassMemoOnlyForOneShotPasses(t *testing.T) {
 	}
 	require.NoFileExists(t, reconcile.PassMemoPath(n))
 }
+
+// TestPassMemoRecordsInputAsRead checks that the memo records each input
+// file as the pass read it: a file changed after the pass read it (and
+// before the memo is written) is not taken for the input of the recorded
+// result, and the next run makes a pass over it.
+func TestPassMemoRecordsInputAsRead(t *testing.T) {
+	m := newMemoHarness(t)
+	n := m.settledSite(t)
+	input := func(port int) string {
+		return docs(siteDoc("west", "linkAccess: default\n"), listenerDoc("backend", port, ""), connectorDoc("backend", 9090, ""))
+	}
+	m.writeInput(n, "site.yaml", input(8081))
+	once := false
+	t.Cleanup(reconcile.SetLoadedHook(func(namespaces.Namespace) {
+		if !once {
+			once = true
+			m.writeInput(n, "site.yaml", input(18082)) // a longer file: another size
+		}
+	}))
+	during := m.run(n)
+	require.True(t, once)
+	require.False(t, during.Unchanged)
+	next := m.run(n)
+	require.False(t, next.Unchanged, "the input changed after the last pass read it")
+	st := m.status(n, v2alpha1.KindListener, "backend").(*v2alpha1.Listener)
+	require.Equal(t, 18082, st.Spec.Port)
+	require.True(t, m.run(n).Unchanged, "settled again")
+}

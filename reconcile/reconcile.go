@@ -159,6 +159,9 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 	if err != nil {
 		return nil, err
 	}
+	if testHookLoaded != nil {
+		testHookLoaded(ns)
+	}
 	r := &run{
 		ctx: ctx, ns: ns, snap: snap, opts: opts, now: start,
 		res:      &Result{Namespace: ns.Name, InputHash: snap.InputHash},
@@ -210,6 +213,9 @@ func memoHit(ns namespaces.Namespace, opts Options, mr *memoResult, start time.T
 	}
 	return res, nil
 }
+
+// testHookLoaded, when set by tests, runs when a pass has loaded its input.
+var testHookLoaded func(ns namespaces.Namespace)
 
 // syncDerived makes the derived files this reconcile wrote (status files,
 // the router config, the summary) durable with one syncfs(2) of the
