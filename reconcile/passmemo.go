@@ -37,7 +37,8 @@ import (
 //   - until: the pass's NextChange (a certificate due for renewal, a grant
 //     expiring), and at most passMemoMaxAge after the pass;
 //   - every directory and file of the namespace, with its inode, size,
-//     times and mode as the pass left them (the directories' times change
+//     times and mode as the pass left them, input and status files as the
+//     pass read or wrote them (the directories' times change
 //     when an entry is added, removed or renamed, the files' when their
 //     bytes change), internal/ by its list of names (the summary and this
 //     memo are rewritten in it by every run), and the ports tables of the
