@@ -175,6 +175,8 @@ type Daemon struct {
 	// to a restart.
 	hotApplies, hotApplyFailures atomic.Int64
 	seq                          atomic.Int64
+	// working counts the workers doing what a kick asked for.
+	working atomic.Int64
 }
 
 // New returns a daemon for cfg.
@@ -661,6 +663,12 @@ func (d *Daemon) Passes() int64 { return d.passes.Load() }
 // Refreshes returns how many status-only refreshes (for what a router
 // reported) have completed.
 func (d *Daemon) Refreshes() int64 { return d.refreshes.Load() }
+
+// Working returns how many namespaces' workers are reconciling or
+// refreshing status now, including what a reconcile does after it is
+// counted in Passes (supervising the router, serving grants): zero when
+// the daemon is quiet.
+func (d *Daemon) Working() int64 { return d.working.Load() }
 
 // HotApplies returns how many configuration changes reached a running
 // router through management, without a restart.

@@ -192,6 +192,8 @@ func (w *worker) run(ctx context.Context) {
 // work runs what a kick asked for: a reconcile, a status refresh, or
 // nothing (a resync check that found the namespace unchanged).
 func (w *worker) work(ctx context.Context, dirty, refresh bool) {
+	w.d.working.Add(1)
+	defer w.d.working.Add(-1)
 	w.d.procs.begin()
 	defer w.d.procs.end()
 	switch {
