@@ -61,6 +61,10 @@ type Snapshot struct {
 	// the identity of the bytes the snapshot holds, for callers that
 	// record what a pass saw (the pass memo).
 	ResourceFiles map[string]unix.Stat_t
+	// Changed holds the paths of the resource files read and decoded for
+	// this snapshot: new or changed since the cache last saw them (every
+	// file, without a cache). The others the cache vouched for unread.
+	Changed map[string]bool
 
 	// valid is Valid's result, computed when the snapshot is loaded
 	// (nil: computed on each call).
@@ -164,11 +168,11 @@ func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
 	}
 	l.realNS = realNS
 	snap := &Snapshot{Namespace: ns}
-	docs, ids, err := l.loadResources()
+	docs, ids, changed, err := l.loadResources()
 	if err != nil {
 		return nil, err
 	}
-	snap.Docs, snap.ResourceFiles = docs, ids
+	snap.Docs, snap.ResourceFiles, snap.Changed = docs, ids, changed
 	if snap.Certs, err = l.loadBundles(ns.InputCertsDir()); err != nil {
 		return nil, err
 	}
@@ -391,20 +395,24 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	return out, nil
 }
 
-func (l *loader) loadResources() ([]*v2alpha1.Document, map[string]unix.Stat_t, error) {
+func (l *loader) loadResources() ([]*v2alpha1.Document, map[string]unix.Stat_t, map[string]bool, error) {
 	files, err := l.readResources(true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var docs []*v2alpha1.Document
 	ids := make(map[string]unix.Stat_t, len(files))
+	changed := map[string]bool{}
 	for _, f := range files {
 		docs = append(docs, f.docs...)
 		if f.id != nil {
 			ids[f.path] = *f.id
 		}
+		if f.data != nil {
+			changed[f.path] = true
+		}
 	}
-	return docs, ids, nil
+	return docs, ids, changed, nil
 }
 
 // readEntry reads a listed file: a regular file (as the listing says) is
@@ -665,7 +673,7 @@ func (l *loader) loadAttached() (map[string][]*v2alpha1.Document, error) {
 			continue
 		}
 		sub.realNS = real
-		docs, _, err := sub.loadResources()
+		docs, _, _, err := sub.loadResources()
 		if err != nil {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 )
@@ -500,6 +501,9 @@ func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
 	require.Equal(t, 3, reads["l.yaml"])
 	third := load()
 	require.Equal(t, 3, reads["l.yaml"], "an unchanged, settled file is not read again")
+	require.Empty(t, third.Changed, "no file was read")
+	lpath := filepath.Join(ns.InputResourcesDir(), "l.yaml")
+	require.Contains(t, third.ResourceFiles, lpath, "a file vouched for keeps its identity")
 	require.Equal(t, 1001, port(third))
 	require.Equal(t, first.InputHash, third.InputHash, "the input hash does not depend on how a file was known")
 	for _, d := range third.Docs {
@@ -519,6 +523,11 @@ func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
 	require.NoError(t, f.Close())
 	edited := load()
 	require.Equal(t, 4, reads["l.yaml"])
+	require.Equal(t, map[string]bool{lpath: true}, edited.Changed, "the edited file, and only it, was read")
+	var st unix.Stat_t
+	require.NoError(t, unix.Lstat(lpath, &st))
+	require.Equal(t, st.Ino, edited.ResourceFiles[lpath].Ino)
+	require.Equal(t, st.Size, edited.ResourceFiles[lpath].Size)
 	require.Equal(t, 20022, port(edited))
 	require.NotEqual(t, first.InputHash, edited.InputHash)
 }

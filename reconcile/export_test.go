@@ -17,9 +17,9 @@ func SetRacyWindow(d time.Duration) (restore func()) {
 // PassMemoPath is where a namespace's pass memo lives.
 var PassMemoPath = passMemoPath
 
-// SetLoadedHook calls f when a pass has loaded its input, until the
-// returned function restores none.
-func SetLoadedHook(f func(ns namespaces.Namespace)) (restore func()) {
+// SetLoadedHook calls f when a pass has loaded its input (before the
+// pass uses it), until the returned function restores none.
+func SetLoadedHook(f func(ns namespaces.Namespace, snap *namespaces.Snapshot)) (restore func()) {
 	testHookLoaded = f
 	return func() { testHookLoaded = nil }
 }

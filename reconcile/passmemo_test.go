@@ -233,7 +233,7 @@ func TestPassMemoRecordsInputAsRead(t *testing.T) {
 	}
 	m.writeInput(n, "site.yaml", input(8081))
 	once := false
-	t.Cleanup(reconcile.SetLoadedHook(func(namespaces.Namespace) {
+	t.Cleanup(reconcile.SetLoadedHook(func(namespaces.Namespace, *namespaces.Snapshot) {
 		if !once {
 			once = true
 			m.writeInput(n, "site.yaml", input(18082)) // a longer file: another size

@@ -160,7 +160,7 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 		return nil, err
 	}
 	if testHookLoaded != nil {
-		testHookLoaded(ns)
+		testHookLoaded(ns, snap)
 	}
 	r := &run{
 		ctx: ctx, ns: ns, snap: snap, opts: opts, now: start,
@@ -215,7 +215,7 @@ func memoHit(ns namespaces.Namespace, opts Options, mr *memoResult, start time.T
 }
 
 // testHookLoaded, when set by tests, runs when a pass has loaded its input.
-var testHookLoaded func(ns namespaces.Namespace)
+var testHookLoaded func(ns namespaces.Namespace, snap *namespaces.Snapshot)
 
 // syncDerived makes the derived files this reconcile wrote (status files,
 // the router config, the summary) durable with one syncfs(2) of the
@@ -269,6 +269,7 @@ type run struct {
 	// index is the status index (statusindex.go) when the Cache lacked
 	// a status file; indexStale is set when it lacked one too.
 	index      map[string]*oldStatus
+	indexTried bool // the index was looked for this write of statuses
 	indexStale atomic.Bool
 	// derivedWritten is true once a derived file (a status file, the
 	// router config) was written or removed: the reconcile ends with one

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -790,4 +792,51 @@ func TestStatusPathNotAFile(t *testing.T) {
 			check()
 		})
 	}
+}
+
+// TestEditedResourcesStatusFirst checks that the status of a resource
+// whose input file changed is written before the statuses it changes in
+// other resources: a Listener edited to match a Connector of another file
+// has its status file replaced first.
+func TestEditedResourcesStatusFirst(t *testing.T) {
+	h := newHarness(t)
+	west := h.ns("west")
+	listener := func(key string) string {
+		return "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: front\nspec:\n  routingKey: " + key + "\n  host: 127.0.0.1\n  port: 8080\n"
+	}
+	h.writeInput(west, "a-site.yaml", siteDoc("west", ""))
+	h.writeInput(west, "b-connector.yaml", connectorDoc("svc", 9090, ""))
+	edited := h.writeInput(west, "z-listener.yaml", listener("nomatch"))
+	h.reconcile(west)
+	require.False(t, h.status(west, v2alpha1.KindConnector, "svc").(*v2alpha1.Connector).Status.HasMatchingListener)
+
+	w, err := fsnotify.NewWatcher()
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Add(west.StatusDir()))
+	h.writeInput(west, "z-listener.yaml", listener("svc"))
+	// As the daemon's settled cache reports it: only the edited file was
+	// read again.
+	t.Cleanup(reconcile.SetLoadedHook(func(_ namespaces.Namespace, snap *namespaces.Snapshot) {
+		snap.Changed = map[string]bool{edited: true}
+	}))
+	h.reconcile(west)
+	require.True(t, h.status(west, v2alpha1.KindConnector, "svc").(*v2alpha1.Connector).Status.HasMatchingListener)
+
+	var order []string
+	deadline := time.After(10 * time.Second)
+	for len(order) < 2 {
+		select {
+		case ev := <-w.Events:
+			base := filepath.Base(ev.Name)
+			if ev.Has(fsnotify.Create) && (base == "Listener-front.yaml" || base == "Connector-svc.yaml") && !slices.Contains(order, base) {
+				order = append(order, base)
+			}
+		case err := <-w.Errors:
+			t.Fatal(err)
+		case <-deadline:
+			t.Fatalf("status files replaced: %v", order)
+		}
+	}
+	assert.Equal(t, []string{"Listener-front.yaml", "Connector-svc.yaml"}, order)
 }

@@ -130,33 +130,14 @@ func (r *run) relative(d v2alpha1.Diagnostic) string {
 //
 // It runs in three steps: the previous status files are read (or taken from
 // the Cache) on all CPUs, every status is computed in memory, and the
-// statuses are encoded, compared and written on all CPUs.
+// statuses are encoded, compared and written on all CPUs. The resources
+// whose input files were read this pass (new or changed: Snapshot.Changed)
+// go through the three steps first, so that the status of what a user just
+// edited is written without waiting for every other resource's.
 func (r *run) writeStatuses() error {
 	r.statusDir = r.ns.StatusDir()
-	keep := map[v2alpha1.Key]bool{}
-	var objs []v2alpha1.Object
-	var docs []*v2alpha1.Document
-	for _, d := range r.snap.Docs {
-		k := d.Key()
-		if k.Kind == v2alpha1.KindSecret || v2alpha1.ValidateName(k.Name) != "" || keep[k] {
-			continue
-		}
-		keep[k] = true
-		if d.Object.GetStatus() == nil {
-			continue
-		}
-		docs = append(docs, d)
-	}
-	if r.applied {
-		for _, ra := range r.accesses {
-			k := v2alpha1.KeyOf(ra)
-			if keep[k] {
-				continue
-			}
-			keep[k] = true
-			docs = append(docs, v2alpha1.NewDocument("", ra))
-		}
-	}
+	r.olds, r.index, r.indexTried = nil, nil, false
+	docs, keep := r.statusDocs()
 	if len(docs) > 0 {
 		// As WriteStatus: create runtime/resources, or tighten it.
 		if err := atomicfile.MkdirAll(r.ns.StatusDir(), namespaces.DirPerm); err != nil {
@@ -173,28 +154,26 @@ func (r *run) writeStatuses() error {
 	}
 	r.listStatusDir()
 	defer func() { r.listing = nil }() // not kept for Refresh
-	r.readPrevious(dirfd, docs)
 	r.routingKeys()
+	var edited, others []*v2alpha1.Document
 	for _, d := range docs {
-		r.fillStatus(d)
-		objs = append(objs, d.Object)
+		if r.snap.Changed[d.File] {
+			edited = append(edited, d)
+		} else {
+			others = append(others, d)
+		}
 	}
-	errs := make([]error, len(objs))
-	wrote := make([]bool, len(objs))
-	ids := make([]fileID, len(objs))
-	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
 	r.statusIDs = nil
 	if r.opts.Memo {
-		r.statusIDs = make(map[v2alpha1.Key]fileID, len(objs))
+		r.statusIDs = make(map[v2alpha1.Key]fileID, len(docs))
 	}
-	for i, err := range errs {
+	var objs []v2alpha1.Object
+	for _, part := range [][]*v2alpha1.Document{edited, others} {
+		written, err := r.writeStatusesOf(dirfd, part)
 		if err != nil {
 			return err
 		}
-		r.derivedWritten = r.derivedWritten || wrote[i]
-		if r.statusIDs != nil {
-			r.statusIDs[v2alpha1.KeyOf(objs[i])] = ids[i]
-		}
+		objs = append(objs, written...)
 	}
 	var removed []v2alpha1.Key
 	if r.listing != nil {
@@ -264,6 +243,64 @@ func idOfUnixStat(st *unix.Stat_t) fileID {
 		mtime: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}, ctime: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}, mode: st.Mode}
 }
 
+// statusDocs returns the documents that get a status file, in input order
+// (the RouterAccesses the Site implies last), and the keys of every
+// resource whose status file is kept.
+func (r *run) statusDocs() ([]*v2alpha1.Document, map[v2alpha1.Key]bool) {
+	keep := map[v2alpha1.Key]bool{}
+	var docs []*v2alpha1.Document
+	for _, d := range r.snap.Docs {
+		k := d.Key()
+		if k.Kind == v2alpha1.KindSecret || v2alpha1.ValidateName(k.Name) != "" || keep[k] {
+			continue
+		}
+		keep[k] = true
+		if d.Object.GetStatus() == nil {
+			continue
+		}
+		docs = append(docs, d)
+	}
+	if r.applied {
+		for _, ra := range r.accesses {
+			k := v2alpha1.KeyOf(ra)
+			if keep[k] {
+				continue
+			}
+			keep[k] = true
+			docs = append(docs, v2alpha1.NewDocument("", ra))
+		}
+	}
+	return docs, keep
+}
+
+// writeStatusesOf reads the previous status of docs, computes and writes
+// theirs, and returns their objects.
+func (r *run) writeStatusesOf(dirfd int, docs []*v2alpha1.Document) ([]v2alpha1.Object, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	r.readPrevious(dirfd, docs)
+	objs := make([]v2alpha1.Object, len(docs))
+	for i, d := range docs {
+		r.fillStatus(d)
+		objs[i] = d.Object
+	}
+	errs := make([]error, len(objs))
+	wrote := make([]bool, len(objs))
+	ids := make([]fileID, len(objs))
+	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+		r.derivedWritten = r.derivedWritten || wrote[i]
+		if r.statusIDs != nil {
+			r.statusIDs[v2alpha1.KeyOf(objs[i])] = ids[i]
+		}
+	}
+	return objs, nil
+}
+
 // listStatusDir lists the status directory once for the pass: a status
 // file it does not hold is neither looked for nor checked before it is
 // written, and the prune works from it. When the directory cannot be
@@ -293,10 +330,9 @@ func (r *run) inListing(name string) bool {
 // readPrevious reads the previous status of every document, on all CPUs,
 // from the Cache, else the status index, else the file.
 func (r *run) readPrevious(dirfd int, docs []*v2alpha1.Document) {
-	r.index = nil
 	for _, d := range docs {
-		if r.opts.Cache.status(r.statusPath(d.Key())) == nil {
-			r.index = r.loadStatusIndex()
+		if !r.indexTried && r.opts.Cache.status(r.statusPath(d.Key())) == nil {
+			r.index, r.indexTried = r.loadStatusIndex(), true
 			if r.index == nil {
 				r.indexStale.Store(true)
 			}
@@ -305,7 +341,9 @@ func (r *run) readPrevious(dirfd int, docs []*v2alpha1.Document) {
 	}
 	olds := make([]*oldStatus, len(docs))
 	parallel.For(len(docs), func(i int) { olds[i] = r.readOld(dirfd, docs[i].Key()) })
-	r.olds = make(map[v2alpha1.Key]*oldStatus, len(docs))
+	if r.olds == nil {
+		r.olds = make(map[v2alpha1.Key]*oldStatus, len(docs))
+	}
 	for i, d := range docs {
 		r.olds[d.Key()] = olds[i]
 	}
