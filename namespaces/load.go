@@ -57,10 +57,10 @@ type Snapshot struct {
 	// hashes mean equal input.
 	InputHash string
 	// ResourceFiles maps the path of each regular file of input/resources
-	// that was read (or vouched for by the cache) to its fstat as read:
-	// the identity of the bytes the snapshot holds, for callers that
-	// record what a pass saw (the pass memo).
-	ResourceFiles map[string]unix.Stat_t
+	// that was read (or vouched for by the cache) to its identity as read:
+	// that of the bytes the snapshot holds, for callers that record what a
+	// pass saw (the pass memo).
+	ResourceFiles map[string]FileID
 	// Changed holds the paths of the resource files read and decoded for
 	// this snapshot: new or changed since the cache last saw them (every
 	// file, without a cache). The others the cache vouched for unread.
@@ -69,6 +69,20 @@ type Snapshot struct {
 	// valid is Valid's result, computed when the snapshot is loaded
 	// (nil: computed on each call).
 	valid []*v2alpha1.Document
+}
+
+// FileID is what tells a file's content apart without reading it: the
+// inode, with its size, modification and change times and mode (fstat).
+type FileID struct {
+	Dev, Ino     uint64
+	Size         int64
+	Mtime, Ctime unix.Timespec
+	Mode         uint32
+}
+
+// FileIDOf is the FileID of an fstat.
+func FileIDOf(st *unix.Stat_t) FileID {
+	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.Mtim, Ctime: st.Ctim, Mode: st.Mode}
 }
 
 // Valid returns the documents that may be applied, in file order. The
@@ -395,18 +409,18 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 	return out, nil
 }
 
-func (l *loader) loadResources() ([]*v2alpha1.Document, map[string]unix.Stat_t, map[string]bool, error) {
+func (l *loader) loadResources() ([]*v2alpha1.Document, map[string]FileID, map[string]bool, error) {
 	files, err := l.readResources(true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var docs []*v2alpha1.Document
-	ids := make(map[string]unix.Stat_t, len(files))
+	ids := make(map[string]FileID, len(files))
 	changed := map[string]bool{}
 	for _, f := range files {
 		docs = append(docs, f.docs...)
 		if f.id != nil {
-			ids[f.path] = *f.id
+			ids[f.path] = FileIDOf(f.id)
 		}
 		if f.data != nil {
 			changed[f.path] = true

@@ -526,8 +526,7 @@ func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
 	require.Equal(t, map[string]bool{lpath: true}, edited.Changed, "the edited file, and only it, was read")
 	var st unix.Stat_t
 	require.NoError(t, unix.Lstat(lpath, &st))
-	require.Equal(t, st.Ino, edited.ResourceFiles[lpath].Ino)
-	require.Equal(t, st.Size, edited.ResourceFiles[lpath].Size)
+	require.Equal(t, FileIDOf(&st), edited.ResourceFiles[lpath])
 	require.Equal(t, 20022, port(edited))
 	require.NotEqual(t, first.InputHash, edited.InputHash)
 }

@@ -318,15 +318,19 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 	statusDir := r.ns.StatusDir()
 	w.known = func(dir, name, path string) (fileID, bool) {
 		if dir == statusDir {
-			kind, rest, _ := strings.Cut(name, "-")
-			id, ok := r.statusIDs[v2alpha1.Key{Kind: kind, Name: strings.TrimSuffix(rest, ".yaml")}]
-			return id, ok && strings.HasSuffix(rest, ".yaml")
+			// The Cache holds every status file the pass wrote or
+			// found unchanged, as it left them.
+			if o := r.opts.Cache.status(path); o != nil && o.exists {
+				return o.id, true
+			}
+			return fileID{}, false
 		}
-		st, ok := r.snap.ResourceFiles[path]
+		id, ok := r.snap.ResourceFiles[path]
 		if !ok {
 			return fileID{}, false
 		}
-		return idOfUnixStat(&st), true
+		return fileID{ino: id.Ino, dev: id.Dev, size: id.Size, mode: id.Mode,
+			mtime: syscall.Timespec{Sec: id.Mtime.Sec, Nsec: id.Mtime.Nsec}, ctime: syscall.Timespec{Sec: id.Ctime.Sec, Nsec: id.Ctime.Nsec}}, true
 	}
 	if !w.walk(r.ns.Dir) || !w.otherTables(r.ns) {
 		return nil, false

@@ -260,9 +260,6 @@ type run struct {
 	// listing is the status directory as the pass found it, sorted by
 	// name (nil: not listed).
 	listing []fs.DirEntry
-	// statusIDs are the identities of the status files as the pass left
-	// them (with Options.Memo only: the memo records them).
-	statusIDs map[v2alpha1.Key]fileID
 	// statusDir is r.ns.StatusDir(), set before status files are read
 	// or written (see statusPath).
 	statusDir string

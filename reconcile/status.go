@@ -163,10 +163,6 @@ func (r *run) writeStatuses() error {
 			others = append(others, d)
 		}
 	}
-	r.statusIDs = nil
-	if r.opts.Memo {
-		r.statusIDs = make(map[v2alpha1.Key]fileID, len(docs))
-	}
 	var objs []v2alpha1.Object
 	for _, part := range [][]*v2alpha1.Document{edited, others} {
 		written, err := r.writeStatusesOf(dirfd, part)
@@ -287,16 +283,12 @@ func (r *run) writeStatusesOf(dirfd int, docs []*v2alpha1.Document) ([]v2alpha1.
 	}
 	errs := make([]error, len(objs))
 	wrote := make([]bool, len(objs))
-	ids := make([]fileID, len(objs))
-	parallel.For(len(objs), func(i int) { wrote[i], ids[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
+	parallel.For(len(objs), func(i int) { wrote[i], errs[i] = r.writeStatus(dirfd, objs[i]) })
 	for i, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 		r.derivedWritten = r.derivedWritten || wrote[i]
-		if r.statusIDs != nil {
-			r.statusIDs[v2alpha1.KeyOf(objs[i])] = ids[i]
-		}
 	}
 	return objs, nil
 }
@@ -410,22 +402,22 @@ var testHookReadStatus func(path string)
 // writeStatus writes obj to its status file unless the file already holds
 // exactly the bytes v2alpha1.Marshal gives for it. It reports whether it
 // wrote.
-func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) {
+func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
 	k := v2alpha1.KeyOf(obj)
 	buf := jsonBuffers.Get().(*bytes.Buffer)
 	defer jsonBuffers.Put(buf)
 	j, err := encodeJSON(buf, obj)
 	if err != nil {
-		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
+		return false, fmt.Errorf("encode %s: %w", k, err)
 	}
 	jsum := sha256.Sum256(j)
 	old := r.previous(k)
 	if old.exists && old.perm && old.jsum == jsum {
-		return false, old.id, nil
+		return false, nil
 	}
 	data, err := v2alpha1.JSONToYAML(j) // as v2alpha1.Marshal(obj), from j
 	if err != nil {
-		return false, fileID{}, fmt.Errorf("encode %s: %w", k, err)
+		return false, fmt.Errorf("encode %s: %w", k, err)
 	}
 	sum := sha256.Sum256(data)
 	path := r.statusPath(k)
@@ -433,7 +425,7 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) 
 		o := *old
 		o.jsum = jsum
 		r.opts.Cache.setStatus(path, &o)
-		return false, o.id, nil
+		return false, nil
 	}
 	name := k.FileName()
 	if dirfd == unix.AT_FDCWD {
@@ -445,18 +437,18 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, fileID, error) 
 		write = atomicfile.ReplaceDerivedAt
 	}
 	if err := write(dirfd, r.ns.StatusDir(), k.FileName(), data, namespaces.FilePerm); err != nil {
-		return false, fileID{}, err
+		return false, err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return true, fileID{}, fmt.Errorf("status of %s: %w", k, err)
+		return true, fmt.Errorf("status of %s: %w", k, err)
 	}
 	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOfUnixStat(&st)}
 	for _, c := range obj.GetStatus().Conditions {
 		o.conds = o.conds.set(c.Type, c.Status, c.LastTransitionTime)
 	}
 	r.opts.Cache.setStatus(path, o)
-	return true, o.id, nil
+	return true, nil
 }
 
 // scanConditions reads the conditions of a status file in the layout
