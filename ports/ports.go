@@ -309,13 +309,13 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 		final []reservation // this namespace's new entries
 		errs  []error
 	)
-	clashWith := func(rs []reservation, port int, host string) (reservation, bool) {
-		for _, r := range rs {
-			if r.Port == port && v2alpha1.BindingsClash(r.Host, host) {
-				return r, true
-			}
-		}
-		return reservation{}, false
+	// Reservations are looked up by port: a namespace of thousands of
+	// fixed ports checked against every earlier one, and against every
+	// other namespace's, would be quadratic.
+	othersByPort, finalByPort := byPort(others), byPort(nil)
+	keep := func(r reservation) {
+		final = append(final, r)
+		finalByPort[r.Port] = append(finalByPort[r.Port], r)
 	}
 
 	// Ports this namespace keeps for allocations it still claims. A user's
@@ -327,24 +327,25 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 			kept = append(kept, reservation{p, ns})
 		}
 	}
+	keptByPort := byPort(kept)
 
 	// 1. Fixed claims: the user chose the port, so a clash is an error.
 	for _, c := range claims {
 		if !c.fixed() {
 			continue
 		}
-		r, clash := clashWith(others, c.Port, c.Host)
+		r, clash := othersByPort.clash(c.Port, c.Host)
 		if !clash {
-			r, clash = clashWith(final, c.Port, c.Host)
+			r, clash = finalByPort.clash(c.Port, c.Host)
 		}
 		if !clash {
-			r, clash = clashWith(kept, c.Port, c.Host)
+			r, clash = keptByPort.clash(c.Port, c.Host)
 		}
 		if clash {
 			errs = append(errs, &ConflictError{Claim: c, Owner: r.owner(), OwnerHost: r.Host, Port: c.Port})
 			continue
 		}
-		final = append(final, reservation{c.entry(c.Port), ns})
+		keep(reservation{c.entry(c.Port), ns})
 	}
 
 	// 2. Allocation claims that keep their previous port.
@@ -354,11 +355,11 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 			continue
 		}
 		p, ok := prev[c.Key]
-		if !ok || p.Role != c.Role || !a.canKeep(ns, p.Port, c.Host, others, final) {
+		if !ok || p.Role != c.Role || !a.canKeep(ns, p.Port, c.Host, othersByPort[p.Port], finalByPort[p.Port]) {
 			pending = append(pending, c)
 			continue
 		}
-		final = append(final, reservation{c.entry(p.Port), ns})
+		keep(reservation{c.entry(p.Port), ns})
 	}
 
 	// 3. New allocations: lowest port not reserved on any host and free.
@@ -390,13 +391,37 @@ func (a *Allocator) decide(ctx context.Context, ns string, claims []Claim, table
 	return entries, errs, nil
 }
 
+// portReservations are reservations by port, each port's in the order
+// they were made.
+type portReservations map[int][]reservation
+
+func byPort(rs []reservation) portReservations {
+	m := make(portReservations, len(rs))
+	for _, r := range rs {
+		m[r.Port] = append(m[r.Port], r)
+	}
+	return m
+}
+
+// clash returns the first reservation of port whose binding clashes with
+// host.
+func (m portReservations) clash(port int, host string) (reservation, bool) {
+	for _, r := range m[port] {
+		if v2alpha1.BindingsClash(r.Host, host) {
+			return r, true
+		}
+	}
+	return reservation{}, false
+}
+
 // canKeep reports whether an allocated port may stay with its claim: no
 // fixed claim of this call and no fixed reservation of another namespace
 // clashes with it, no earlier claim of this call has the same port, and no
 // other namespace holds it as an allocated port — except that when two
 // namespaces hold the same allocated port (only possible if tables were
 // copied or edited by hand) the one whose name sorts first keeps it, so
-// exactly one of them moves.
+// exactly one of them moves. others and final may be limited to the
+// reservations of port.
 func (a *Allocator) canKeep(ns string, port int, host string, others, final []reservation) bool {
 	for _, r := range final {
 		if r.Port == port && (r.Role != "" || v2alpha1.BindingsClash(r.Host, host)) {
