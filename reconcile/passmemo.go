@@ -311,7 +311,8 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir()}
+	w := &memoWalk{root: r.ns.Home.Root, racyAfter: wallStart.Add(-racyWindow), input: r.ns.InputDir(), internal: r.ns.InternalDir(),
+		entries: make([]memoEntry, 0, len(r.snap.ResourceFiles)+len(r.snap.Docs)+64)}
 	// The status files and resource files this pass wrote or read are
 	// recorded as the pass saw them, without another lstat: a file changed
 	// since no longer matches its entry, and the next run makes a pass.
@@ -413,14 +414,15 @@ func (w *memoWalk) walk(dir string) bool {
 	} else {
 		w.entries = append(w.entries, memoEntry{kind: 'D', rel: rel, id: idOfUnixStat(&st)})
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := readDirUnsorted(dir)
 	if err != nil {
 		return false
 	}
 	inInput := within(w.input, dir)
+	racyAfter := w.racyAfter.UnixNano()
 	for _, e := range entries {
 		name := e.Name()
-		path := filepath.Join(dir, name)
+		path := dir + string(filepath.Separator) + name // dir is clean
 		if dir == w.internal && slices.Contains(internalSkipped, name) {
 			continue
 		}
@@ -440,7 +442,7 @@ func (w *memoWalk) walk(dir string) bool {
 			}
 			id = idOfUnixStat(&st)
 		}
-		if inInput && !time.Unix(id.ctime.Sec, id.ctime.Nsec).Before(w.racyAfter) {
+		if inInput && id.ctime.Nano() >= racyAfter {
 			return false // changed just before or during the pass
 		}
 		w.entries = append(w.entries, memoEntry{kind: 'F', rel: rel + "/" + name, id: id})
@@ -481,6 +483,17 @@ func (w *memoWalk) otherTables(ns namespaces.Namespace) bool {
 		}
 	}
 	return true
+}
+
+// readDirUnsorted lists dir in the order the file system gives (the memo
+// does not depend on it; sorting tens of thousands of names does cost).
+func readDirUnsorted(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 // within reports whether path is dir or below it.
