@@ -155,12 +155,17 @@ func checkPassMemo(ns namespaces.Namespace, opts Options, now time.Time) *memoRe
 		}
 	}()
 	fds := make([]int, len(entries))
+	paths := make([]string, len(entries))
+	root := filepath.Clean(ns.Home.Root) + string(filepath.Separator)
 	for i, e := range entries {
+		// The walk wrote clean relative paths (a memo that does not is
+		// not ours, and does not hold).
+		paths[i] = root + filepath.FromSlash(e.rel)
 		fds[i] = unix.AT_FDCWD
 		if e.kind != 'F' && e.kind != 'A' {
 			continue
 		}
-		dir := filepath.Dir(filepath.Join(ns.Home.Root, filepath.FromSlash(e.rel)))
+		dir := filepath.Dir(paths[i])
 		fd, ok := dirs[dir]
 		if !ok {
 			var err error
@@ -173,7 +178,7 @@ func checkPassMemo(ns namespaces.Namespace, opts Options, now time.Time) *memoRe
 	}
 	var changed atomic.Bool
 	parallel.For(len(entries), func(i int) {
-		if !changed.Load() && !entries[i].holds(ns.Home.Root, fds[i]) {
+		if !changed.Load() && !entries[i].holds(paths[i], fds[i]) {
 			changed.Store(true)
 		}
 	})
@@ -201,7 +206,7 @@ func parsePassMemo(text, key string, now time.Time) (*memoResult, []memoEntry, b
 	if !ok || json.Unmarshal([]byte(r), &res) != nil {
 		return nil, nil, false
 	}
-	var entries []memoEntry
+	entries := make([]memoEntry, 0, strings.Count(text, "\n")+1)
 	for text != "" {
 		e, ok := parseMemoEntry(line())
 		if !ok {
@@ -213,9 +218,19 @@ func parsePassMemo(text, key string, now time.Time) (*memoResult, []memoEntry, b
 }
 
 func parseMemoEntry(l string) (memoEntry, bool) {
-	f := strings.Split(l, "\t")
-	if len(f) < 2 || len(f[0]) != 1 {
-		return memoEntry{}, false
+	var fields [10]string
+	f := fields[:0]
+	for len(f) < len(fields) {
+		field, rest, more := strings.Cut(l, "\t")
+		f = append(f, field)
+		if !more {
+			l = ""
+			break
+		}
+		l = rest
+	}
+	if l != "" || len(f) < 2 || len(f[0]) != 1 {
+		return memoEntry{}, false // more fields than any entry has, or too few
 	}
 	e := memoEntry{kind: f[0][0], rel: f[1]}
 	switch {
@@ -240,10 +255,9 @@ func parseMemoEntry(l string) (memoEntry, bool) {
 	return memoEntry{}, false
 }
 
-// holds reports whether the path is still as the entry records. dirfd
-// is its directory, open (AT_FDCWD: the path is looked up whole).
-func (e memoEntry) holds(root string, dirfd int) bool {
-	path := filepath.Join(root, filepath.FromSlash(e.rel))
+// holds reports whether path, the entry's, is still as the entry records.
+// dirfd is its directory, open (AT_FDCWD: the path is looked up whole).
+func (e memoEntry) holds(path string, dirfd int) bool {
 	name := path
 	if dirfd != unix.AT_FDCWD {
 		name = filepath.Base(path)
