@@ -802,15 +802,10 @@ func (c *DecodeCache) unchanged(dirfd int, path, name string) *decodedFile {
 		name = path
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || !sameFile(&st, &f.id) {
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || FileIDOf(&st) != FileIDOf(&f.id) {
 		return nil
 	}
 	return f
-}
-
-func sameFile(a, b *unix.Stat_t) bool {
-	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.Mode == b.Mode &&
-		a.Mtim == b.Mtim && a.Ctim == b.Ctim
 }
 
 // decode returns the documents of the file path holding data (whose

@@ -240,17 +240,9 @@ func parseMemoEntry(l string) (memoEntry, bool) {
 		e.names = f[2]
 		return e, true
 	case (e.kind == 'D' || e.kind == 'F') && len(f) == 10:
-		var n [8]int64
-		for i := range n {
-			v, err := strconv.ParseInt(f[2+i], 10, 64)
-			if err != nil {
-				return memoEntry{}, false
-			}
-			n[i] = v
-		}
-		e.id = fileID{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2],
-			mtime: syscall.Timespec{Sec: n[3], Nsec: n[4]}, ctime: syscall.Timespec{Sec: n[5], Nsec: n[6]}, mode: uint32(n[7])}
-		return e, true
+		id, ok := parseFileID(f[2:])
+		e.id = id
+		return e, ok
 	}
 	return memoEntry{}, false
 }
@@ -276,7 +268,7 @@ func (e memoEntry) holds(path string, dirfd int) bool {
 	id := idOfUnixStat(&st)
 	if e.kind == 'D' {
 		// A directory's size is the filesystem's business.
-		id.size = e.id.size
+		id.Size = e.id.Size
 	}
 	return id == e.id
 }
@@ -341,11 +333,7 @@ func (r *run) passMemo(wallStart time.Time) ([]byte, bool) {
 			return fileID{}, false
 		}
 		id, ok := r.snap.ResourceFiles[path]
-		if !ok {
-			return fileID{}, false
-		}
-		return fileID{ino: id.Ino, dev: id.Dev, size: id.Size, mode: id.Mode,
-			mtime: syscall.Timespec{Sec: id.Mtime.Sec, Nsec: id.Mtime.Nsec}, ctime: syscall.Timespec{Sec: id.Ctime.Sec, Nsec: id.Ctime.Nsec}}, true
+		return id, ok
 	}
 	if !w.walk(r.ns.Dir) || !w.otherTables(r.ns) {
 		return nil, false
@@ -386,11 +374,7 @@ func (e memoEntry) append(b *bytes.Buffer) {
 	case 'L':
 		b.WriteString("\t" + e.names)
 	case 'D', 'F':
-		id := e.id
-		for _, v := range []int64{int64(id.dev), int64(id.ino), id.size, id.mtime.Sec, id.mtime.Nsec, id.ctime.Sec, id.ctime.Nsec, int64(id.mode)} {
-			b.WriteByte('\t')
-			b.WriteString(strconv.FormatInt(v, 10))
-		}
+		appendFileID(b, e.id)
 	}
 	b.WriteByte('\n')
 }
@@ -456,7 +440,7 @@ func (w *memoWalk) walk(dir string) bool {
 			}
 			id = idOfUnixStat(&st)
 		}
-		if inInput && id.ctime.Nano() >= racyAfter {
+		if inInput && id.Ctime.Nano() >= racyAfter {
 			return false // changed just before or during the pass
 		}
 		w.entries = append(w.entries, memoEntry{kind: 'F', rel: rel + "/" + name, id: id})

@@ -3,8 +3,9 @@ package reconcile
 import (
 	"bytes"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzParseMemoEntry checks that any line parses without panicking, and
@@ -22,8 +23,8 @@ func FuzzParseMemoEntry(f *testing.F) {
 			return
 		}
 		for _, e := range []memoEntry{
-			{kind: 'F', rel: "dir/" + name, id: fileID{dev: uint64(n), ino: uint64(n) * 3, size: n, mtime: syscall.Timespec{Sec: n, Nsec: -n}, ctime: syscall.Timespec{Sec: 1, Nsec: n}, mode: uint32(n)}},
-			{kind: 'D', rel: name, id: fileID{size: n}},
+			{kind: 'F', rel: "dir/" + name, id: fileID{Dev: uint64(n), Ino: uint64(n) * 3, Size: n, Mtime: unix.Timespec{Sec: n, Nsec: -n}, Ctime: unix.Timespec{Sec: 1, Nsec: n}, Mode: uint32(n)}},
+			{kind: 'D', rel: name, id: fileID{Size: n}},
 			{kind: 'A', rel: name},
 			{kind: 'L', rel: "internal", names: name},
 		} {

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -226,17 +225,37 @@ type oldStatus struct {
 	id     fileID
 }
 
-// fileID is what tells that a file is still the one the Cache knows.
-type fileID struct {
-	ino, dev     uint64
-	size         int64
-	mtime, ctime syscall.Timespec
-	mode         uint32
+// fileID is what tells that a file is still the one the Cache, the status
+// index or the pass memo knows (inode, size, times, mode).
+type fileID = namespaces.FileID
+
+// idOfUnixStat is the fileID of an fstat.
+func idOfUnixStat(st *unix.Stat_t) fileID { return namespaces.FileIDOf(st) }
+
+// appendFileID writes id as eight tab-led integers, the layout of the
+// status index and the pass memo.
+func appendFileID(b *bytes.Buffer, id fileID) {
+	for _, v := range []int64{int64(id.Dev), int64(id.Ino), id.Size, id.Mtime.Sec, id.Mtime.Nsec, id.Ctime.Sec, id.Ctime.Nsec, int64(id.Mode)} {
+		b.WriteByte('\t')
+		b.WriteString(strconv.FormatInt(v, 10))
+	}
 }
 
-func idOfUnixStat(st *unix.Stat_t) fileID {
-	return fileID{ino: st.Ino, dev: st.Dev, size: st.Size,
-		mtime: syscall.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}, ctime: syscall.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}, mode: st.Mode}
+// parseFileID reads the eight integers appendFileID writes, one per field.
+func parseFileID(f []string) (fileID, bool) {
+	var n [8]int64
+	if len(f) != len(n) {
+		return fileID{}, false
+	}
+	for i := range n {
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return fileID{}, false
+		}
+		n[i] = v
+	}
+	return fileID{Dev: uint64(n[0]), Ino: uint64(n[1]), Size: n[2],
+		Mtime: unix.Timespec{Sec: n[3], Nsec: n[4]}, Ctime: unix.Timespec{Sec: n[5], Nsec: n[6]}, Mode: uint32(n[7])}, true
 }
 
 // statusDocs returns the documents that get a status file, in input order

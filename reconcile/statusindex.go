@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
@@ -71,20 +70,14 @@ func parseIndexLine(line string) (string, *oldStatus, bool) {
 	if len(f) < 12 || (len(f)-12)%3 != 0 {
 		return "", nil, false
 	}
-	var n [9]int64
-	for i := range n {
-		v, err := strconv.ParseInt(f[1+i], 10, 64)
-		if err != nil {
-			return "", nil, false
-		}
-		n[i] = v
-	}
-	o := &oldStatus{exists: true, perm: f[9] == "1"}
-	o.id = fileID{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2],
-		mtime: syscall.Timespec{Sec: n[3], Nsec: n[4]}, ctime: syscall.Timespec{Sec: n[5], Nsec: n[6]}, mode: uint32(n[7])}
-	if n[8] != 0 && n[8] != 1 {
+	id, ok := parseFileID(f[1:9])
+	if !ok {
 		return "", nil, false
 	}
+	if p, err := strconv.ParseInt(f[9], 10, 64); err != nil || (p != 0 && p != 1) {
+		return "", nil, false
+	}
+	o := &oldStatus{exists: true, perm: f[9] == "1", id: id}
 	if hex.DecodedLen(len(f[10])) != len(o.sum) || hex.DecodedLen(len(f[11])) != len(o.jsum) {
 		return "", nil, false
 	}
@@ -146,12 +139,8 @@ func appendIndexLine(b *bytes.Buffer, name string, o *oldStatus) {
 	if o.perm {
 		perm = "1"
 	}
-	id := o.id
 	b.WriteString(name)
-	for _, v := range []int64{int64(id.dev), int64(id.ino), id.size, id.mtime.Sec, id.mtime.Nsec, id.ctime.Sec, id.ctime.Nsec, int64(id.mode)} {
-		b.WriteByte('\t')
-		b.WriteString(strconv.FormatInt(v, 10))
-	}
+	appendFileID(b, o.id)
 	b.WriteString("\t" + perm + "\t" + hex.EncodeToString(o.sum[:]) + "\t" + hex.EncodeToString(o.jsum[:]))
 	for _, c := range o.conds {
 		b.WriteString("\t" + c.typ + "\t" + c.status + "\t" + c.lastTransitionTime)
