@@ -255,14 +255,16 @@ func (b *builder) localListener() {
 		"saslMechanisms":   "EXTERNAL",
 		"authenticatePeer": true,
 		// The router asks its clients for a frame within half of this;
-		// go-amqp sends one on that period whatever else it sends, so the
-		// default 16 s would cost every observer a write every 4 s.
+		// skupperd's observer sends a keepalive after a quarter of it
+		// without another frame, so the default 16 s would cost every
+		// observer a write every 4 s.
 		"idleTimeoutSeconds": localIdleTimeout,
 	})
 }
 
 // localIdleTimeout is the idle timeout (seconds) of the local listener:
-// skupperd's observer sends a keepalive every localIdleTimeout/4 seconds.
+// skupperd's observer sends a keepalive after localIdleTimeout/4 seconds
+// without another frame.
 const localIdleTimeout = 120
 
 // routerAccessListeners adds one listener per role of every RouterAccess

@@ -40,6 +40,7 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	DefaultMinBackoff  = 100 * time.Millisecond
 	DefaultMaxBackoff  = 5 * time.Second
+	DefaultQuietAfter  = 2 * time.Second
 )
 
 // Config says how to reach one router.
@@ -60,6 +61,20 @@ type Config struct {
 	// it starts at MinBackoff and doubles per consecutive failure up to
 	// MaxBackoff. Zero means the defaults.
 	MinBackoff, MaxBackoff time.Duration
+	// QuietTick, when positive, batches what the connection receives
+	// while it is quiet (it has written nothing for QuietAfter): instead
+	// of on every message, it is read at ticks of this period, shared by
+	// every connection of the process, so that an idle daemon wakes once
+	// per tick for all its routers rather than once per heartbeat of each.
+	// An unsolicited message then arrives up to QuietTick late; answers
+	// to what the connection sent, its end, and large reads do not wait.
+	// The ticks also send the keepalives the router's idle-time-out asks
+	// for, in place of go-amqp's timer per connection. Zero reads every
+	// message at once (and leaves keepalives to go-amqp).
+	QuietTick time.Duration
+	// QuietAfter is how long after its last write a batched connection
+	// turns quiet. Zero means DefaultQuietAfter.
+	QuietAfter time.Duration
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -133,6 +148,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.QuietAfter <= 0 {
+		cfg.QuietAfter = DefaultQuietAfter
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
@@ -254,7 +272,7 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
-	raw = newRawReadConn(raw)
+	raw = newRawConn(raw, c.cfg.QuietTick, c.cfg.QuietAfter)
 	nc := raw
 	if c.cfg.TLS != nil {
 		tc := tls.Client(raw, c.cfg.TLS.Clone())
@@ -265,12 +283,37 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 		nc = tc
 		opts.SASLType = amqp.SASLTypeExternal("")
 	}
+	guard := newGuardConn(nc, c.malformed)
+	if rc, ok := raw.(*rawConn); ok {
+		guard.noAnswer = &rc.noAnswer
+		if rc.batch != nil {
+			guard.takeKeepalives = func(peerIdle time.Duration) {
+				rc.takeKeepalives(peerIdle, func() { sendKeepalive(guard) })
+			}
+		}
+	}
 	// go-amqp owns the guarded connection (and closes it on failure).
-	conn, err := amqp.NewConn(ctx, newGuardConn(nc, c.malformed), opts)
+	conn, err := amqp.NewConn(ctx, guard, opts)
 	if err != nil {
 		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// keepaliveWriteTimeout bounds the write of a keepalive, as go-amqp's
+// default write timeout bounds its own.
+const keepaliveWriteTimeout = 30 * time.Second
+
+// sendKeepalive writes an empty frame to c. The deadline go-amqp left on
+// the connection is that of its last write, long past when a keepalive is
+// due, so the keepalive sets its own first (go-amqp sets a fresh one
+// before each of its writes too): a write that times out would leave the
+// TLS stream broken.
+func sendKeepalive(c net.Conn) {
+	if err := c.SetWriteDeadline(time.Now().Add(keepaliveWriteTimeout)); err != nil {
+		return
+	}
+	_, _ = c.Write(emptyFrame)
 }
 
 // malformed logs a message from the router that the guard refused (its

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
+	"time"
 
 	"github.com/Azure/go-amqp"
 )
@@ -56,10 +58,55 @@ type guardConn struct {
 	parts  map[uint64][]byte // message payloads in progress by channel<<32|handle
 	err    error             // sticky
 	report func(error)       // told of a malformed message
+	// noAnswer, when set, is set around the write of a frame that nothing
+	// answers (rawConn.noAnswer): a keepalive, a flow, a disposition.
+	noAnswer *atomic.Bool
+	// takeKeepalives, when set, takes over the keepalives the router
+	// asks for: it is handed the idle-time-out of the router's open,
+	// which go-amqp then sees as none (so it starts no timer of its
+	// own for them).
+	takeKeepalives func(peerIdle time.Duration)
 }
 
 func newGuardConn(c net.Conn, report func(error)) *guardConn {
 	return &guardConn{Conn: c, buf: make([]byte, 16<<10), parts: map[uint64][]byte{}, report: report}
+}
+
+// emptyFrame is an AMQP frame without a body: a keepalive.
+var emptyFrame = []byte{0x00, 0x00, 0x00, 0x08, 0x02, 0x00, 0x00, 0x00}
+
+// Write implements net.Conn, telling the connection below when p is a
+// frame that nothing answers. go-amqp writes one frame per Write.
+func (g *guardConn) Write(p []byte) (int, error) {
+	if g.noAnswer != nil && unanswered(p) {
+		g.noAnswer.Store(true)
+		defer g.noAnswer.Store(false)
+	}
+	return g.Conn.Write(p)
+}
+
+// unanswered reports whether p is one whole AMQP frame that the peer
+// does not answer: empty (a keepalive), a flow (credit) or a disposition
+// (settlement). Anything else (open, begin, attach, a transfer such as a
+// management request or a FLUSH, detach, end, close) may be answered.
+func unanswered(p []byte) bool {
+	if len(p) < 8 || int(binary.BigEndian.Uint32(p)) != len(p) || p[5] != 0 {
+		return false
+	}
+	doff := int(p[4]) * 4
+	if doff < 8 || doff > len(p) {
+		return false
+	}
+	body := p[doff:]
+	if len(body) == 0 {
+		return true
+	}
+	// A described list with a small-ulong descriptor, as go-amqp encodes
+	// performatives.
+	if len(body) < 3 || body[0] != 0x00 || body[1] != 0x53 {
+		return false
+	}
+	return body[2] == flowCode || body[2] == dispositionCode
 }
 
 // Read implements net.Conn: it returns checked bytes only. go-amqp reads
@@ -132,6 +179,10 @@ func (g *guardConn) frame(channel uint16, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if code == openCode && g.takeKeepalives != nil {
+		g.takeOpenIdleTimeout(fields)
+		return nil
+	}
 	if code != transferCode {
 		return nil
 	}
@@ -164,8 +215,32 @@ func (g *guardConn) frame(channel uint16, body []byte) error {
 	return nil
 }
 
-// transferCode is the descriptor of the transfer performative.
-const transferCode = 0x14
+// Descriptors of the performatives the guard looks into.
+const (
+	openCode        = 0x10
+	flowCode        = 0x13
+	transferCode    = 0x14
+	dispositionCode = 0x15
+)
+
+// openIdleTimeoutField is the index of idle-time-out among open's fields.
+const openIdleTimeoutField = 4
+
+// takeOpenIdleTimeout hands a non-zero idle-time-out of an open's fields
+// to takeKeepalives and overwrites it, in place and at the same length,
+// with zero.
+func (g *guardConn) takeOpenIdleTimeout(fields [][]byte) {
+	if len(fields) <= openIdleTimeoutField {
+		return
+	}
+	v := fields[openIdleTimeoutField]
+	ms, ok := ulong(v)
+	if !ok || ms == 0 {
+		return
+	}
+	clear(v[1:])
+	g.takeKeepalives(time.Duration(ms) * time.Millisecond)
+}
 
 // performative splits a frame body into the performative's descriptor
 // code, its list's fields (encoded) and the payload after it.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/Azure/go-amqp"
 )
@@ -207,4 +208,90 @@ func FuzzGuardStream(f *testing.F) {
 		g.in = append(g.in, data...)
 		_ = g.check()
 	})
+}
+
+// openFrame encodes an open frame whose idle-time-out field is the
+// encoded value idle.
+func openFrame(idle []byte) []byte {
+	fields := []byte{0xa1, 0x06, 'r', 'o', 'u', 't', 'e', 'r', 0x40, 0x70, 0x00, 0x00, 0x40, 0x00, 0x60, 0x7f, 0xff}
+	fields = append(fields, idle...)
+	body := append([]byte{0x00, 0x53, 0x10, 0xc0, byte(len(fields) + 1), 5}, fields...)
+	frame := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint32(frame, uint32(8+len(body)))
+	frame[4], frame[5] = 2, 0
+	return append(frame, body...)
+}
+
+// With takeKeepalives set, the guard hands on the router's idle-time-out
+// and passes an open that asks for none; without, the open is untouched.
+func TestGuardTakesKeepalives(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		idle []byte
+		want time.Duration
+	}{
+		{"uint", []byte{0x70, 0x00, 0x00, 0xea, 0x60}, time.Minute},
+		{"smalluint", []byte{0x52, 0x78}, 120 * time.Millisecond},
+		{"zero", []byte{0x43}, 0},
+		{"null", []byte{0x40}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := openFrame(tc.idle)
+			client, server := net.Pipe()
+			go func() { _, _ = server.Write(in); server.Close() }()
+			var got time.Duration
+			g := newGuardConn(client, func(error) {})
+			g.takeKeepalives = func(d time.Duration) { got = d }
+			out, err := io.ReadAll(g)
+			client.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("handed on %s, want %s", got, tc.want)
+			}
+			want := openFrame(tc.idle)
+			if tc.want > 0 {
+				clear(want[len(want)-len(tc.idle)+1:])
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("released % x, want % x", out, want)
+			}
+			// go-amqp reads the open it is given.
+			if untouched, err := readAll(in, len(in)); err != nil || !bytes.Equal(untouched, in) {
+				t.Fatalf("without takeKeepalives: % x, %v", untouched, err)
+			}
+		})
+	}
+}
+
+// Frames nothing answers are told apart from those that may be
+// answered, on the frames go-amqp itself writes.
+func TestUnanswered(t *testing.T) {
+	frame := func(body ...byte) []byte {
+		f := make([]byte, 8, 8+len(body))
+		binary.BigEndian.PutUint32(f, uint32(8+len(body)))
+		f[4] = 2
+		return append(f, body...)
+	}
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  bool
+	}{
+		{"keepalive", emptyFrame, true},
+		{"flow", frame(0x00, 0x53, 0x13, 0x45), true},
+		{"disposition", frame(0x00, 0x53, 0x15, 0x45), true},
+		{"transfer", transferFrame(0, 1, false, []byte{0x00, 0x53, 0x77, 0x40}), false},
+		{"attach", frame(0x00, 0x53, 0x12, 0x45), false},
+		{"open", openFrame([]byte{0x43}), false},
+		{"two frames", append(frame(0x00, 0x53, 0x13, 0x45), emptyFrame...), false},
+		{"short", emptyFrame[:7], false},
+		{"SASL", append(append([]byte{}, emptyFrame[:5]...), 1, 0, 0), false},
+		{"protocol header", []byte("AMQP\x00\x01\x00\x00"), false},
+	} {
+		if got := unanswered(tc.frame); got != tc.want {
+			t.Errorf("%s: unanswered = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

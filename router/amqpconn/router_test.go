@@ -159,3 +159,42 @@ func TestRealRouterMalformedAnnotationsDropTheConnection(t *testing.T) {
 		}
 	})
 }
+
+// TestRealRouterKeepsQuietConnection: a batched connection that says
+// nothing for several of the router's idle timeouts is kept, since its
+// ticks send the keepalives the router asks for (go-amqp, told of no
+// idle-time-out, sends none). Without them the router would close it
+// after one idle timeout (2 s here).
+func TestRealRouterKeepsQuietConnection(t *testing.T) {
+	const idle = 2 * time.Second
+	r := routerproc.Start(t, routerproc.Options{LocalIdleTimeout: int(idle / time.Second)})
+	cfg, err := LocalConfig(r.Port, r.ClientBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QuietTick = 50 * time.Millisecond
+	c := New(cfg)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := c.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The window the test is about: silence for three idle timeouts.
+	time.Sleep(3 * idle)
+	select {
+	case <-conn.Done():
+		t.Fatalf("the router closed the quiet connection: %v", conn.Err())
+	default:
+	}
+	// It still answers: a session is a round trip.
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatalf("a session on the quiet connection: %v", err)
+	}
+	_ = sess.Close(ctx)
+	if n := c.Dials(); n != 1 {
+		t.Fatalf("%d dials, want 1", n)
+	}
+}

@@ -43,6 +43,9 @@ type Options struct {
 	LinkName string
 	// Entities are appended to the configuration as [type, attributes].
 	Entities [][2]any
+	// LocalIdleTimeout, when nonzero, is the local listener's
+	// idleTimeoutSeconds (the router's default otherwise).
+	LocalIdleTimeout int
 }
 
 // Router is one running (or killed) skrouterd.
@@ -151,6 +154,9 @@ func (r *Router) writeConfig() {
 		}},
 		{"address", map[string]any{"prefix": "mc", "distribution": "multicast"}},
 		{"log", map[string]any{"module": "DEFAULT", "enable": "warning+"}},
+	}
+	if o.LocalIdleTimeout != 0 {
+		cfg[2][1].(map[string]any)["idleTimeoutSeconds"] = o.LocalIdleTimeout
 	}
 	if o.SiteID != "" {
 		cfg = append(cfg, [2]any{"site", map[string]any{"name": o.SiteName, "namespace": o.Namespace, "platform": "linux", "version": "test"}})
