@@ -44,6 +44,7 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/grants"
+	"github.com/skupperd/skupperd/internal/tick"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
@@ -353,8 +354,11 @@ type loopState struct {
 	lost time.Time
 }
 
+// ticker ticks every d until the loop ends. Its ticks fall on multiples
+// of d, as those of the observers' quiet reads and liveness sweeps do, so
+// that an idle daemon wakes once for all of them (package internal/tick).
 func (s *loopState) ticker(d time.Duration) <-chan time.Time {
-	t := time.NewTicker(d)
+	t := tick.New(d)
 	s.stops = append(s.stops, t.Stop)
 	return t.C
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skupperd/skupperd/internal/tick"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/render"
 	"github.com/skupperd/skupperd/router"
@@ -76,6 +77,7 @@ func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange
 		return nil, err
 	}
 	cfg.ContainerID = "skupperd-" + ns.Name
+	cfg.QuietTick = quietTick
 	cfg.Logger = log
 	conn := amqpconn.New(cfg)
 	o := &observer{
@@ -250,6 +252,12 @@ const (
 	// more often than the routers' heartbeats do).
 	sweepEvery = 2 * time.Second
 )
+
+// quietTick is how often an observer's connection is read while it is
+// quiet (amqpconn.Config.QuietTick): the routers' heartbeats and records
+// that nothing asked for wait up to this long, and an idle daemon wakes
+// this often for all its routers together instead of once per message.
+const quietTick = 500 * time.Millisecond
 
 // probeResult is what a probe of the router found.
 type probeResult int
@@ -439,7 +447,7 @@ func (s *sweeper) remove(o *observer) {
 
 func (s *sweeper) run(quit, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(sweepEvery)
+	t := tick.New(sweepEvery) // at the instants of the quiet reads' ticks
 	defer t.Stop()
 	for {
 		select {

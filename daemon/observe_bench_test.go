@@ -73,8 +73,10 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 		return true, ""
 	})
 	// Past the observers' fast start (address-table hints every second
-	// for 20 s), and quiet: no reconcile for a second.
-	time.Sleep(25 * time.Second) // lets the start-up phase end; not synchronisation
+	// for 20 s, listener checks every 2 s for 30 s, both from the last
+	// change of the topology, which comes with the first records), and
+	// quiet: no reconcile for a second.
+	time.Sleep(45 * time.Second) // lets the start-up phase end; not synchronisation
 	eventuallyWithin(b, 60*time.Second, "the daemon to be quiet", func() (bool, string) {
 		n1 := len(p.logLines("reconciled", ""))
 		time.Sleep(time.Second) // the observation window of "quiet", not synchronisation

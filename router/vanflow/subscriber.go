@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/go-amqp"
 
+	"github.com/skupperd/skupperd/internal/tick"
 	"github.com/skupperd/skupperd/router/amqpconn"
 )
 
@@ -186,46 +187,36 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// janitor forgets silent sources. It sleeps until the earliest moment a
-// known source could fall silent for ForgetAfter (at most ForgetAfter),
-// rather than ticking: sources that keep talking wake it about once per
-// ForgetAfter, not once per heartbeat.
+// janitor forgets silent sources, looking every janitorEvery (at most a
+// quarter of ForgetAfter), so a source is forgotten at most that long
+// after ForgetAfter. Its ticks are the process's shared ones (package
+// internal/tick): they cost an idle daemon no wakeup of their own.
 func (s *Subscriber) janitor(ctx context.Context) {
-	t := time.NewTimer(s.opts.ForgetAfter)
+	t := tick.New(max(min(janitorEvery, s.opts.ForgetAfter/4), time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			next := s.forgetSilent(now)
-			wait := s.opts.ForgetAfter
-			if !next.IsZero() {
-				wait = min(max(time.Until(next), janitorMinWait), s.opts.ForgetAfter)
-			}
-			t.Reset(wait)
+			s.forgetSilent(now)
 		}
 	}
 }
 
-// janitorMinWait keeps the janitor from spinning on a source that is due
-// now (its clock reading raced the check).
-const janitorMinWait = 10 * time.Millisecond
+// janitorEvery is the janitor's period for the default ForgetAfter.
+const janitorEvery = 2 * time.Second
 
-// forgetSilent forgets the sources silent for ForgetAfter at now, and
-// returns when the next of the remaining ones would be (zero: none left).
-// A source added later is due no sooner than ForgetAfter after it was
+// forgetSilent forgets the sources silent for ForgetAfter at now. A
+// source added later is due no sooner than ForgetAfter after it was
 // added.
-func (s *Subscriber) forgetSilent(now time.Time) (next time.Time) {
+func (s *Subscriber) forgetSilent(now time.Time) {
 	// Records are purged under s.mu, the lock receivers hold while they
 	// apply records, so a forgotten source's records cannot come back.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, src := range s.sources {
-		if due := src.lastSeen.Add(s.opts.ForgetAfter); now.Before(due) {
-			if next.IsZero() || due.Before(next) {
-				next = due
-			}
+		if now.Before(src.lastSeen.Add(s.opts.ForgetAfter)) {
 			continue
 		}
 		delete(s.sources, id)
@@ -238,7 +229,6 @@ func (s *Subscriber) forgetSilent(now time.Time) (next time.Time) {
 			s.notify()
 		}
 	}
-	return next
 }
 
 // dropRecords empties the store (sources stay known).
