@@ -148,46 +148,55 @@ func await(t *testing.T, done <-chan readResult) readResult {
 
 const never = 24 * time.Hour // a tick that does not come during a test
 
-// A quiet connection raises its low-water mark and still delivers a
-// small message, at a tick.
-func TestBatchedReadsAtTicks(t *testing.T) {
-	c, s := tcpPairBatched(t, 2*time.Millisecond, time.Millisecond)
-	done := readAsync(c, 64)
-	if _, err := s.Write([]byte("heartbeat")); err != nil {
-		t.Fatal(err)
-	}
-	if r := await(t, done); r.err != nil || string(r.data) != "heartbeat" {
-		t.Fatalf("read %q, %v", r.data, r.err)
-	}
-	// A tick with nothing written for longer than eagerFor.
+// quieten ticks c long after its last write, which makes it quiet, and
+// checks that its low-water mark went up.
+func quieten(t *testing.T, c net.Conn) {
+	t.Helper()
 	c.(*rawConn).onTick(time.Now().Add(time.Second))
 	if got := lowWater(t, c); got != quietLowWater {
 		t.Fatalf("SO_RCVLOWAT of a quiet connection: %d, want %d", got, quietLowWater)
 	}
-	done = readAsync(c, 64)
-	if _, err := s.Write([]byte("record")); err != nil {
+}
+
+// wantRead checks that the read behind done returned want.
+func wantRead(t *testing.T, done <-chan readResult, want string) {
+	t.Helper()
+	if r := await(t, done); r.err != nil || string(r.data) != want {
+		t.Fatalf("read %q, %v; want %q", r.data, r.err, want)
+	}
+}
+
+// sendAndRead has the router's end s send msg and checks that a read of
+// c returns it.
+func sendAndRead(t *testing.T, c, s net.Conn, msg string) {
+	t.Helper()
+	done := readAsync(c, 64)
+	if _, err := s.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	if r := await(t, done); r.err != nil || string(r.data) != "record" {
-		t.Fatalf("read %q, %v", r.data, r.err)
-	}
+	wantRead(t, done, msg)
+}
+
+// A quiet connection raises its low-water mark and still delivers a
+// small message, at a tick.
+func TestBatchedReadsAtTicks(t *testing.T) {
+	c, s := tcpPairBatched(t, 2*time.Millisecond, time.Millisecond)
+	sendAndRead(t, c, s, "heartbeat")
+	// A tick with nothing written for longer than eagerFor.
+	quieten(t, c)
+	sendAndRead(t, c, s, "record")
 }
 
 // A write makes a quiet connection eager: a reader waiting for the next
 // tick gets what is already there at once.
 func TestBatchedWriteWakesReader(t *testing.T) {
 	c, s := tcpPairBatched(t, never, time.Millisecond)
-	c.(*rawConn).onTick(time.Now().Add(time.Second))
-	if got := lowWater(t, c); got != quietLowWater {
-		t.Fatalf("SO_RCVLOWAT of a quiet connection: %d, want %d", got, quietLowWater)
-	}
+	quieten(t, c)
 	// The tick's poke reads what is there.
 	if _, err := s.Write([]byte("first")); err != nil {
 		t.Fatal(err)
 	}
-	if r := await(t, readAsync(c, 64)); r.err != nil || string(r.data) != "first" {
-		t.Fatalf("read %q, %v", r.data, r.err)
-	}
+	wantRead(t, readAsync(c, 64), "first")
 	// Without a tick to come, only the write wakes the reader.
 	if _, err := s.Write([]byte("waiting")); err != nil {
 		t.Fatal(err)
@@ -199,17 +208,9 @@ func TestBatchedWriteWakesReader(t *testing.T) {
 	if got := lowWater(t, c); got != 1 {
 		t.Fatalf("SO_RCVLOWAT after a write: %d, want 1", got)
 	}
-	if r := await(t, done); r.err != nil || string(r.data) != "waiting" {
-		t.Fatalf("read %q, %v", r.data, r.err)
-	}
+	wantRead(t, done, "waiting")
 	// Eager, a message arrives at once too.
-	done = readAsync(c, 64)
-	if _, err := s.Write([]byte("reply")); err != nil {
-		t.Fatal(err)
-	}
-	if r := await(t, done); r.err != nil || string(r.data) != "reply" {
-		t.Fatalf("read %q, %v", r.data, r.err)
-	}
+	sendAndRead(t, c, s, "reply")
 }
 
 // A quiet connection reports its end, and a read of more than the
