@@ -32,7 +32,7 @@ test: lint
 test-short:
 	$(GO) test -count=1 ./...
 
-## fuzz: run the resource decoder's fuzz target for FUZZTIME and those that parse router messages or hold the fast YAML parser and encoder equal to go-yaml for ROUTER_FUZZTIME each
+## fuzz: run the resource decoder's fuzz target for FUZZTIME and, for ROUTER_FUZZTIME each, those that parse router messages or hold a hand-written parser, encoder or check equal to what it replaces
 ROUTER_FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime $(FUZZTIME) ./api/v2alpha1/
@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(ROUTER_FUZZTIME) ./router/vanflow/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastParse$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
 	$(GO) test -run '^$$' -fuzz '^FuzzMarshalYAML$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
+	$(GO) test -run '^$$' -fuzz '^FuzzLabels$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint: fmt vet staticcheck

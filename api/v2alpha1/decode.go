@@ -43,6 +43,9 @@ type Document struct {
 
 	fields    map[string]int
 	badFields map[string]bool // fields that failed to decode
+	// checkedFor is the namespace whose checks of the document alone
+	// (validateDocument) are in Diags ("": not run); a clone keeps it.
+	checkedFor string
 }
 
 // Key returns the document's Kind/name.

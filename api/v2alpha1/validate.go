@@ -18,12 +18,6 @@ import (
 // MaxPort is the largest TCP port.
 const MaxPort = 65535
 
-var (
-	nameRE       = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	routingKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$`)
-	dnsLabelRE   = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
-)
-
 // ValidateName checks a resource or namespace name: a lowercase RFC 1123
 // label (what upstream Skupper accepts on Linux). It returns "" when valid,
 // else a message.
@@ -33,7 +27,7 @@ func ValidateName(name string) string {
 		return "must not be empty"
 	case len(name) > 63:
 		return fmt.Sprintf("%q is %d characters long; at most 63 are allowed", Abbreviate(name), len(name))
-	case !nameRE.MatchString(name):
+	case !isName(name):
 		return fmt.Sprintf("%q is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit (RFC 1123 label, e.g. \"my-name\")", Abbreviate(name))
 	}
 	return ""
@@ -64,7 +58,7 @@ func ValidateRoutingKey(key string) string {
 		return "routingKey is required"
 	case len(key) > 253:
 		return fmt.Sprintf("routing key is %d characters long; at most 253 are allowed", len(key))
-	case !routingKeyRE.MatchString(key):
+	case !isRoutingKey(key):
 		return fmt.Sprintf("%q is not a valid routing key: use letters, digits, '.', '-', '_' and ':', starting and ending with a letter or digit", Abbreviate(key))
 	}
 	return ""
@@ -87,7 +81,7 @@ func ValidateHost(host string) string {
 		return bad
 	}
 	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
-		if len(label) > 63 || !dnsLabelRE.MatchString(label) {
+		if len(label) > 63 || !isDNSLabel(label) {
 			return bad
 		}
 	}
@@ -145,9 +139,7 @@ func IsWildcardHost(host string) bool {
 // others may be. Validation never stops at the first problem.
 func Validate(namespace string, docs []*Document) Diagnostics {
 	var nsDiags Diagnostics
-	for _, d := range docs {
-		validateDocument(namespace, d)
-	}
+	CheckDocuments(namespace, docs)
 	validateDuplicates(docs)
 	site := validateSites(docs)
 	if site != nil && site.Object.(*Site).Spec.Edge {
@@ -190,6 +182,21 @@ func needsSite(docs []*Document) bool {
 		}
 	}
 	return false
+}
+
+// CheckDocuments runs the checks of Validate that look at one document
+// alone (names, fields, values; not duplicates, the Site or bindings) on
+// each of docs not checked for namespace yet, attaching what they find.
+// Validate runs it; a cache of decoded documents runs it once on the
+// documents it keeps, so that their clones are not checked again.
+func CheckDocuments(namespace string, docs []*Document) {
+	for _, d := range docs {
+		if d.checkedFor == namespace && namespace != "" {
+			continue
+		}
+		validateDocument(namespace, d)
+		d.checkedFor = namespace
+	}
 }
 
 func validateDocument(namespace string, d *Document) {
@@ -655,17 +662,27 @@ func where(d *Document) string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
 // validateDuplicates flags every Kind/name defined more than once; none of
 // the copies applies, since it is ambiguous which one is meant.
 func validateDuplicates(docs []*Document) {
-	byKey := map[Key][]*Document{}
+	first := make(map[Key]*Document, len(docs))
+	var byKey map[Key][]*Document // the keys defined more than once
 	for _, d := range docs {
 		if d.GetName() == "" {
 			continue
 		}
-		byKey[d.Key()] = append(byKey[d.Key()], d)
-	}
-	for k, ds := range byKey {
-		if len(ds) < 2 {
+		k := d.Key()
+		f, seen := first[k]
+		if !seen {
+			first[k] = d
 			continue
 		}
+		if byKey == nil {
+			byKey = map[Key][]*Document{}
+		}
+		if byKey[k] == nil {
+			byKey[k] = []*Document{f}
+		}
+		byKey[k] = append(byKey[k], d)
+	}
+	for k, ds := range byKey {
 		for _, d := range ds {
 			var others []string
 			for _, o := range ds {
