@@ -470,7 +470,7 @@ func (b *builder) marshal(router map[string]any) ([]byte, error) {
 	parts := make([][]byte, len(all))
 	errs := make([]error, len(all))
 	parallel.For(len(all), func(i int) {
-		parts[i], errs[i] = json.MarshalIndent(all[i].attrs, "    ", "    ")
+		parts[i], errs[i] = marshalEntity(all[i].attrs)
 	})
 	size := 4
 	for i, e := range all {
