@@ -160,39 +160,84 @@ func New(home namespaces.Home, opts ...Option) *Allocator {
 // unreadable table of any namespace (*CorruptTableError) or a failure to
 // lock or write return a nil map and change nothing.
 func (a *Allocator) Assign(ctx context.Context, ns string, claims []Claim) (map[string]int, error) {
+	got, pending, err := a.AssignAsync(ctx, ns, claims)
+	if pending != nil {
+		if werr := pending.Wait(); werr != nil {
+			return nil, werr
+		}
+	}
+	return got, err
+}
+
+// Pending is the write of a namespace's table that AssignAsync started.
+type Pending struct {
+	done chan struct{}
+	err  error
+}
+
+// Wait returns once the table is written and durable (fsync'd, as every
+// table is), with the error of writing it; it may be called any number of
+// times, from any goroutine.
+func (p *Pending) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// AssignAsync is Assign that returns as soon as the ports are decided,
+// while the table is written (and fsync'd) in the background, still under
+// the data-home lock: the next Assign of any namespace waits for it. The
+// caller must call Wait on the returned Pending (non-nil whenever the
+// ports map is) before it writes anything that uses the ports, and treat
+// the assignment as failed, like Assign's write error, if Wait returns an
+// error. So a reconcile computes its credentials and router configuration
+// while the table's two fsyncs run.
+func (a *Allocator) AssignAsync(ctx context.Context, ns string, claims []Claim) (map[string]int, *Pending, error) {
 	if msg := v2alpha1.ValidateName(ns); msg != "" {
-		return nil, fmt.Errorf("assign ports: namespace name %s", msg)
+		return nil, nil, fmt.Errorf("assign ports: namespace name %s", msg)
 	}
 	sorted, err := checkClaims(claims)
 	if err != nil {
-		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
 	n := a.home.Namespace(ns)
 	if !n.Exists() {
-		return nil, fmt.Errorf("assign ports: namespace %q does not exist (%s)", ns, n.Dir)
+		return nil, nil, fmt.Errorf("assign ports: namespace %q does not exist (%s)", ns, n.Dir)
 	}
 	unlock, err := a.lock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 
 	tables, err := readAll(a.home, &a.memo)
 	if err != nil {
-		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
 	entries, claimErrs, err := a.decide(ctx, ns, sorted, tables)
 	if err != nil {
-		return nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
-	}
-	if err := writeTable(n, entries, tables[ns], &a.memo); err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("assign ports of namespace %q: %w", ns, err)
 	}
 	out := make(map[string]int, len(entries))
 	for _, e := range entries {
 		out[e.Key] = e.Port
 	}
-	return out, errors.Join(claimErrs...)
+	p := &Pending{done: make(chan struct{})}
+	if tableUnchanged(n, entries, tables[ns]) {
+		close(p.done)
+	} else {
+		locked = false
+		go func() {
+			defer close(p.done)
+			defer unlock()
+			p.err = writeTable(n, entries, &a.memo)
+		}()
+	}
+	return out, p, errors.Join(claimErrs...)
 }
 
 // Release drops every reservation of namespace ns, e.g. when it is deleted.
@@ -211,7 +256,7 @@ func (a *Allocator) Release(ctx context.Context, ns string) error {
 		return fmt.Errorf("release ports of namespace %q: %w", ns, err)
 	}
 	defer unlock()
-	return writeTable(n, nil, nil, &a.memo)
+	return writeTable(n, nil, &a.memo)
 }
 
 // Reserved returns the reservations of every namespace that has any, each

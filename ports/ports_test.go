@@ -332,11 +332,11 @@ func TestKeptPortsYieldToLegacyClashes(t *testing.T) {
 	require.NoError(t, writeTable(home.Namespace("west"), []Entry{
 		{Key: "router/normal", Role: RoleNormal, Port: 5671, Host: "127.0.0.1"},
 		{Key: "routeraccess/west/inter-router", Role: RoleInterRouter, Port: 55671},
-	}, nil, nil))
+	}, nil))
 	require.NoError(t, writeTable(home.Namespace("east"), []Entry{
 		{Key: "router/normal", Role: RoleNormal, Port: 5671, Host: "127.0.0.1"},
 		{Key: "listener/backend", Port: 55671, What: "Listener/backend"},
-	}, nil, nil))
+	}, nil))
 	a := New(home, WithProbe(allFree))
 
 	// west's inter-router port yields to east's fixed listener; of the two
@@ -649,4 +649,51 @@ func TestAssignStopsSearchingWhenCancelled(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, got)
 	assert.NoFileExists(t, TablePath(home.Namespace("west")))
+}
+
+// AssignAsync returns the ports before the table is written; the table is
+// on disk once Wait returns, and the lock stays held until then: another
+// namespace's Assign sees the reservation.
+func TestAssignAsync(t *testing.T) {
+	home := newHome(t, "west", "east")
+	a := New(home, WithProbe(allFree))
+	got, pending, err := a.AssignAsync(context.Background(), "west", routerClaims("west"))
+	require.NoError(t, err)
+	require.NotNil(t, pending)
+	assert.Equal(t, routerPorts("west", 5671, 55671, 45671), got)
+	// Not waited for yet: east's Assign waits for the lock, then reads
+	// west's table.
+	assert.Equal(t, routerPorts("east", 5672, 55672, 45672), assign(t, a, "east", routerClaims("east")...))
+	require.NoError(t, pending.Wait())
+	require.NoError(t, pending.Wait(), "Wait may be called again")
+	reserved, err := a.Reserved()
+	require.NoError(t, err)
+	assert.Len(t, reserved["west"], 3)
+
+	// Unchanged: nothing to write, and the Pending is already done.
+	_, pending, err = a.AssignAsync(context.Background(), "west", routerClaims("west"))
+	require.NoError(t, err)
+	select {
+	case <-pending.done:
+	default:
+		t.Fatal("an unchanged table is being written")
+	}
+	require.NoError(t, pending.Wait())
+}
+
+// A table that cannot be written fails Wait (and Assign), and the next
+// Assign is not left waiting for the lock.
+func TestAssignAsyncWriteError(t *testing.T) {
+	home := newHome(t, "west")
+	full := errors.New("no space left on device")
+	testHookWriteTable = func(namespaces.Namespace) error { return full }
+	t.Cleanup(func() { testHookWriteTable = nil })
+	a := New(home, WithProbe(allFree))
+	_, pending, err := a.AssignAsync(context.Background(), "west", routerClaims("west"))
+	require.NoError(t, err)
+	require.ErrorIs(t, pending.Wait(), full)
+	_, err = a.Assign(context.Background(), "west", routerClaims("west"))
+	require.ErrorIs(t, err, full)
+	testHookWriteTable = nil
+	assign(t, a, "west", routerClaims("west")...)
 }

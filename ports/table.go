@@ -269,14 +269,14 @@ func plainTableValue(v string) bool {
 	return true
 }
 
-// writeTable replaces a namespace's table with entries, only if its content
-// or permission changed. An empty table removes the file.
-func writeTable(n namespaces.Namespace, entries, previous []Entry, memo *tableMemo) error {
+// writeTable replaces a namespace's table with entries (durably: fsync'd
+// with its directory), unless it already holds those bytes; an empty table
+// removes the file. tableUnchanged tells when it need not be called.
+func writeTable(n namespaces.Namespace, entries []Entry, memo *tableMemo) error {
 	path := TablePath(n)
-	if len(entries) > 0 && equalEntries(entries, previous) {
-		// Unchanged: only make sure the file mode is right.
-		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == namespaces.FilePerm {
-			return nil
+	if testHookWriteTable != nil {
+		if err := testHookWriteTable(n); err != nil {
+			return fmt.Errorf("write ports table of namespace %q: %w", n.Name, err)
 		}
 	}
 	if len(entries) == 0 {
@@ -304,6 +304,21 @@ func writeTable(n namespaces.Namespace, entries, previous []Entry, memo *tableMe
 	// The next read of these bytes needs no parse.
 	memo.remember(path, sha256.Sum256(data), sorted)
 	return nil
+}
+
+// testHookWriteTable, when set by tests, runs before a table is written;
+// an error it returns is the write's.
+var testHookWriteTable func(n namespaces.Namespace) error
+
+// tableUnchanged reports whether the table of n, which held previous,
+// needs no write for entries: the same non-empty entries, in a regular
+// file with the right mode.
+func tableUnchanged(n namespaces.Namespace, entries, previous []Entry) bool {
+	if len(entries) == 0 || !equalEntries(entries, previous) {
+		return false
+	}
+	fi, err := os.Lstat(TablePath(n))
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == namespaces.FilePerm
 }
 
 // readAll reads the table of every namespace of the data home. Namespaces

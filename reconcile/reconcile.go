@@ -170,7 +170,11 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 		tokens:   map[string]tokenState{},
 		grants:   map[string]grantState{},
 	}
-	if err := r.do(); err != nil {
+	err = r.do()
+	if perr := r.portsDurable(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reconcile namespace %q: %w", ns.Name, err)
 	}
 	r.res.Duration = opts.Now().Sub(start)
@@ -272,6 +276,9 @@ type run struct {
 	// router config) was written or removed: the reconcile ends with one
 	// sync of the filesystem (see syncDerived).
 	derivedWritten bool
+	// portsTable is the write of the ports table the pass started
+	// (nil: none, or waited for; see portsDurable).
+	portsTable *ports.Pending
 }
 
 func (r *run) diag(k v2alpha1.Key, field, msg string) {
@@ -418,6 +425,21 @@ func (r *run) loadSiteID() (string, error) {
 	return id, nil
 }
 
+// portsDurable waits until the ports table of the last assignment is
+// written and durable. The ports are used in memory meanwhile (to issue
+// credentials, to render), and nothing that names them is written before.
+func (r *run) portsDurable() error {
+	p := r.portsTable
+	if p == nil {
+		return nil
+	}
+	r.portsTable = nil
+	if err := p.Wait(); err != nil {
+		return fmt.Errorf("allocate ports: %w", err)
+	}
+	return nil
+}
+
 // routerAccesses returns the valid RouterAccesses plus the one implied by
 // Site.spec.linkAccess (named after the site, unless one of that name
 // exists). Edge sites have none.
@@ -482,7 +504,10 @@ func (r *run) allocatePorts() error {
 				owners[key] = owner{d.Key(), "spec.port"}
 			}
 		}
-		got, err := r.opts.Ports.Assign(r.ctx, r.ns.Name, claims)
+		got, pending, err := r.opts.Ports.AssignAsync(r.ctx, r.ns.Name, claims)
+		if pending != nil {
+			r.portsTable = pending
+		}
 		if err == nil {
 			r.ports = render.Ports{Local: got["router/normal"], Roles: map[string]map[string]int{}}
 			for _, ra := range r.accesses {
@@ -506,6 +531,9 @@ func (r *run) allocatePorts() error {
 		}
 		if len(conflicts) == 0 {
 			return fmt.Errorf("allocate ports: %w", err)
+		}
+		if err := r.portsDurable(); err != nil {
+			return err
 		}
 		for _, ce := range conflicts {
 			o, ok := owners[ce.Claim.Key]
@@ -649,6 +677,9 @@ func (r *run) renderConfig() error {
 	}
 	for _, n := range res.Skipped {
 		r.notes[n.Key] = n.Message
+	}
+	if err := r.portsDurable(); err != nil {
+		return err
 	}
 	changed, err := atomicfile.WriteDerivedIfChanged(r.ns.RouterConfigPath(), res.Config, namespaces.FilePerm)
 	if err != nil {
