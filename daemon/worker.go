@@ -15,6 +15,7 @@ import (
 
 	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/gcroom"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/reconcile"
 	"github.com/skupperd/skupperd/router"
@@ -198,6 +199,10 @@ func (w *worker) work(ctx context.Context, dirty, refresh bool) {
 	defer w.d.procs.end()
 	switch {
 	case dirty || !w.upToDate():
+		// A pass allocates several times the daemon's live heap: let
+		// the collector wait for it (see internal/gcroom).
+		gcroom.Begin()
+		defer gcroom.End()
 		w.reconcile(ctx)
 	case refresh:
 		w.refreshStatus()

@@ -17,7 +17,7 @@ const module = "github.com/skupperd/skupperd/"
 // Every product package must be listed, so that a new package is placed
 // on purpose.
 var layers = [][]string{
-	{"api/v2alpha1", "internal/atomicfile", "internal/hostinfo", "internal/logfile", "internal/parallel", "internal/tick", "internal/version"},
+	{"api/v2alpha1", "internal/atomicfile", "internal/gcroom", "internal/hostinfo", "internal/logfile", "internal/parallel", "internal/tick", "internal/version"},
 	{"namespaces", "certs", "render", "grantclient", "router/amqpconn"},
 	{"ports", "router", "router/hotapply", "router/mgmt", "router/vanflow"},
 	{"grantserver"},
