@@ -492,7 +492,13 @@ func (w *worker) superviseRouter(ctx context.Context, p *pass) {
 		if err := sup.Ensure(ctx, spec, restart); err != nil {
 			p.log.Error("start router", "error", err)
 		}
-		w.noteRunning(p, spec)
+		if _, none := sup.(router.NoSupervisor); none {
+			// Nothing runs the configuration: there is nothing to hot
+			// apply to, and no need to parse it.
+			w.running = nil
+		} else {
+			w.noteRunning(p, spec)
+		}
 	case !res.SiteDeclared:
 		// The Site is gone: its router goes too.
 		if err := sup.Stop(ctx, w.ns.Name); err != nil {
