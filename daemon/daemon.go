@@ -430,6 +430,11 @@ func (d *Daemon) loop(ctx context.Context) error {
 func (d *Daemon) handleWatchError(err error) {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
 		d.log.Warn("file events were lost; reconciling every namespace")
+		d.mu.Lock()
+		for _, wk := range d.workers {
+			wk.journal.lost()
+		}
+		d.mu.Unlock()
 		d.kickAll(false)
 		return
 	}
@@ -518,6 +523,15 @@ func (d *Daemon) handleEvent(ev fsnotify.Event) {
 	wk := d.workers[name]
 	d.mu.Unlock()
 	if wk != nil {
+		// The next pass loads what the events named (see inputJournal);
+		// an event on input/resources itself, or on a directory above
+		// it, may have replaced it: that pass looks at every file.
+		switch res := ns.InputResourcesDir(); {
+		case filepath.Dir(ev.Name) == res:
+			wk.journal.note(filepath.Base(ev.Name))
+		case ev.Name == res || ev.Name == ns.InputDir() || ev.Name == ns.Dir:
+			wk.journal.lost()
+		}
 		// A write may be followed by more of the same writer, and a
 		// bundle under input/certs is several files; a resource file
 		// created (or renamed in), removed or renamed away is whole.
@@ -595,7 +609,7 @@ func (d *Daemon) startWorker(name string, first *sync.WaitGroup) {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
-	w := &worker{d: d, ns: d.cfg.Home.Namespace(name), kicks: make(chan bool, 1), cancel: cancel, done: make(chan struct{})}
+	w := &worker{d: d, ns: d.cfg.Home.Namespace(name), kicks: make(chan bool, 1), cancel: cancel, done: make(chan struct{}), journal: newInputJournal()}
 	// Namespaces present at start-up may hold what a killed daemon left
 	// behind; one created later is being written by someone else.
 	w.sweep = first != nil

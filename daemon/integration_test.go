@@ -442,3 +442,63 @@ func TestDaemonBurst(t *testing.T) {
 		t.Fatalf("%d reconciles for a burst of %d files (want <= 20)", reconciles, n)
 	}
 }
+
+// The daemon loads what the watcher reports changed (see inputJournal):
+// files edited in place within one tick of the file system's clock, with
+// the same size, are seen; so is a whole input/resources directory put in
+// place of another.
+func TestDaemonSeesWhatTheWatcherReports(t *testing.T) {
+	h := newTestHome(t)
+	west := h.addNamespace("west")
+	h.put("west", "site.yaml", siteYAML("west"))
+	h.put("west", "listener.yaml", listenerYAML("backend", "backend", 20001))
+	d := startDaemon(t, h, daemonOpts{})
+	d.waitReady()
+	waitListener(t, west, "backend", 20001)
+
+	// In place, same size, back and forth: each write is an event.
+	path := filepath.Join(west.InputResourcesDir(), "listener.yaml")
+	for _, port := range []int{20002, 20001, 20003} {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(listenerYAML("backend", "backend", port)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitListener(t, west, "backend", 20003)
+
+	// A new directory renamed over input/resources.
+	dir := west.InputResourcesDir()
+	next := filepath.Join(west.InputDir(), "next")
+	if err := os.Mkdir(next, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"site.yaml":  siteYAML("west"),
+		"other.yaml": listenerYAML("frontend", "frontend", 20004),
+	} {
+		if err := os.WriteFile(filepath.Join(next, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	waitListener(t, west, "frontend", 20004)
+	waitListener(t, west, "backend", 0)
+
+	// And the new directory is watched: an edit in it is seen.
+	h.put("west", "other.yaml", listenerYAML("frontend", "frontend", 20005))
+	waitListener(t, west, "frontend", 20005)
+	if !d.alive() {
+		t.Fatal("daemon exited")
+	}
+}

@@ -45,18 +45,22 @@ func watchedDirs(ns namespaces.Namespace) []string {
 // watches directories, never files. Watches are (re)armed with arm before a
 // namespace is read, so no change between arming and reading is missed.
 type watcher struct {
-	home    namespaces.Home
-	fs      *fsnotify.Watcher
-	mu      sync.Mutex
-	watched map[string]bool // directories with a watch
-	polling bool            // inotify unusable: fingerprints are polled
+	home namespaces.Home
+	fs   *fsnotify.Watcher
+	mu   sync.Mutex
+	// watched maps each directory with a watch to its generation: a
+	// number given to it when the watch was added, never reused, so that
+	// a directory watched again (after a gap) is told apart.
+	watched map[string]uint64
+	epochs  uint64 // the last generation given
+	polling bool   // inotify unusable: fingerprints are polled
 }
 
 // errWatchLimit reports that inotify cannot be used (limit reached).
 var errWatchLimit = errors.New("inotify watch limit reached")
 
 func newWatcher(home namespaces.Home) (*watcher, error) {
-	w := &watcher{home: home, watched: map[string]bool{}}
+	w := &watcher{home: home, watched: map[string]uint64{}}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		w.polling = true
@@ -71,13 +75,14 @@ func newWatcher(home namespaces.Home) (*watcher, error) {
 func (w *watcher) add(dir string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.polling || w.watched[dir] {
+	if w.polling || w.watched[dir] != 0 {
 		return nil
 	}
 	err := w.fs.Add(dir)
 	switch {
 	case err == nil:
-		w.watched[dir] = true
+		w.epochs++
+		w.watched[dir] = w.epochs
 		return nil
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 		return nil
@@ -129,6 +134,18 @@ func (w *watcher) arm(ns namespaces.Namespace) error {
 		}
 	}
 	return nil
+}
+
+// epoch returns the generation of the watch on dir: the same number as
+// long as dir was watched without a gap, 0 when it is not watched (or
+// inotify is not used).
+func (w *watcher) epoch(dir string) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.polling {
+		return 0
+	}
+	return w.watched[dir]
 }
 
 // namespaceOf maps a path under the namespaces directory to its namespace

@@ -30,6 +30,12 @@ func stampOf(ns namespaces.Namespace) string {
 	return runtimeStamp(ns)
 }
 
+// inputTrust is the longest a namespace's passes load only what the
+// watcher reports changed: a pass after that looks at every input file
+// again, for changes no event reports (a file changed through a hard link
+// in another directory, a network filesystem).
+const inputTrust = time.Minute
+
 // worker reconciles one namespace. Its reconciles never overlap; a panic
 // or an error in one is contained: the namespace reports it in its summary
 // and retries with capped exponential backoff while the others go on.
@@ -66,6 +72,9 @@ type worker struct {
 	// parsed is the configuration the last hot apply parsed.
 	running *running
 	parsed  *parsedConfig
+	// journal is what the watcher saw change in input/resources since
+	// the last pass loaded it.
+	journal *inputJournal
 }
 
 // observed is called by the observer when the router's view of the network
@@ -350,6 +359,9 @@ func (w *worker) options(p *pass) reconcile.Options {
 		Hosts:   d.cfg.Hosts,
 		Redeem:  d.cfg.Redeem,
 		Cache:   d.cache,
+		InputChanges: func() *namespaces.InputChanges {
+			return w.journal.take(d.watch.epoch(w.ns.InputResourcesDir()), time.Now(), inputTrust)
+		},
 	}
 	if g := d.cfg.Grants; g != nil {
 		opts.Grants = g.Info()

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,12 +172,33 @@ func Load(ns Namespace) (*Snapshot, error) {
 // v2alpha1.Document.Clone). Files are read and decoded on all CPUs. A nil
 // cache decodes every file.
 func LoadCached(ns Namespace, cache *DecodeCache) (*Snapshot, error) {
+	return LoadWatched(ns, cache, nil)
+}
+
+// InputChanges is what a watcher of a namespace's input/resources
+// directory (inotify) reports to LoadWatched: the names of the entries
+// created, written, changed, removed or renamed there since the previous
+// load of the namespace with the same DecodeCache began.
+type InputChanges struct {
+	Names []string
+}
+
+// LoadWatched is LoadCached for a caller that watches input/resources
+// without a gap since the previous load of ns with cache began, and so
+// knows which of its entries changed (changes; nil: it cannot tell, and
+// LoadWatched is LoadCached). The directory is then not listed: the
+// previous listing, with the changed entries looked at again, stands for
+// it; and the cache's documents of a regular file not named in changes
+// are used without looking at the file (not even an lstat). An event the
+// watcher had not delivered yet when the load began is in the next load's
+// changes: the caller loads again then.
+func LoadWatched(ns Namespace, cache *DecodeCache, changes *InputChanges) (*Snapshot, error) {
 	if fi, err := os.Stat(ns.Dir); err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("namespace %q: %s is not a directory", ns.Name, ns.Dir)
 	}
-	l := &loader{ns: ns, hash: sha256.New(), cache: cache}
+	l := &loader{ns: ns, hash: sha256.New(), cache: cache, changes: changes}
 	realNS, err := filepath.EvalSymlinks(ns.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
@@ -236,6 +259,9 @@ type loader struct {
 		Sum([]byte) []byte
 	}
 	cache *DecodeCache
+	// changes are the entries of input/resources a watcher saw change
+	// since the previous load (nil: unknown; see LoadWatched).
+	changes *InputChanges
 }
 
 func (l *loader) fileDiag(path string, sev v2alpha1.Severity, format string, args ...any) {
@@ -248,9 +274,18 @@ func (l *loader) hashEntry(path string, size int, sum [sha256.Size]byte) {
 	if l.hash == nil {
 		return
 	}
-	rel, _ := filepath.Rel(l.ns.Home.Root, path)
-	fmt.Fprintf(l.hash, "%s\x00%d\x00", rel, size)
-	l.hash.Write(sum[:])
+	var rel string
+	if root := l.ns.Home.Root + string(filepath.Separator); strings.HasPrefix(path, root) && filepath.Clean(l.ns.Home.Root) == l.ns.Home.Root {
+		rel = path[len(root):] // paths under the root are joined to it, hence clean
+	} else {
+		rel, _ = filepath.Rel(l.ns.Home.Root, path)
+	}
+	b := make([]byte, 0, len(rel)+24+len(sum))
+	b = append(b, rel...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, 0)
+	l.hash.Write(append(b, sum[:]...))
 }
 
 // readDir lists a directory, sorted; a missing directory is empty.
@@ -309,11 +344,11 @@ func (l *loader) resourceFiles() ([]ResourceFile, error) {
 
 // resourcePaths lists the candidate resource files of input/resources, in
 // order, with a warning for each entry that is not one.
-func (l *loader) resourcePaths() ([]string, []fs.DirEntry, error) {
+func (l *loader) resourcePaths() ([]string, []fs.DirEntry, func(name string) bool, error) {
 	dir := l.ns.InputResourcesDir()
-	entries, err := readDir(dir)
+	entries, vouched, err := l.listResources(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if testHookAfterList != nil {
 		testHookAfterList(dir)
@@ -337,8 +372,60 @@ func (l *loader) resourcePaths() ([]string, []fs.DirEntry, error) {
 		paths = append(paths, path)
 		kept = append(kept, e)
 	}
-	return paths, kept, nil
+	return paths, kept, vouched, nil
 }
+
+// listResources lists input/resources (dir), sorted, and returns whether
+// the watcher vouches for a name (unchanged since the previous load). With the watcher's changes and the cache's listing from the
+// previous load, the listing is that one with each changed name looked
+// at again (an lstat); otherwise the directory is read. The listing is
+// kept in the cache for the next load.
+func (l *loader) listResources(dir string) ([]fs.DirEntry, func(name string) bool, error) {
+	var prev []fs.DirEntry
+	if l.changes != nil {
+		prev = l.cache.listing(dir)
+	}
+	if prev == nil {
+		entries, err := readDir(dir)
+		if err == nil && l.cache != nil {
+			l.cache.setListing(dir, entries)
+		}
+		return entries, none, err
+	}
+	byName := func(e fs.DirEntry, name string) int { return strings.Compare(e.Name(), name) }
+	entries := slices.Clone(prev)
+	changed := make(map[string]bool, len(l.changes.Names))
+	for _, name := range l.changes.Names {
+		if name == "" || strings.ContainsRune(name, filepath.Separator) || changed[name] {
+			continue
+		}
+		changed[name] = true
+		i, found := slices.BinarySearchFunc(entries, name, byName)
+		fi, err := os.Lstat(dir + string(filepath.Separator) + name)
+		switch {
+		case err == nil && found:
+			entries[i] = fs.FileInfoToDirEntry(fi)
+		case err == nil:
+			entries = slices.Insert(entries, i, fs.FileInfoToDirEntry(fi))
+		case errors.Is(err, fs.ErrNotExist) && found:
+			entries = slices.Delete(entries, i, i+1)
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			// Cannot tell: read the directory as without a watcher.
+			l.cache.setListing(dir, nil)
+			entries, err := readDir(dir)
+			if err == nil {
+				l.cache.setListing(dir, entries)
+			}
+			return entries, none, err
+		}
+	}
+	l.cache.setListing(dir, entries)
+	return entries, func(name string) bool { return !changed[name] }, nil
+}
+
+// none vouches for no name.
+func none(string) bool { return false }
 
 // readFileResult is one resource file as read (and decoded) by a worker.
 type readFileResult struct {
@@ -357,7 +444,7 @@ type readFileResult struct {
 // hash in order. With decode, a file the cache decoded before and whose
 // identity (lstat) is unchanged is not read again (see DecodeCache).
 func (l *loader) readResources(decode bool) ([]readFileResult, error) {
-	paths, entries, err := l.resourcePaths()
+	paths, entries, vouched, err := l.resourcePaths()
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +463,7 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 		res := &results[i]
 		res.path = paths[i]
 		if decode && entries[i].Type().IsRegular() {
-			if f := l.cache.unchanged(dirfd, paths[i], entries[i].Name()); f != nil {
+			if f := l.cache.unchanged(dirfd, paths[i], entries[i].Name(), vouched(entries[i].Name())); f != nil {
 				res.size, res.sum, res.id = int(f.id.Size), f.sum, &f.id
 				res.docs, res.fileDiags = cloneDocs(f.docs), append(v2alpha1.Diagnostics(nil), f.diags...)
 				ok[i] = true
@@ -394,7 +481,7 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 		res.size, res.sum = len(res.data), sha256.Sum256(res.data)
 		if decode {
 			var ds v2alpha1.Diagnostics
-			res.docs, ds = l.cache.decode(paths[i], res.data, res.sum, st, start)
+			res.docs, ds = l.cache.decode(l.ns.Name, paths[i], res.data, res.sum, st, start)
 			res.fileDiags = append(res.fileDiags, ds...)
 		}
 	})
@@ -765,6 +852,37 @@ func LoadPaths(namespace string, paths []string) ([]*v2alpha1.Document, v2alpha1
 type DecodeCache struct {
 	mu    sync.Mutex
 	files map[string]*decodedFile
+	// listings are the directories of input/resources as the last load
+	// listed them (see LoadWatched), by path.
+	listings map[string][]fs.DirEntry
+}
+
+// listing returns the listing of dir kept by the last load (nil: none).
+func (c *DecodeCache) listing(dir string) []fs.DirEntry {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listings[dir]
+}
+
+// setListing keeps the listing of dir (nil: forget it). The entries are
+// not changed afterwards: a load changes a copy.
+func (c *DecodeCache) setListing(dir string, entries []fs.DirEntry) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if entries == nil {
+		delete(c.listings, dir)
+		return
+	}
+	if c.listings == nil {
+		c.listings = map[string][]fs.DirEntry{}
+	}
+	c.listings[dir] = entries
 }
 
 // decodedFile is one file as decoded: pristine documents (only clones are
@@ -786,16 +904,26 @@ const decodeCacheLimit = 1 << 16
 var racyWindow = 2 * time.Second
 
 // unchanged returns the cached decoding of path when its identity (name
-// looked up in dirfd) is the one it had when read and is trusted; nil
-// otherwise.
-func (c *DecodeCache) unchanged(dirfd int, path, name string) *decodedFile {
+// looked up in dirfd) is the one it had when read and is trusted, or,
+// with vouched (a watcher saw no change of it since it was read), without
+// looking; nil otherwise.
+func (c *DecodeCache) unchanged(dirfd int, path, name string, vouched bool) *decodedFile {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
 	f := c.files[path]
 	c.mu.Unlock()
-	if f == nil || !f.trusted {
+	if f == nil {
+		return nil
+	}
+	if vouched {
+		// Any change after the read raised an event, which the watcher
+		// reports in a later load's changes: the racy window that an
+		// identity cannot tell apart does not apply.
+		return f
+	}
+	if !f.trusted {
 		return nil
 	}
 	if dirfd == unix.AT_FDCWD {
@@ -808,11 +936,11 @@ func (c *DecodeCache) unchanged(dirfd int, path, name string) *decodedFile {
 	return f
 }
 
-// decode returns the documents of the file path holding data (whose
-// SHA-256 is sum; st is its fstat as read at readStart, nil if not known)
-// and the file's own diagnostics (those of its documents are attached to
-// them).
-func (c *DecodeCache) decode(path string, data []byte, sum [sha256.Size]byte, st *unix.Stat_t, readStart time.Time) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
+// decode returns the documents of the file path of namespace holding data
+// (whose SHA-256 is sum; st is its fstat as read at readStart, nil if not
+// known), checked alone (v2alpha1.CheckDocuments), and the file's own
+// diagnostics (those of its documents are attached to them).
+func (c *DecodeCache) decode(namespace, path string, data []byte, sum [sha256.Size]byte, st *unix.Stat_t, readStart time.Time) ([]*v2alpha1.Document, v2alpha1.Diagnostics) {
 	var f *decodedFile
 	if c != nil {
 		c.mu.Lock()
@@ -830,6 +958,9 @@ func (c *DecodeCache) decode(path string, data []byte, sum [sha256.Size]byte, st
 		if c == nil {
 			return docs, ds[attached:]
 		}
+		// The documents are checked once, here, on this file's worker;
+		// their clones carry the result (see v2alpha1.CheckDocuments).
+		v2alpha1.CheckDocuments(namespace, docs)
 		f = &decodedFile{sum: sum, docs: docs, diags: ds[attached:]}
 	} else {
 		f = &decodedFile{sum: sum, docs: f.docs, diags: f.diags}

@@ -530,3 +530,86 @@ func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
 	require.Equal(t, 20022, port(edited))
 	require.NotEqual(t, first.InputHash, edited.InputHash)
 }
+
+// LoadWatched trusts the watcher: a file it does not name is neither
+// listed nor looked at (even one just written, within the racy window),
+// and the previous listing with the named entries looked at again stands
+// for the directory.
+func TestLoadWatched(t *testing.T) {
+	ns := newNS(t, "west")
+	dir := ns.InputResourcesDir()
+	listener := func(name string, port int) string {
+		return fmt.Sprintf("apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: %s\nspec:\n  routingKey: k\n  port: %d\n", name, port)
+	}
+	write(t, filepath.Join(dir, "site.yaml"), "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n")
+	write(t, filepath.Join(dir, "a.yaml"), listener("a", 1001))
+	write(t, filepath.Join(dir, "b.yaml"), listener("b", 1002))
+	var mu sync.Mutex
+	reads := map[string]int{}
+	testHookReadEntry = func(path string) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads[filepath.Base(path)]++
+	}
+	t.Cleanup(func() { testHookReadEntry = nil })
+	cache := &DecodeCache{}
+	load := func(changes *InputChanges) *Snapshot {
+		t.Helper()
+		s, err := LoadWatched(ns, cache, changes)
+		require.NoError(t, err)
+		return s
+	}
+	ports := func(s *Snapshot) map[string]int {
+		out := map[string]int{}
+		for _, d := range s.Docs {
+			if l, ok := d.Object.(*v2alpha1.Listener); ok {
+				out[l.Name] = l.Spec.Port
+			}
+		}
+		return out
+	}
+
+	// Without changes (the watcher cannot tell): as LoadCached.
+	first := load(nil)
+	require.Equal(t, map[string]int{"a": 1001, "b": 1002}, ports(first))
+	require.Equal(t, 1, reads["a.yaml"])
+
+	// Nothing changed: nothing read, though just written.
+	quiet := load(&InputChanges{})
+	require.Equal(t, 1, reads["a.yaml"])
+	require.Empty(t, quiet.Changed)
+	require.Equal(t, first.InputHash, quiet.InputHash)
+	require.Equal(t, ports(first), ports(quiet))
+
+	// a edited, b removed, c added, d a subdirectory, .e ignored: only
+	// the named entries are looked at.
+	write(t, filepath.Join(dir, "a.yaml"), listener("a", 2001))
+	require.NoError(t, os.Remove(filepath.Join(dir, "b.yaml")))
+	write(t, filepath.Join(dir, "c.yaml"), listener("c", 1003))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "d"), 0o700))
+	s := load(&InputChanges{Names: []string{"a.yaml", "b.yaml", "c.yaml", "d", "a.yaml", "gone.yaml"}})
+	require.Equal(t, map[string]int{"a": 2001, "c": 1003}, ports(s))
+	require.Equal(t, 2, reads["a.yaml"])
+	require.Equal(t, 1, reads["c.yaml"])
+	require.Equal(t, 1, reads["site.yaml"], "site.yaml was not named")
+	require.Equal(t, map[string]bool{filepath.Join(dir, "a.yaml"): true, filepath.Join(dir, "c.yaml"): true}, s.Changed)
+	require.Contains(t, messages(s), "subdirectories of input/resources are not read")
+
+	// Changes the watcher did not report are not seen (the directory is
+	// not listed)...
+	write(t, filepath.Join(dir, "c.yaml"), listener("c", 9999))
+	write(t, filepath.Join(dir, "x.yaml"), listener("x", 1004))
+	require.Equal(t, map[string]int{"a": 2001, "c": 1003}, ports(load(&InputChanges{})))
+	// ...until it reports them, or cannot tell.
+	require.Equal(t, map[string]int{"a": 2001, "c": 9999}, ports(load(&InputChanges{Names: []string{"c.yaml"}})))
+	write(t, filepath.Join(dir, "c.yaml"), listener("c", 7777))
+	require.Equal(t, map[string]int{"a": 2001, "c": 7777, "x": 1004}, ports(load(nil)))
+
+	// The result equals a fresh load's.
+	fresh, err := Load(ns)
+	require.NoError(t, err)
+	watched := load(&InputChanges{})
+	require.Equal(t, fresh.InputHash, watched.InputHash)
+	require.Equal(t, keys(fresh), keys(watched))
+	require.Equal(t, messages(fresh), messages(watched))
+}

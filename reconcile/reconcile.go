@@ -70,6 +70,12 @@ type Options struct {
 	// caller owns it and may share it between namespaces and goroutines.
 	// nil: nothing is memoized (the results are the same, only slower).
 	Cache *Cache
+	// InputChanges, when set, is called once per pass, as the pass loads
+	// the namespace's input, by a caller that watches input/resources
+	// (the daemon): it returns the names changed there since the
+	// previous pass with the same Cache began, or nil when it cannot tell
+	// (see namespaces.LoadWatched).
+	InputChanges func() *namespaces.InputChanges
 	// Memo skips the pass when the namespace is as the last pass with
 	// Memo left it, and records each pass for the next (the pass memo,
 	// passmemo.go): for one-shot processes. It applies only when nothing
@@ -155,7 +161,11 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 			return memoHit(ns, opts, mr, start)
 		}
 	}
-	snap, err := namespaces.LoadCached(ns, opts.Cache.decoder())
+	var changes *namespaces.InputChanges
+	if opts.InputChanges != nil {
+		changes = opts.InputChanges()
+	}
+	snap, err := namespaces.LoadWatched(ns, opts.Cache.decoder(), changes)
 	if err != nil {
 		return nil, err
 	}
