@@ -192,7 +192,15 @@ type InputChanges struct {
 // are used without looking at the file (not even an lstat). An event the
 // watcher had not delivered yet when the load began is in the next load's
 // changes: the caller loads again then.
-func LoadWatched(ns Namespace, cache *DecodeCache, changes *InputChanges) (*Snapshot, error) {
+func LoadWatched(ns Namespace, cache *DecodeCache, changes *InputChanges) (snap *Snapshot, err error) {
+	defer func() {
+		if snap == nil {
+			// Failed (or panicked): the changes may not all have been
+			// looked at, so the next load lists the directory and looks
+			// at every file.
+			cache.setListing(ns.InputResourcesDir(), nil)
+		}
+	}()
 	if fi, err := os.Stat(ns.Dir); err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
 	} else if !fi.IsDir() {
@@ -204,7 +212,7 @@ func LoadWatched(ns Namespace, cache *DecodeCache, changes *InputChanges) (*Snap
 		return nil, fmt.Errorf("namespace %q: %w", ns.Name, err)
 	}
 	l.realNS = realNS
-	snap := &Snapshot{Namespace: ns}
+	snap = &Snapshot{Namespace: ns}
 	docs, ids, changed, err := l.loadResources()
 	if err != nil {
 		return nil, err
@@ -476,6 +484,9 @@ func (l *loader) readResources(decode bool) ([]readFileResult, error) {
 		res.id = st
 		res.fileDiags = sub.diags
 		if !ok[i] {
+			// Not what the cache holds any more: a later load must not
+			// be vouched its old documents.
+			l.cache.forget(paths[i])
 			return
 		}
 		res.size, res.sum = len(res.data), sha256.Sum256(res.data)
@@ -855,6 +866,16 @@ type DecodeCache struct {
 	// listings are the directories of input/resources as the last load
 	// listed them (see LoadWatched), by path.
 	listings map[string][]fs.DirEntry
+}
+
+// forget drops what the cache knows of the file path.
+func (c *DecodeCache) forget(path string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.files, path)
 }
 
 // listing returns the listing of dir kept by the last load (nil: none).

@@ -613,3 +613,26 @@ func TestLoadWatched(t *testing.T) {
 	require.Equal(t, keys(fresh), keys(watched))
 	require.Equal(t, messages(fresh), messages(watched))
 }
+
+// A file the watcher names that can no longer be read is not vouched for
+// later with its old documents: its diagnostic stays.
+func TestLoadWatchedUnreadableFile(t *testing.T) {
+	ns := newNS(t, "west")
+	dir := ns.InputResourcesDir()
+	write(t, filepath.Join(dir, "site.yaml"), siteYAML)
+	write(t, filepath.Join(dir, "l.yaml"), listenerYAML)
+	cache := &DecodeCache{}
+	load := func(changes *InputChanges) *Snapshot {
+		t.Helper()
+		s, err := LoadWatched(ns, cache, changes)
+		require.NoError(t, err)
+		return s
+	}
+	require.Contains(t, keys(load(nil)), "Listener/backend")
+	require.NoError(t, os.Truncate(filepath.Join(dir, "l.yaml"), MaxInputFileSize+1))
+	for _, changes := range []*InputChanges{{Names: []string{"l.yaml"}}, {}} {
+		s := load(changes)
+		require.NotContains(t, keys(s), "Listener/backend")
+		require.Contains(t, messages(s), "l.yaml: file is")
+	}
+}
