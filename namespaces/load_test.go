@@ -464,14 +464,7 @@ func TestDecodeCacheSkipsUnchangedFiles(t *testing.T) {
 	}
 	write("site.yaml", "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n")
 	write("l.yaml", listener(1001))
-	var mu sync.Mutex
-	reads := map[string]int{}
-	testHookReadEntry = func(path string) {
-		mu.Lock()
-		defer mu.Unlock()
-		reads[filepath.Base(path)]++
-	}
-	t.Cleanup(func() { testHookReadEntry = nil })
+	reads := countReads(t)
 	port := func(s *Snapshot) int {
 		for _, d := range s.Docs {
 			if l, ok := d.Object.(*v2alpha1.Listener); ok {
@@ -544,21 +537,8 @@ func TestLoadWatched(t *testing.T) {
 	write(t, filepath.Join(dir, "site.yaml"), "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n")
 	write(t, filepath.Join(dir, "a.yaml"), listener("a", 1001))
 	write(t, filepath.Join(dir, "b.yaml"), listener("b", 1002))
-	var mu sync.Mutex
-	reads := map[string]int{}
-	testHookReadEntry = func(path string) {
-		mu.Lock()
-		defer mu.Unlock()
-		reads[filepath.Base(path)]++
-	}
-	t.Cleanup(func() { testHookReadEntry = nil })
-	cache := &DecodeCache{}
-	load := func(changes *InputChanges) *Snapshot {
-		t.Helper()
-		s, err := LoadWatched(ns, cache, changes)
-		require.NoError(t, err)
-		return s
-	}
+	reads := countReads(t)
+	load := watchedLoader(t, ns)
 	ports := func(s *Snapshot) map[string]int {
 		out := map[string]int{}
 		for _, d := range s.Docs {
@@ -621,18 +601,39 @@ func TestLoadWatchedUnreadableFile(t *testing.T) {
 	dir := ns.InputResourcesDir()
 	write(t, filepath.Join(dir, "site.yaml"), siteYAML)
 	write(t, filepath.Join(dir, "l.yaml"), listenerYAML)
-	cache := &DecodeCache{}
-	load := func(changes *InputChanges) *Snapshot {
-		t.Helper()
-		s, err := LoadWatched(ns, cache, changes)
-		require.NoError(t, err)
-		return s
-	}
+	load := watchedLoader(t, ns)
 	require.Contains(t, keys(load(nil)), "Listener/backend")
 	require.NoError(t, os.Truncate(filepath.Join(dir, "l.yaml"), MaxInputFileSize+1))
 	for _, changes := range []*InputChanges{{Names: []string{"l.yaml"}}, {}} {
 		s := load(changes)
 		require.NotContains(t, keys(s), "Listener/backend")
 		require.Contains(t, messages(s), "l.yaml: file is")
+	}
+}
+
+// countReads counts, by file name, the resource files the loader reads
+// until the test ends. Read it between loads (the loader reads on several
+// goroutines).
+func countReads(t *testing.T) map[string]int {
+	var mu sync.Mutex
+	reads := map[string]int{}
+	testHookReadEntry = func(path string) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads[filepath.Base(path)]++
+	}
+	t.Cleanup(func() { testHookReadEntry = nil })
+	return reads
+}
+
+// watchedLoader returns LoadWatched of ns with one DecodeCache, failing
+// the test on an error.
+func watchedLoader(t *testing.T, ns Namespace) func(*InputChanges) *Snapshot {
+	cache := &DecodeCache{}
+	return func(changes *InputChanges) *Snapshot {
+		t.Helper()
+		s, err := LoadWatched(ns, cache, changes)
+		require.NoError(t, err)
+		return s
 	}
 }
