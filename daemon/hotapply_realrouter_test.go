@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/skupperd/skupperd/certs"
+	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/render"
 	"github.com/skupperd/skupperd/router/amqpconn"
@@ -478,9 +479,7 @@ func TestRealRouterHotApplyRenewedCertificate(t *testing.T) {
 
 	second, secondSerial := issue()
 	start := time.Now()
-	if _, err := certs.WriteDir(ns.InputCertDir("secure"), second); err != nil {
-		t.Fatal(err)
-	}
+	renewBundle(t, ns.InputCertDir("secure"), second)
 	testwait.For(t, convergeTimeout, "the renewed certificate on the TLS listener", func() (bool, string) {
 		s, err := tlsSerial(secure)
 		if err != nil {
@@ -608,5 +607,33 @@ func TestRealRouterLogLevels(t *testing.T) {
 	})
 	if n := len(d.logLines("router started", "west")); n != 1 {
 		t.Fatalf("%d router starts, want 1", n)
+	}
+}
+
+// renewBundle replaces the certificate and key of the bundle in dir as a
+// renewal tool does: both written and fsync'd under hidden names, then
+// renamed into place one right after the other. (Written one by one with
+// their fsyncs, the two files can land further apart than the daemon's
+// quiet period on a loaded machine, and a pass would then see a key that
+// does not match its certificate.)
+func renewBundle(t *testing.T, dir string, b certs.Bundle) {
+	t.Helper()
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{{certs.KeyFile, b.Key, certs.KeyPerm}, {certs.CertFile, b.Cert, certs.CertPerm}}
+	for _, f := range files {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "."+f.name+".renew"), f.data, f.perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range files {
+		if err := os.Rename(filepath.Join(dir, "."+f.name+".renew"), filepath.Join(dir, f.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		t.Fatal(err)
 	}
 }
