@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMarshalYAML$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
 	$(GO) test -run '^$$' -fuzz '^FuzzLabels$$' -fuzztime $(ROUTER_FUZZTIME) ./api/v2alpha1/
 	$(GO) test -run '^$$' -fuzz '^FuzzMarshalEntity$$' -fuzztime $(ROUTER_FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzMarshalFields$$' -fuzztime $(ROUTER_FUZZTIME) ./render/
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint: fmt vet staticcheck

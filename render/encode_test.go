@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 )
 
@@ -35,5 +36,52 @@ func FuzzMarshalEntity(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k1, v1, k2 string, n int64, k3 string, b bool) {
 		checkMarshalEntity(t, map[string]any{k1: v1, k2: n, k3: b})
 		checkMarshalEntity(t, map[string]any{k1: v1, k2: int(n)})
+	})
+}
+
+// fieldsMap is the map of attributes fields stand for.
+func fieldsMap(fields []field) map[string]any {
+	m := map[string]any{}
+	for _, f := range fields {
+		switch f.kind {
+		case fieldString:
+			m[f.key] = f.str
+		case fieldInt:
+			m[f.key] = f.num
+		case fieldBool:
+			m[f.key] = f.num != 0
+		}
+	}
+	return m
+}
+
+func checkMarshalFields(t *testing.T, fields []field) {
+	t.Helper()
+	want, err := json.MarshalIndent(fieldsMap(fields), "    ", "    ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := marshalFields(slices.Clone(fields)); string(got) != string(want) {
+		t.Fatalf("marshalFields(%+v) =\n%s\nencoding/json gives\n%s", fields, got, want)
+	}
+}
+
+func TestMarshalFields(t *testing.T) {
+	for _, fields := range [][]field{
+		nil,
+		{strField("name", "listener/backend"), strField("port", "1024"), strField("host", "0.0.0.0"), strField("address", "backend")},
+		{boolField("verifyHostname", false), boolField("authenticatePeer", true), {key: "cost", kind: fieldInt, num: -3}},
+		{strField("a<b", "x&y>z"), strField("quote\"", "back\\slash"), strField("utf8", "é\u2028"), strField("bad", "\xff")},
+		{strField("host", "first"), strField("port", "1"), strField("host", "last")},
+	} {
+		checkMarshalFields(t, fields)
+	}
+}
+
+func FuzzMarshalFields(f *testing.F) {
+	f.Add("host", "127.0.0.1", "port", int64(8080), "verifyHostname", true)
+	f.Add("k", "\xff\u2028\"", "k", int64(-1), "", false)
+	f.Fuzz(func(t *testing.T, k1, v1, k2 string, n int64, k3 string, b bool) {
+		checkMarshalFields(t, []field{strField(k1, v1), {key: k2, kind: fieldInt, num: n}, boolField(k3, b)})
 	})
 }

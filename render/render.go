@@ -132,10 +132,13 @@ func AttachedCreds(ns, tls string, useClientCert bool) string {
 	return "attached-" + ns + "-" + ConnectorCreds(tls, useClientCert)
 }
 
+// entity is one entity of skrouterd.json, its attributes a map, or (the
+// entities a site holds by the thousand) fields.
 type entity struct {
-	typ   string
-	name  string
-	attrs map[string]any
+	typ    string
+	name   string
+	attrs  map[string]any
+	fields []field
 }
 
 type builder struct {
@@ -178,6 +181,11 @@ func (b *builder) add(typ, name string, attrs map[string]any) {
 	b.entities = append(b.entities, entity{typ: typ, name: name, attrs: attrs})
 }
 
+// addFields is add for an entity built as fields.
+func (b *builder) addFields(typ, name string, fields []field) {
+	b.entities = append(b.entities, entity{typ: typ, name: name, fields: append(fields, strField("name", name))})
+}
+
 func (b *builder) skip(k v2alpha1.Key, format string, args ...any) {
 	b.skipped = append(b.skipped, Note{Key: k, Message: fmt.Sprintf(format, args...)})
 }
@@ -197,7 +205,8 @@ func RouterConfig(in Input) (Result, error) {
 	if in.Ports.Local == 0 {
 		return Result{}, fmt.Errorf("render: no local router port")
 	}
-	b := &builder{in: in, profiles: map[string]map[string]any{}}
+	b := &builder{in: in, profiles: map[string]map[string]any{},
+		entities: make([]entity, 0, len(in.Listeners)+len(in.Connectors)+len(in.Attached)+len(in.Links)+16)}
 	router := b.router()
 	b.localListener()
 	if err := b.routerAccessListeners(); err != nil {
@@ -327,22 +336,22 @@ func (b *builder) linkConnectors() {
 // tcpListeners adds a tcpListener per Listener.
 func (b *builder) tcpListeners() {
 	for _, l := range sortedBy(b.in.Listeners, func(l *v2alpha1.Listener) string { return l.Name }) {
-		attrs := map[string]any{
-			"host":    l.Spec.Host,
-			"port":    strconv.Itoa(l.Spec.Port),
-			"address": l.Spec.RoutingKey,
-		}
+		fields := make([]field, 0, 7)
+		fields = append(fields,
+			strField("host", l.Spec.Host),
+			strField("port", strconv.Itoa(l.Spec.Port)),
+			strField("address", l.Spec.RoutingKey))
 		if tls := l.Spec.TLSCredentials; tls != "" {
 			mutual := b.in.MutualTLSListeners[tls]
-			attrs["sslProfile"] = b.sslProfile(ListenerCreds(tls), mutual, true)
+			fields = append(fields, strField("sslProfile", b.sslProfile(ListenerCreds(tls), mutual, true)))
 			if mutual {
-				attrs["authenticatePeer"] = true
+				fields = append(fields, boolField("authenticatePeer", true))
 			}
 		}
 		if o := l.Spec.Settings[v2alpha1.SettingObserver]; o != "" {
-			attrs["observer"] = o
+			fields = append(fields, strField("observer", o))
 		}
-		b.add("tcpListener", ListenerEntityName(l.Name), attrs)
+		b.addFields("tcpListener", ListenerEntityName(l.Name), fields)
 	}
 }
 
@@ -354,16 +363,17 @@ func (b *builder) tcpConnectors() {
 			b.skip(v2alpha1.KeyOf(c), "no host: on Linux a Connector needs host (selector is Kubernetes-only)")
 			continue
 		}
-		attrs := map[string]any{
-			"host":    c.Spec.Host,
-			"port":    strconv.Itoa(c.Spec.Port),
-			"address": c.Spec.RoutingKey,
-		}
+		fields := make([]field, 0, 6)
+		fields = append(fields,
+			strField("host", c.Spec.Host),
+			strField("port", strconv.Itoa(c.Spec.Port)),
+			strField("address", c.Spec.RoutingKey))
 		if tls := c.Spec.TLSCredentials; tls != "" {
-			attrs["sslProfile"] = b.sslProfile(ConnectorCreds(tls, c.Spec.UseClientCert), true, c.Spec.UseClientCert)
-			attrs["verifyHostname"] = c.Spec.VerifyHostname
+			fields = append(fields,
+				strField("sslProfile", b.sslProfile(ConnectorCreds(tls, c.Spec.UseClientCert), true, c.Spec.UseClientCert)),
+				boolField("verifyHostname", c.Spec.VerifyHostname))
 		}
-		b.add("tcpConnector", "connector/"+c.Name, attrs)
+		b.addFields("tcpConnector", "connector/"+c.Name, fields)
 	}
 }
 
@@ -470,6 +480,10 @@ func (b *builder) marshal(router map[string]any) ([]byte, error) {
 	parts := make([][]byte, len(all))
 	errs := make([]error, len(all))
 	parallel.For(len(all), func(i int) {
+		if all[i].fields != nil {
+			parts[i] = marshalFields(all[i].fields)
+			return
+		}
 		parts[i], errs[i] = marshalEntity(all[i].attrs)
 	})
 	size := 4
