@@ -141,12 +141,24 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec, inc
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the configuration the router runs is not known"}
 	case w.running.spec != spec:
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router's command (configuration file, site id or local port) changed"}
-	case w.obs == nil || w.obs.port != spec.LocalPort || !w.obs.conn.Connected():
-		// Not waiting for a dial: a router that does not speak
-		// management, or is not up yet, is restarted at once rather than
-		// after a probe's timeout while its status says it runs the new
-		// configuration.
+	case w.obs == nil || w.obs.port != spec.LocalPort:
 		return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
+	case !w.obs.conn.Connected():
+		// A router that started moments ago may run before the
+		// observer's first dial reaches it (its redials back off while
+		// the router starts): restarting it would cut the connections it
+		// already carries. One the supervisor reports running is dialled
+		// now, within the probe's bound; one that is not up, or does not
+		// speak management, is restarted.
+		if !w.d.cfg.Supervisor.State(w.ns.Name).Running {
+			return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
+		}
+		dctx, cancel := context.WithTimeout(ctx, hotApplyProbe)
+		_, err := w.obs.conn.Conn(dctx)
+		cancel()
+		if err != nil {
+			return hotapply.Plan{}, &hotapply.RestartError{Reason: fmt.Sprintf("the router is not connected for management (%v)", err)}
+		}
 	}
 	// A short probe first: a router that does not answer management is
 	// restarted without waiting long. One still starting is fine once it

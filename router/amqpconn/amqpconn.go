@@ -123,9 +123,11 @@ type Client struct {
 	cfg Config
 	log *slog.Logger
 
-	// dialMu serialises dialling so that concurrent callers share one
-	// attempt; it is held while waiting for the backoff.
-	dialMu sync.Mutex
+	// dialing serialises dialling so that concurrent callers share one
+	// attempt; it is held (a token in the channel) while waiting for the
+	// backoff. A channel rather than a mutex: a caller waiting for
+	// another's dial gives up when its context ends.
+	dialing chan struct{}
 
 	mu       sync.Mutex
 	conn     *amqp.Conn
@@ -159,7 +161,7 @@ func New(cfg Config) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, log: log.With("router", cfg.Addr)}
+	return &Client{cfg: cfg, log: log.With("router", cfg.Addr), dialing: make(chan struct{}, 1)}
 }
 
 // Addr is the address the client dials.
@@ -217,15 +219,20 @@ func (c *Client) backoff() time.Duration {
 
 // Conn returns the live connection, dialling a new one if there is none.
 // After a failed attempt the next one waits a backoff (capped at
-// MaxBackoff); the wait and the attempt are bounded by ctx. It returns
-// ErrClosed after Close.
+// MaxBackoff). Concurrent callers share one attempt: the others wait for
+// it and take its connection. Every wait and the attempt are bounded by
+// ctx. It returns ErrClosed after Close.
 func (c *Client) Conn(ctx context.Context) (*amqp.Conn, error) {
 	if conn, err := c.live(); conn != nil || err != nil {
 		return conn, err
 	}
-	c.dialMu.Lock()
-	defer c.dialMu.Unlock()
-	// Someone else may have dialled while we waited for dialMu.
+	select {
+	case c.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("amqpconn: waiting for a dial of %s: %w", c.cfg.Addr, ctx.Err())
+	}
+	defer func() { <-c.dialing }()
+	// Someone else may have dialled while we waited our turn.
 	if conn, err := c.live(); conn != nil || err != nil {
 		return conn, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -95,5 +96,35 @@ func TestBackoffAndClose(t *testing.T) {
 	}
 	if _, err := c.Conn(ctx); !errors.Is(err, ErrClosed) || !IsConnLost(err) {
 		t.Errorf("Conn after Close: %v", err)
+	}
+}
+
+// A caller that waits for another's dial (here, one sitting out a long
+// backoff) gives up when its own context ends.
+func TestConnWaitForAnotherDialHonoursContext(t *testing.T) {
+	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	defer c.Close()
+	if _, err := c.Conn(context.Background()); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	// The first caller now waits out the hour's backoff, holding the turn.
+	first, cancelFirst := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c.Conn(first); done <- err }()
+	waiting := func() bool { return len(c.dialing) == 1 }
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the first caller never took its turn")
+		}
+		runtime.Gosched()
+	}
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Conn(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Conn behind another's dial: %v, want the deadline", err)
+	}
+	cancelFirst()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("first caller: %v", err)
 	}
 }
