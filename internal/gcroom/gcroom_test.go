@@ -15,9 +15,7 @@ func gogc() int {
 }
 
 func TestBeginRaisesEndRestores(t *testing.T) {
-	if fixed {
-		t.Skip("GOGC is set in the environment: gcroom leaves it alone")
-	}
+	pretendGOGCUnset(t)
 	runtime.GC() // a live heap is known
 	before := gogc()
 	Begin()
@@ -43,9 +41,7 @@ func TestBeginRaisesEndRestores(t *testing.T) {
 }
 
 func TestLargeHeapKeepsPacing(t *testing.T) {
-	if fixed {
-		t.Skip("GOGC is set in the environment")
-	}
+	pretendGOGCUnset(t)
 	// GOGC already gives a heap of a few MB more room than Floor.
 	const high = 1 << 20
 	old := debug.SetGCPercent(high)
@@ -86,5 +82,29 @@ func TestEndWithoutBegin(t *testing.T) {
 	End()
 	if got := gogc(); got != before || Raised() {
 		t.Fatalf("GOGC %d (raised %v), want %d", got, Raised(), before)
+	}
+}
+
+// pretendGOGCUnset runs the test as if the environment did not set GOGC,
+// so that the tests exercise gcroom wherever they run.
+func pretendGOGCUnset(t *testing.T) {
+	old := fixed
+	fixed = false
+	t.Cleanup(func() { fixed = old })
+}
+
+// With GOGC set in the environment, gcroom leaves it alone.
+func TestOperatorGOGCLeftAlone(t *testing.T) {
+	old := fixed
+	fixed = true
+	t.Cleanup(func() { fixed = old })
+	before := gogc()
+	Begin()
+	if got := gogc(); got != before || Raised() {
+		t.Errorf("GOGC %d (raised %v) while work runs, want %d untouched", got, Raised(), before)
+	}
+	End()
+	if got := gogc(); got != before {
+		t.Errorf("GOGC %d after the work, want %d", got, before)
 	}
 }
