@@ -82,6 +82,9 @@ func newEnv(t testing.TB) *env {
 		// The daemon's grant server listens on loopback, on a free port.
 		"SKUPPER_GRANT_SERVER_ADDR=127.0.0.1:0",
 		"SKUPPER_ADVERTISE_HOST=127.0.0.1",
+		// SKUPPER_LOG_LEVEL=debug go test ... shows the daemon's debug
+		// lines in the log a failing test prints.
+		"SKUPPER_LOG_LEVEL=" + os.Getenv("SKUPPER_LOG_LEVEL"),
 	}}
 }
 

@@ -309,3 +309,35 @@ func TestRouterHintedSources(t *testing.T) {
 		t.Errorf("hinted sources took %s, as long as waiting for beacons", d)
 	}
 }
+
+// TestRouterProbesNewSource: a hinted source that has sent nothing yet (no
+// beacon, no heartbeat) is asked to FLUSH at once and again every
+// flushProbeEvery, so its records come without waiting for its first
+// heartbeat or for FlushAfter; once a message came, the probes stop.
+func TestRouterProbesNewSource(t *testing.T) {
+	r := routerproc.Start(t, routerproc.Options{ID: "probe-router", SiteID: "site-P", Namespace: "nsP"})
+	s := subscribe(t, r, Options{FlushAfter: time.Hour})
+	fc := startController(t, r, "quiet-1", "quiet-site")
+	fc.beacons.Store(false)
+	fc.heartbeats.Store(false)
+	s.Hint("quiet-1")
+	testwait.For(t, 30*time.Second, "the silent source's SITE record", func() (bool, string) {
+		n := s.Network()
+		_, ok := n.Site("quiet-site")
+		return ok, describe(n)
+	})
+	// The answer to a probe is the first message: one more FLUSH follows
+	// it, then none (FlushAfter is an hour).
+	var settled int32
+	testwait.For(t, 30*time.Second, "the probes to stop", func() (bool, string) {
+		n := fc.flushes.Load()
+		if ok, _ := testwait.Poll(3*flushProbeEvery, func() (bool, string) { return fc.flushes.Load() != n, "" }); ok {
+			return false, fmt.Sprintf("%d FLUSHes and counting", fc.flushes.Load())
+		}
+		settled = n
+		return true, ""
+	})
+	if settled < 2 {
+		t.Errorf("%d FLUSHes: want a probe and the FLUSH after the first message", settled)
+	}
+}

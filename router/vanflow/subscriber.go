@@ -434,6 +434,15 @@ func subject(m *amqp.Message) string {
 // after FlushAfter without one, so that the source re-emits all its
 // records (changes made before we subscribed are not replayed otherwise).
 //
+// Until that first message it also probes with a FLUSH every
+// flushProbeEvery, starting at once. A source emits records only while
+// its router knows of a subscriber, and a remote router learns of ours
+// only at our router's next mobile-address sync (a 1 s timer); the first
+// heartbeat then takes up to 2 s more. A probe that arrives after the
+// sync is answered within the source's 1 s flush cycle, about a second
+// sooner on average than waiting for the heartbeat; a probe that arrives
+// before it is lost, which the FLUSH on the first message repairs.
+//
 // Controllers (sourceType CONTROLLER, e.g. a Kubernetes site's controller)
 // send their heartbeats on address + ".heartbeats"; those are received too.
 func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amqp.Sender, src *source, address, direct string, controller bool) error {
@@ -455,20 +464,31 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 	}()
 	flushed := direct == ""
 	flushBy := time.Now().Add(s.opts.FlushAfter)
+	probeAt := time.Now() // the next probe, while no message came
 	var lastFlush time.Time
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if !flushed {
-			rctx, cancel = context.WithDeadline(ctx, flushBy)
+			deadline := probeAt
+			if flushBy.Before(deadline) {
+				deadline = flushBy
+			}
+			rctx, cancel = context.WithDeadline(ctx, deadline)
 		}
 		msg, err := recv.Receive(rctx, nil)
 		cancel()
 		if err != nil {
 			if !flushed && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				lastFlush = time.Now()
-				flushed = s.sendFlush(ctx, flush, id, direct)
-				if !flushed {
-					flushBy = time.Now().Add(s.opts.FlushAfter)
+				now := time.Now()
+				lastFlush = now
+				sent := s.sendFlush(ctx, flush, id, direct)
+				switch {
+				case now.Before(flushBy):
+					probeAt = now.Add(flushProbeEvery)
+				case sent:
+					flushed = true
+				default:
+					flushBy = now.Add(s.opts.FlushAfter)
 				}
 				continue
 			}
@@ -515,6 +535,11 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		}
 	}
 }
+
+// flushProbeEvery is how often a new source is asked to FLUSH until its
+// first message arrives. Under the source's 1 s flush cycle, so that every
+// cycle after our subscription reached it has a FLUSH pending.
+const flushProbeEvery = 500 * time.Millisecond
 
 // reflushEvery is how often a source is asked to FLUSH again, so that
 // records missed through a lost FLUSH are eventually received. The usual
