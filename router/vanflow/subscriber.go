@@ -430,18 +430,20 @@ func subject(m *amqp.Message) string {
 }
 
 // receive takes RECORDs and HEARTBEATs from one source until ctx ends or
-// the link fails. It sends FLUSH to direct after the first message, or
-// after FlushAfter without one, so that the source re-emits all its
+// the link fails. It asks the source to FLUSH, so that it re-emits all its
 // records (changes made before we subscribed are not replayed otherwise).
 //
-// Until that first message it also probes with a FLUSH every
-// flushProbeEvery, starting at once. A source emits records only while
-// its router knows of a subscriber, and a remote router learns of ours
-// only at our router's next mobile-address sync (a 1 s timer); the first
-// heartbeat then takes up to 2 s more. A probe that arrives after the
-// sync is answered within the source's 1 s flush cycle, about a second
-// sooner on average than waiting for the heartbeat; a probe that arrives
-// before it is lost, which the FLUSH on the first message repairs.
+// A FLUSH is lost when it arrives before the routes are in place: a source
+// emits records only while its router knows of a subscriber, and a remote
+// router learns of ours only at our router's next mobile-address sync (a
+// 1 s timer; about 2 s on a link that has just come up); our router, too,
+// must have learnt the route to the source's command address. So receive
+// probes: a FLUSH at once and every flushProbeEvery, until records answer
+// one sent after the first message (which proves the route to us), for
+// FlushAfter at most. A probe that arrives after the sync is answered
+// within the source's 1 s flush cycle, sooner than waiting for its first
+// heartbeat (every 2 s) and flushing then; a later probe repairs one that
+// was lost.
 //
 // Controllers (sourceType CONTROLLER, e.g. a Kubernetes site's controller)
 // send their heartbeats on address + ".heartbeats"; those are received too.
@@ -462,33 +464,49 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		_ = recv.Close(cctx)
 		cancel()
 	}()
-	flushed := direct == ""
-	flushBy := time.Now().Add(s.opts.FlushAfter)
-	probeAt := time.Now() // the next probe, while no message came
-	var lastFlush time.Time
+	// Probing (see above) lasts until records answer a FLUSH sent after
+	// the first message, which found the route to us in place: for a
+	// router source, its own ROUTER record; for a controller, any record.
+	// It ends after FlushAfter regardless; the checks below take over.
+	start := time.Now()
+	probing := direct != ""
+	probeAt := start
+	var firstAt time.Time      // when the first message arrived
+	flushedSinceFirst := false // a FLUSH went out after the first message
+	flushed := true            // false: the last FLUSH failed; retried at flushBy
+	var flushBy, lastFlush time.Time
+	probe := func(now time.Time) {
+		lastFlush = now
+		sent := s.sendFlush(ctx, flush, id, direct)
+		if sent && !firstAt.IsZero() {
+			flushedSinceFirst = true
+		}
+		if now.Sub(start) < s.opts.FlushAfter {
+			probeAt = now.Add(flushProbeEvery)
+			return
+		}
+		probing, flushed, flushBy = false, sent, now.Add(s.opts.FlushAfter)
+	}
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
-		if !flushed {
-			deadline := probeAt
-			if flushBy.Before(deadline) {
-				deadline = flushBy
-			}
-			rctx, cancel = context.WithDeadline(ctx, deadline)
+		switch {
+		case probing:
+			rctx, cancel = context.WithDeadline(ctx, probeAt)
+		case !flushed:
+			rctx, cancel = context.WithDeadline(ctx, flushBy)
 		}
 		msg, err := recv.Receive(rctx, nil)
 		cancel()
+		now := time.Now()
 		if err != nil {
-			if !flushed && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				now := time.Now()
-				lastFlush = now
-				sent := s.sendFlush(ctx, flush, id, direct)
-				switch {
-				case now.Before(flushBy):
-					probeAt = now.Add(flushProbeEvery)
-				case sent:
-					flushed = true
-				default:
-					flushBy = now.Add(s.opts.FlushAfter)
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				if probing {
+					probe(now)
+				} else {
+					lastFlush = now
+					if flushed = s.sendFlush(ctx, flush, id, direct); !flushed {
+						flushBy = now.Add(s.opts.FlushAfter)
+					}
 				}
 				continue
 			}
@@ -507,38 +525,65 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		if s.heard(src, recs) {
 			s.notify()
 		}
+		if firstAt.IsZero() {
+			firstAt = now
+		}
+		if probing {
+			switch {
+			case flushedSinceFirst && answersFlush(recs, id, controller):
+				probing = false
+			case !flushedSinceFirst || !now.Before(probeAt):
+				probe(now)
+			}
+			continue
+		}
 		switch {
 		case !flushed || direct == "":
-		case len(recs) > 0 && s.store.Untyped(recs) && time.Since(lastFlush) >= s.opts.FlushAfter:
+		case len(recs) > 0 && s.store.Untyped(recs) && now.Sub(lastFlush) >= s.opts.FlushAfter:
 			// A patch for a record we never saw whole: its first emission
 			// (or our FLUSH) was lost, e.g. sent before the route to us
 			// existed. Ask the source for everything again.
 			s.log.Debug("vanflow: incomplete records; flushing again", "source", id)
 			flushed = false
-		case !controller && time.Since(lastFlush) >= s.opts.FlushAfter && !s.store.Typed(id):
+		case !controller && now.Sub(lastFlush) >= s.opts.FlushAfter && !s.store.Typed(id):
 			// A router's own ROUTER record has the source's id: until it
 			// arrives, the FLUSH was lost (e.g. sent before the route to
 			// the source's command address reached our router).
 			s.log.Debug("vanflow: no ROUTER record after a FLUSH; flushing again", "source", id)
 			flushed = false
-		case time.Since(lastFlush) >= reflushEvery:
+		case now.Sub(lastFlush) >= reflushEvery:
 			// A FLUSH lost on its way leaves records that never change
 			// unseen; asking again now and then heals that.
 			flushed = false
 		}
 		if !flushed {
-			lastFlush = time.Now()
-			flushed = s.sendFlush(ctx, flush, id, direct)
-			if !flushed {
-				flushBy = time.Now().Add(s.opts.FlushAfter)
+			lastFlush = now
+			if flushed = s.sendFlush(ctx, flush, id, direct); !flushed {
+				flushBy = now.Add(s.opts.FlushAfter)
 			}
 		}
 	}
 }
 
-// flushProbeEvery is how often a new source is asked to FLUSH until its
-// first message arrives. Under the source's 1 s flush cycle, so that every
-// cycle after our subscription reached it has a FLUSH pending.
+// answersFlush reports whether recs, received from source id, are what a
+// FLUSH makes it send first in full: a router's own ROUTER record (whose
+// identity is the source's id, with its type), or for a controller (which
+// has no ROUTER record) any record.
+func answersFlush(recs []Record, id string, controller bool) bool {
+	if controller {
+		return len(recs) > 0
+	}
+	for _, r := range recs {
+		if _, typed := r.Type(); typed && r.Identity == id {
+			return true
+		}
+	}
+	return false
+}
+
+// flushProbeEvery is how often a new source is asked to FLUSH while
+// probing. Under the source's 1 s flush cycle, so that every cycle after
+// our subscription reached it has a FLUSH pending.
 const flushProbeEvery = 500 * time.Millisecond
 
 // reflushEvery is how often a source is asked to FLUSH again, so that

@@ -337,3 +337,26 @@ func TestHintRegistersSources(t *testing.T) {
 		t.Fatal("hint did not kick the session")
 	}
 }
+
+func TestAnswersFlush(t *testing.T) {
+	router := Record{Identity: "A:0", Attrs: map[uint32]any{AttrType: uint32(TypeRouter)}}
+	patch := Record{Identity: "A:0", Attrs: map[uint32]any{AttrName: "x"}}
+	link := Record{Identity: "A:1", Attrs: map[uint32]any{AttrType: uint32(TypeLink)}}
+	for _, tc := range []struct {
+		name       string
+		recs       []Record
+		controller bool
+		want       bool
+	}{
+		{"router record", []Record{link, router}, false, true},
+		{"patch of the router record", []Record{patch}, false, false},
+		{"other records only", []Record{link}, false, false},
+		{"nothing (a heartbeat)", nil, false, false},
+		{"controller, any record", []Record{link}, true, true},
+		{"controller, a heartbeat", nil, true, false},
+	} {
+		if got := answersFlush(tc.recs, "A:0", tc.controller); got != tc.want {
+			t.Errorf("%s: answersFlush = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
