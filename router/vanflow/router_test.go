@@ -151,9 +151,6 @@ func TestRouterSubscriberSurvivesRestart(t *testing.T) {
 type fakeController struct {
 	beacons, heartbeats atomic.Bool
 	flushes             atomic.Int32
-	// asRouter adds a ROUTER record (identity id, as a router's own) to
-	// the answer to FLUSH.
-	asRouter atomic.Bool
 }
 
 func startController(t *testing.T, r *routerproc.Router, id, siteID string) *fakeController {
@@ -204,11 +201,7 @@ func startController(t *testing.T, r *routerproc.Router, id, siteID string) *fak
 			_ = flushRecv.AcceptMessage(ctx, msg)
 			if msg.Properties != nil && msg.Properties.Subject != nil && *msg.Properties.Subject == "FLUSH" {
 				fc.flushes.Add(1)
-				recs := []any{map[any]any{AttrType: uint32(TypeSite), AttrIdentity: siteID, AttrName: "kube", AttrPlatform: "kubernetes"}}
-				if fc.asRouter.Load() {
-					recs = append(recs, map[any]any{AttrType: uint32(TypeRouter), AttrIdentity: id, AttrParent: siteID})
-				}
-				sendTo(address, "RECORD", nil, recs)
+				sendTo(address, "RECORD", nil, []any{map[any]any{AttrType: uint32(TypeSite), AttrIdentity: siteID, AttrName: "kube", AttrPlatform: "kubernetes"}})
 			}
 		}
 	}()
@@ -317,18 +310,18 @@ func TestRouterHintedSources(t *testing.T) {
 	}
 }
 
-// TestRouterProbesNewSource: a hinted router source that has sent nothing
-// yet (no beacon, no heartbeat) is asked to FLUSH at once and again every
+// TestRouterProbesNewSource: a hinted source that has sent nothing yet (no
+// beacon, no heartbeat) is asked to FLUSH at once and again every
 // flushProbeEvery, so its records come without waiting for its first
-// heartbeat or for FlushAfter; once its ROUTER record answered a FLUSH
-// sent after its first message, the probes stop.
+// heartbeat or for FlushAfter; once records answered a FLUSH sent after
+// its first message, the probes stop. (The source is a controller hinted
+// as a router, as the address table hints it before its beacon comes.)
 func TestRouterProbesNewSource(t *testing.T) {
 	r := routerproc.Start(t, routerproc.Options{ID: "probe-router", SiteID: "site-P", Namespace: "nsP"})
 	s := subscribe(t, r, Options{FlushAfter: time.Hour})
 	fc := startController(t, r, "quiet-1", "quiet-site")
 	fc.beacons.Store(false)
 	fc.heartbeats.Store(false)
-	fc.asRouter.Store(true)
 	s.Hint("quiet-1")
 	testwait.For(t, 30*time.Second, "the silent source's SITE record", func() (bool, string) {
 		n := s.Network()

@@ -465,9 +465,9 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		cancel()
 	}()
 	// Probing (see above) lasts until records answer a FLUSH sent after
-	// the first message, which found the route to us in place: for a
-	// router source, its own ROUTER record; for a controller, any record.
-	// It ends after FlushAfter regardless; the checks below take over.
+	// the first message, which found the route to us in place. It ends
+	// after FlushAfter regardless; the checks below take over (for a
+	// router, whose own ROUTER record must come).
 	start := time.Now()
 	probing := direct != ""
 	probeAt := start
@@ -530,7 +530,7 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 		}
 		if probing {
 			switch {
-			case flushedSinceFirst && answersFlush(recs, id, controller):
+			case flushedSinceFirst && answersFlush(recs):
 				probing = false
 			case !flushedSinceFirst || !now.Before(probeAt):
 				probe(now)
@@ -565,16 +565,14 @@ func (s *Subscriber) receive(ctx context.Context, sess *amqp.Session, flush *amq
 	}
 }
 
-// answersFlush reports whether recs, received from source id, are what a
-// FLUSH makes it send first in full: a router's own ROUTER record (whose
-// identity is the source's id, with its type), or for a controller (which
-// has no ROUTER record) any record.
-func answersFlush(recs []Record, id string, controller bool) bool {
-	if controller {
-		return len(recs) > 0
-	}
+// answersFlush reports whether recs are what a FLUSH makes a source send:
+// records emitted whole, with their type (changes come without it). The
+// source's kind does not matter, so a controller hinted as a router (its
+// beacon not seen yet) stops being probed as soon as one of its records
+// comes.
+func answersFlush(recs []Record) bool {
 	for _, r := range recs {
-		if _, typed := r.Type(); typed && r.Identity == id {
+		if _, typed := r.Type(); typed {
 			return true
 		}
 	}

@@ -343,19 +343,16 @@ func TestAnswersFlush(t *testing.T) {
 	patch := Record{Identity: "A:0", Attrs: map[uint32]any{AttrName: "x"}}
 	link := Record{Identity: "A:1", Attrs: map[uint32]any{AttrType: uint32(TypeLink)}}
 	for _, tc := range []struct {
-		name       string
-		recs       []Record
-		controller bool
-		want       bool
+		name string
+		recs []Record
+		want bool
 	}{
-		{"router record", []Record{link, router}, false, true},
-		{"patch of the router record", []Record{patch}, false, false},
-		{"other records only", []Record{link}, false, false},
-		{"nothing (a heartbeat)", nil, false, false},
-		{"controller, any record", []Record{link}, true, true},
-		{"controller, a heartbeat", nil, true, false},
+		{"records emitted whole", []Record{link, router}, true},
+		{"one whole record among patches", []Record{patch, link}, true},
+		{"patches only", []Record{patch}, false},
+		{"nothing (a heartbeat)", nil, false},
 	} {
-		if got := answersFlush(tc.recs, "A:0", tc.controller); got != tc.want {
+		if got := answersFlush(tc.recs); got != tc.want {
 			t.Errorf("%s: answersFlush = %v, want %v", tc.name, got, tc.want)
 		}
 	}
