@@ -148,13 +148,14 @@ func (w *worker) tryHotApply(ctx context.Context, p *pass, spec router.Spec, inc
 		// observer's first dial reaches it (its redials back off while
 		// the router starts): restarting it would cut the connections it
 		// already carries. One the supervisor reports running is dialled
-		// now, within the probe's bound; one that is not up, or does not
-		// speak management, is restarted.
+		// now, within the probe's bound, whatever backoff the failed
+		// dials of its start owe (ConnNow); one that is not up, or does
+		// not speak management, is restarted.
 		if !w.d.cfg.Supervisor.State(w.ns.Name).Running {
 			return hotapply.Plan{}, &hotapply.RestartError{Reason: "the router is not connected for management"}
 		}
 		dctx, cancel := context.WithTimeout(ctx, hotApplyProbe)
-		_, err := w.obs.conn.Conn(dctx)
+		_, err := w.obs.conn.ConnNow(dctx)
 		cancel()
 		if err != nil {
 			return hotapply.Plan{}, &hotapply.RestartError{Reason: fmt.Sprintf("the router is not connected for management (%v)", err)}

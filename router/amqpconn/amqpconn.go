@@ -128,6 +128,8 @@ type Client struct {
 	// backoff. A channel rather than a mutex: a caller waiting for
 	// another's dial gives up when its context ends.
 	dialing chan struct{}
+	// hurry cuts short a backoff being waited out (ConnNow).
+	hurry chan struct{}
 
 	mu       sync.Mutex
 	conn     *amqp.Conn
@@ -161,7 +163,7 @@ func New(cfg Config) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, log: log.With("router", cfg.Addr), dialing: make(chan struct{}, 1)}
+	return &Client{cfg: cfg, log: log.With("router", cfg.Addr), dialing: make(chan struct{}, 1), hurry: make(chan struct{}, 1)}
 }
 
 // Addr is the address the client dials.
@@ -222,9 +224,23 @@ func (c *Client) backoff() time.Duration {
 // MaxBackoff). Concurrent callers share one attempt: the others wait for
 // it and take its connection. Every wait and the attempt are bounded by
 // ctx. It returns ErrClosed after Close.
-func (c *Client) Conn(ctx context.Context) (*amqp.Conn, error) {
+func (c *Client) Conn(ctx context.Context) (*amqp.Conn, error) { return c.connect(ctx, false) }
+
+// ConnNow is Conn for a caller that knows the router is up (its
+// supervisor reports it running, e.g. just restarted after a crash): it
+// does not wait out the backoff that earlier failures owe, and cuts short
+// the wait of a caller already waiting one, so that the dial is made now.
+func (c *Client) ConnNow(ctx context.Context) (*amqp.Conn, error) { return c.connect(ctx, true) }
+
+func (c *Client) connect(ctx context.Context, now bool) (*amqp.Conn, error) {
 	if conn, err := c.live(); conn != nil || err != nil {
 		return conn, err
+	}
+	if now {
+		select {
+		case c.hurry <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case c.dialing <- struct{}{}:
@@ -236,10 +252,17 @@ func (c *Client) Conn(ctx context.Context) (*amqp.Conn, error) {
 	if conn, err := c.live(); conn != nil || err != nil {
 		return conn, err
 	}
-	if d := c.backoff(); d > 0 {
+	if now {
+		select {
+		case <-c.hurry: // ours, unless a waiting caller took it
+		default:
+		}
+	} else if d := c.backoff(); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
+		case <-c.hurry:
+			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("amqpconn: waiting to redial %s: %w", c.cfg.Addr, ctx.Err())

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,57 @@ func TestBackoffAndClose(t *testing.T) {
 	}
 	if _, err := c.Conn(ctx); !errors.Is(err, ErrClosed) || !IsConnLost(err) {
 		t.Errorf("Conn after Close: %v", err)
+	}
+}
+
+// ConnNow dials at once although earlier failures owe a backoff, where
+// Conn waits it out.
+func TestConnNowSkipsBackoff(t *testing.T) {
+	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	defer c.Close()
+	if _, err := c.Conn(context.Background()); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Conn(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Conn with a backoff owed: %v, want the deadline", err)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if _, err := c.ConnNow(ctx); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("ConnNow: %v, want the refused dial", err)
+	}
+}
+
+// ConnNow cuts short the backoff another caller sits out while holding
+// the dial turn: that caller dials at once, then ConnNow does.
+func TestConnNowHurriesAWaitingDial(t *testing.T) {
+	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	defer c.Close()
+	if _, err := c.Conn(context.Background()); err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Conn(context.Background()); done <- err }()
+	for deadline := time.Now().Add(10 * time.Second); len(c.dialing) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first caller never took its turn")
+		}
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.ConnNow(ctx); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("ConnNow: %v, want the refused dial", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("the waiting caller: %v, want the refused dial", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the waiting caller still sits out its hour's backoff")
 	}
 }
 
