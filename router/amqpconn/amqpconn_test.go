@@ -100,14 +100,37 @@ func TestBackoffAndClose(t *testing.T) {
 	}
 }
 
-// ConnNow dials at once although earlier failures owe a backoff, where
-// Conn waits it out.
-func TestConnNowSkipsBackoff(t *testing.T) {
+// failedOnce returns a client of a refused address whose first dial
+// failed, so that the next owes an hour's backoff.
+func failedOnce(t *testing.T) *Client {
+	t.Helper()
 	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if _, err := c.Conn(context.Background()); err == nil {
 		t.Fatal("dial of a closed port succeeded")
 	}
+	return c
+}
+
+// waitingCaller starts a Conn(ctx) on c that sits out the backoff while
+// holding the dial turn, and returns where its error will come.
+func waitingCaller(t *testing.T, c *Client, ctx context.Context) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := c.Conn(ctx); done <- err }()
+	for deadline := time.Now().Add(10 * time.Second); len(c.dialing) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first caller never took its turn")
+		}
+		runtime.Gosched()
+	}
+	return done
+}
+
+// ConnNow dials at once although earlier failures owe a backoff, where
+// Conn waits it out.
+func TestConnNowSkipsBackoff(t *testing.T) {
+	c := failedOnce(t)
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.Conn(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -123,19 +146,8 @@ func TestConnNowSkipsBackoff(t *testing.T) {
 // ConnNow cuts short the backoff another caller sits out while holding
 // the dial turn: that caller dials at once, then ConnNow does.
 func TestConnNowHurriesAWaitingDial(t *testing.T) {
-	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
-	defer c.Close()
-	if _, err := c.Conn(context.Background()); err == nil {
-		t.Fatal("dial of a closed port succeeded")
-	}
-	done := make(chan error, 1)
-	go func() { _, err := c.Conn(context.Background()); done <- err }()
-	for deadline := time.Now().Add(10 * time.Second); len(c.dialing) != 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the first caller never took its turn")
-		}
-		runtime.Gosched()
-	}
+	c := failedOnce(t)
+	done := waitingCaller(t, c, context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.ConnNow(ctx); !errors.Is(err, syscall.ECONNREFUSED) {
@@ -154,22 +166,10 @@ func TestConnNowHurriesAWaitingDial(t *testing.T) {
 // A caller that waits for another's dial (here, one sitting out a long
 // backoff) gives up when its own context ends.
 func TestConnWaitForAnotherDialHonoursContext(t *testing.T) {
-	c := New(Config{Addr: refusedAddr(t), MinBackoff: time.Hour, MaxBackoff: time.Hour})
-	defer c.Close()
-	if _, err := c.Conn(context.Background()); err == nil {
-		t.Fatal("dial of a closed port succeeded")
-	}
+	c := failedOnce(t)
 	// The first caller now waits out the hour's backoff, holding the turn.
 	first, cancelFirst := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, err := c.Conn(first); done <- err }()
-	waiting := func() bool { return len(c.dialing) == 1 }
-	for deadline := time.Now().Add(10 * time.Second); !waiting(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the first caller never took its turn")
-		}
-		runtime.Gosched()
-	}
+	done := waitingCaller(t, c, first)
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.Conn(short); !errors.Is(err, context.DeadlineExceeded) {
