@@ -245,6 +245,14 @@ func (c *Client) connect(ctx context.Context, now bool) (*amqp.Conn, error) {
 	select {
 	case c.dialing <- struct{}{}:
 	case <-ctx.Done():
+		if now {
+			// Take back a hurry no waiting caller took, so that it does
+			// not cut short a later caller's backoff.
+			select {
+			case <-c.hurry:
+			default:
+			}
+		}
 		return nil, fmt.Errorf("amqpconn: waiting for a dial of %s: %w", c.cfg.Addr, ctx.Err())
 	}
 	defer func() { <-c.dialing }()

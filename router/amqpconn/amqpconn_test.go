@@ -112,8 +112,9 @@ func failedOnce(t *testing.T) *Client {
 	return c
 }
 
-// waitingCaller starts a Conn(ctx) on c that sits out the backoff while
-// holding the dial turn, and returns where its error will come.
+// waitingCaller starts a Conn(ctx) on c, waits until it holds the dial
+// turn (sitting out a backoff, or dialling), and returns where its error
+// will come.
 func waitingCaller(t *testing.T, c *Client, ctx context.Context) <-chan error {
 	t.Helper()
 	done := make(chan error, 1)
@@ -178,5 +179,32 @@ func TestConnWaitForAnotherDialHonoursContext(t *testing.T) {
 	cancelFirst()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("first caller: %v", err)
+	}
+}
+
+// A ConnNow that gives up waiting for the dial turn (held here by a dial
+// to a router that accepts and never answers) takes back its hurry: a
+// later caller's backoff is not cut short by it.
+func TestConnNowGivingUpLeavesNoHurry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := New(Config{Addr: l.Addr().String(), DialTimeout: time.Hour})
+	defer c.Close()
+	first, cancelFirst := context.WithCancel(context.Background())
+	done := waitingCaller(t, c, first)
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.ConnNow(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ConnNow behind a hanging dial: %v, want the deadline", err)
+	}
+	if n := len(c.hurry); n != 0 {
+		t.Errorf("%d hurry left behind", n)
+	}
+	cancelFirst()
+	if err := <-done; err == nil {
+		t.Error("the hanging dial succeeded")
 	}
 }
