@@ -13,7 +13,6 @@ package v2alpha1
 // FuzzFastParse compare the trees.
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 
@@ -31,6 +30,23 @@ type fastParser struct {
 	lines []fline
 	pos   int
 	ok    bool
+	nodes *nodeSlab
+}
+
+// nodeSlab hands out yaml.Nodes from chunks, one allocation per chunk
+// rather than per node. A chunk stays alive while any of its nodes does.
+type nodeSlab struct {
+	chunk []yaml.Node
+	// size is the size of the next chunk.
+	size int
+}
+
+func (s *nodeSlab) node(n yaml.Node) *yaml.Node {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]yaml.Node, 0, max(s.size, 8))
+	}
+	s.chunk = append(s.chunk, n)
+	return &s.chunk[len(s.chunk)-1]
 }
 
 // fastParse returns the root mapping of every document of a chunk, or ok
@@ -39,23 +55,24 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 	if len(data) > 1<<20 {
 		return nil, false
 	}
+	for _, c := range data {
+		if c < 0x20 && c != '\n' || c >= 0x7f {
+			return nil, false // tabs, carriage returns, other controls, non-ASCII
+		}
+	}
+	src := string(data) // every line and scalar is a substring of it
 	var docs [][]fline
 	var cur []fline
-	no := 0
-	for len(data) > 0 {
+	no, nodes := 0, 0
+	for len(src) > 0 {
 		no++
-		var raw []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			raw, data = data[:i], data[i+1:]
+		var raw string
+		if i := strings.IndexByte(src, '\n'); i >= 0 {
+			raw, src = src[:i], src[i+1:]
 		} else {
-			raw, data = data, nil
+			raw, src = src, ""
 		}
-		for _, c := range raw {
-			if c == '\t' || c == '\r' || c >= 0x7f || c < 0x20 {
-				return nil, false
-			}
-		}
-		text := strings.TrimRight(string(raw), " ")
+		text := strings.TrimRight(raw, " ")
 		trimmed := strings.TrimLeft(text, " ")
 		switch {
 		case trimmed == "" || trimmed[0] == '#':
@@ -67,13 +84,15 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 			return nil, false
 		}
 		cur = append(cur, fline{no: no, indent: len(text) - len(trimmed), text: trimmed})
+		nodes += lineNodes(trimmed)
 	}
 	docs = append(docs, cur)
+	slab := &nodeSlab{size: nodes + len(docs)} // and a mapping per document
 	for _, d := range docs {
 		if len(d) == 0 {
 			continue
 		}
-		p := &fastParser{lines: d, ok: true}
+		p := &fastParser{lines: d, ok: true, nodes: slab}
 		if d[0].indent != 0 || isSeqItem(d[0].text) {
 			return nil, false
 		}
@@ -86,13 +105,57 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 	return roots, true
 }
 
+// keySet finds a mapping's duplicate keys. Resource mappings are small,
+// and a scan of the keys parsed so far costs less than a set; a mapping
+// past scanKeys keys gets a set.
+type keySet map[string]bool
+
+const scanKeys = 16
+
+// has reports whether mapping m holds key already, and remembers key.
+func (s *keySet) has(m *yaml.Node, key string) bool {
+	if *s == nil && len(m.Content) < 2*scanKeys {
+		for i := 0; i < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return true
+			}
+		}
+		return false
+	}
+	if *s == nil {
+		*s = make(keySet, len(m.Content))
+		for i := 0; i < len(m.Content); i += 2 {
+			(*s)[m.Content[i].Value] = true
+		}
+	}
+	if (*s)[key] {
+		return true
+	}
+	(*s)[key] = true
+	return false
+}
+
+// lineNodes is how many nodes the parser makes of a line: a key and its
+// value (a scalar, or the mapping or sequence that the following lines
+// hold), an item of a sequence, or an item that starts a mapping (the
+// mapping, its first key and that key's value).
+func lineNodes(text string) int {
+	if !isSeqItem(text) {
+		return 2
+	}
+	if _, _, isKey := splitKey(strings.TrimLeft(text[1:], " ")); isKey {
+		return 3
+	}
+	return 1
+}
+
 func isSeqItem(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
 
 // mapping parses the block mapping whose keys sit at column indent.
 func (p *fastParser) mapping(indent int) *yaml.Node {
 	first := p.lines[p.pos]
-	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first.no, Column: indent + 1}
-	seen := map[string]bool{}
+	n := p.nodes.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first.no, Column: indent + 1})
+	var seen keySet
 	for p.ok && p.pos < len(p.lines) {
 		l := p.lines[p.pos]
 		if l.indent < indent || (l.indent == indent && isSeqItem(l.text)) {
@@ -103,12 +166,11 @@ func (p *fastParser) mapping(indent int) *yaml.Node {
 			break
 		}
 		key, rest, found := splitKey(l.text)
-		if !found || seen[key] {
+		if !found || seen.has(n, key) {
 			p.ok = false
 			break
 		}
-		seen[key] = true
-		k := &yaml.Node{Kind: yaml.ScalarNode, Tag: resolvePlain(key), Value: key, Line: l.no, Column: indent + 1}
+		k := p.nodes.node(yaml.Node{Kind: yaml.ScalarNode, Tag: resolvePlain(key), Value: key, Line: l.no, Column: indent + 1})
 		if k.Tag == "" || k.Tag == "!!merge" {
 			p.ok = false
 			break
@@ -148,7 +210,7 @@ func (p *fastParser) nested(indent int) *yaml.Node {
 // sequence parses the block sequence whose dashes sit at column indent.
 func (p *fastParser) sequence(indent int) *yaml.Node {
 	first := p.lines[p.pos]
-	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: first.no, Column: indent + 1}
+	n := p.nodes.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: first.no, Column: indent + 1})
 	for p.ok && p.pos < len(p.lines) {
 		l := p.lines[p.pos]
 		if l.indent < indent || (l.indent == indent && !isSeqItem(l.text)) {
@@ -218,7 +280,7 @@ func isKeyChar(c byte) bool {
 
 // scalar parses a one-line scalar starting at column col.
 func (p *fastParser) scalar(text string, line, col int) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Line: line, Column: col}
+	n := p.nodes.node(yaml.Node{Kind: yaml.ScalarNode, Line: line, Column: col})
 	switch q := text[0]; q {
 	case '"', '\'':
 		inner := text[1:]
@@ -252,25 +314,25 @@ func (p *fastParser) scalar(text string, line, col int) *yaml.Node {
 	return n
 }
 
-// v3NonStrings are the plain scalars go-yaml v3 resolves by lookup.
-var v3NonStrings = map[string]string{}
-
-func init() {
-	for tag, words := range map[string]string{
-		"!!bool":  "true True TRUE false False FALSE",
-		"!!null":  "~ null Null NULL",
-		"!!float": ".nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF",
-		"!!merge": "<<",
-	} {
-		for _, w := range strings.Fields(words) {
-			v3NonStrings[w] = tag
-		}
+// v3Lookup is the tag go-yaml v3 resolves the plain scalar s to by
+// lookup, or "".
+func v3Lookup(s string) string {
+	switch s {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return "!!bool"
+	case "~", "null", "Null", "NULL":
+		return "!!null"
+	case ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF":
+		return "!!float"
+	case "<<":
+		return "!!merge"
 	}
+	return ""
 }
 
 // resolvePlain is go-yaml v3's tag of a plain scalar ("" when unsure).
 func resolvePlain(s string) string {
-	if tag, ok := v3NonStrings[s]; ok {
+	if tag := v3Lookup(s); tag != "" {
 		return tag
 	}
 	switch c := s[0]; {
@@ -284,10 +346,7 @@ func resolvePlain(s string) string {
 		return "!!timestamp"
 	}
 	plain := strings.ReplaceAll(s, "_", "")
-	if _, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return "!!int"
-	}
-	if _, err := strconv.ParseUint(plain, 0, 64); err == nil {
+	if isInt(plain) {
 		return "!!int"
 	}
 	if yamlStyleFloat.MatchString(plain) {

@@ -97,6 +97,19 @@ func TestFastParse(t *testing.T) {
 	for _, s := range fastParseSamples {
 		checkFastParse(t, []byte(s))
 	}
+	// Past scanKeys keys a mapping's duplicates are found with a set.
+	var many strings.Builder
+	for i := range 3 * scanKeys {
+		fmt.Fprintf(&many, "k%d: %d\n", i, i)
+	}
+	if !checkFastParse(t, []byte("labels:\n"+strings.ReplaceAll(many.String(), "k", "  k"))) {
+		t.Errorf("fast parser declined a mapping of %d keys", 3*scanKeys)
+	}
+	for _, dup := range []int{0, scanKeys - 1, scanKeys, 3*scanKeys - 1} {
+		if _, ok := fastParse([]byte(many.String() + fmt.Sprintf("k%d: again\n", dup))); ok {
+			t.Errorf("fast parser accepted a duplicate of key %d of %d", dup, 3*scanKeys)
+		}
+	}
 	for _, s := range []string{
 		"a: [1, 2]\n", "a: {b: c}\n", "a: |\n  x\n", "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: \"x\\ty\"\n", "a: b # c\n",
 		"a: b\n  c\n", "a:\nb: 1\n", "a:\tb\n", "- a\n", "just text\n", "a: 'it''s'\n", "\"a\": b\n", "a: b\r\n", "a: é\n", "a:b\n",

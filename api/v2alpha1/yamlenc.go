@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -36,94 +37,162 @@ func MarshalYAML(v any) ([]byte, error) {
 // JSONToYAML is MarshalYAML of a value whose JSON encoding (json.Marshal)
 // is j, for a caller that has it already.
 func JSONToYAML(j []byte) ([]byte, error) {
-	if out, ok := jsonToYAML(j); ok {
+	return AppendJSONToYAML(nil, j)
+}
+
+// AppendJSONToYAML appends JSONToYAML(j) to dst, for a caller that reuses
+// its buffers.
+func AppendJSONToYAML(dst, j []byte) ([]byte, error) {
+	if out, ok := jsonToYAML(dst, j); ok {
 		return out, nil
 	}
-	return yaml.JSONToYAML(j)
+	out, err := yaml.JSONToYAML(j)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, out...), nil
 }
 
-// jnode is a parsed JSON value: kind '{' (keys, kids), '[' (kids), '"'
+// A jsonToYAML call parses the JSON into a tree of jnodes and writes the
+// tree out. The tree lives in its converter's slices, which a pool keeps
+// between calls: a conversion allocates its source string and its output,
+// and nothing per node.
+
+// jnode is a parsed JSON value: kind '{' (keys and kids), '[' (kids), '"'
 // (text is the string), or 'n' (text is the literal: an integer, true,
-// false or null).
+// false or null). The keys and kids of a mapping or sequence are
+// conv.keys[first:first+n] and conv.kids[first:first+n] (keys only for a
+// mapping); kids are indexes into conv.nodes.
 type jnode struct {
-	kind byte
-	text string
-	keys []string
-	kids []*jnode
+	kind     byte
+	text     string
+	first, n int32
 }
 
-// jparser parses the compact JSON that encoding/json writes.
-type jparser struct {
-	data []byte
-	pos  int
-	ok   bool
+// converter parses the compact JSON that encoding/json writes and writes
+// it as YAML. Strings and literals are substrings of src.
+type converter struct {
+	src string
+	pos int
+	ok  bool
+
+	nodes []jnode
+	keys  []string
+	kids  []int32
+	// stackKeys and stackKids hold the members of the mappings and
+	// sequences being parsed, innermost last, until each is complete.
+	stackKeys []string
+	stackKids []int32
+
+	out  []byte
+	fail bool
+	// order holds the sorted member order of the mappings being written,
+	// innermost last.
+	order []int32
 }
 
-func jsonToYAML(j []byte) ([]byte, bool) {
-	p := &jparser{data: j, ok: true}
-	n := p.value(0)
-	if !p.ok || p.pos != len(j) || n.kind != '{' {
+var converters = sync.Pool{New: func() any { return new(converter) }}
+
+func jsonToYAML(dst, j []byte) ([]byte, bool) {
+	c := converters.Get().(*converter)
+	defer c.release()
+	c.src, c.pos, c.ok = string(j), 0, true
+	root := c.value(0)
+	if !c.ok || c.pos != len(c.src) || c.nodes[root].kind != '{' {
 		return nil, false
 	}
-	e := &yenc{out: make([]byte, 0, len(j)+len(j)/2)}
-	if len(n.keys) == 0 {
-		e.out = append(e.out, "{}\n"...)
+	c.out = slices.Grow(dst, len(j)+len(j)/2)
+	if c.nodes[root].n == 0 {
+		c.out = append(c.out, "{}\n"...)
 	} else {
-		e.mapping(n, 0, false)
+		c.mapping(root, 0, false)
 	}
-	if !e.ok() {
+	if c.fail {
 		return nil, false
 	}
-	return e.out, true
+	return c.out, true
+}
+
+// maxPooledNodes bounds what a pooled converter keeps: one that parsed an
+// unusually large value lets its slices go.
+const maxPooledNodes = 4096
+
+// release empties c and returns it to the pool.
+func (c *converter) release() {
+	if len(c.nodes) > maxPooledNodes {
+		*c = converter{}
+	} else {
+		clear(c.keys) // drop the references to src
+		clear(c.stackKeys[:cap(c.stackKeys)])
+		clear(c.nodes)
+		*c = converter{nodes: c.nodes[:0], keys: c.keys[:0], kids: c.kids[:0],
+			stackKeys: c.stackKeys[:0], stackKids: c.stackKids[:0], order: c.order[:0]}
+	}
+	converters.Put(c)
 }
 
 // maxDepth bounds nesting (deeper values take the slow path).
 const maxDepth = 64
 
-func (p *jparser) value(depth int) *jnode {
-	if !p.ok || p.pos >= len(p.data) || depth > maxDepth {
-		p.ok = false
-		return &jnode{}
+// value parses one value and returns its node's index.
+func (c *converter) value(depth int) int32 {
+	idx := int32(len(c.nodes))
+	c.nodes = append(c.nodes, jnode{})
+	if !c.ok || c.pos >= len(c.src) || depth > maxDepth {
+		c.ok = false
+		return idx
 	}
-	switch c := p.data[p.pos]; {
-	case c == '{':
-		p.pos++
-		n := &jnode{kind: '{'}
-		for p.ok && p.pos < len(p.data) && p.data[p.pos] != '}' {
-			if len(n.keys) > 0 && !p.expect(',') {
+	switch ch := c.src[c.pos]; {
+	case ch == '{':
+		c.pos++
+		mark := len(c.stackKids)
+		for c.ok && c.pos < len(c.src) && c.src[c.pos] != '}' {
+			if len(c.stackKids) > mark && !c.expect(',') {
 				break
 			}
-			k := p.str()
-			p.expect(':')
-			n.keys = append(n.keys, k)
-			n.kids = append(n.kids, p.value(depth+1))
+			k := c.str()
+			c.expect(':')
+			v := c.value(depth + 1)
+			c.stackKeys = append(c.stackKeys, k)
+			c.stackKids = append(c.stackKids, v)
 		}
-		p.expect('}')
-		return n
-	case c == '[':
-		p.pos++
-		n := &jnode{kind: '['}
-		for p.ok && p.pos < len(p.data) && p.data[p.pos] != ']' {
-			if len(n.kids) > 0 && !p.expect(',') {
+		c.expect('}')
+		c.nodes[idx] = jnode{kind: '{', first: int32(len(c.kids)), n: int32(len(c.stackKids) - mark)}
+		c.keys = append(c.keys, c.stackKeys[mark:]...)
+		c.kids = append(c.kids, c.stackKids[mark:]...)
+		c.stackKeys, c.stackKids = c.stackKeys[:mark], c.stackKids[:mark]
+	case ch == '[':
+		c.pos++
+		mark := len(c.stackKids)
+		for c.ok && c.pos < len(c.src) && c.src[c.pos] != ']' {
+			if len(c.stackKids) > mark && !c.expect(',') {
 				break
 			}
-			n.kids = append(n.kids, p.value(depth+1))
+			v := c.value(depth + 1)
+			c.stackKeys = append(c.stackKeys, "")
+			c.stackKids = append(c.stackKids, v)
 		}
-		p.expect(']')
-		return n
-	case c == '"':
-		return &jnode{kind: '"', text: p.str()}
+		c.expect(']')
+		// Sequences take their slots in keys too, so that first indexes
+		// both slices alike.
+		c.nodes[idx] = jnode{kind: '[', first: int32(len(c.kids)), n: int32(len(c.stackKids) - mark)}
+		c.keys = append(c.keys, c.stackKeys[mark:]...)
+		c.kids = append(c.kids, c.stackKids[mark:]...)
+		c.stackKeys, c.stackKids = c.stackKeys[:mark], c.stackKids[:mark]
+	case ch == '"':
+		c.nodes[idx] = jnode{kind: '"', text: c.str()}
 	default:
-		start := p.pos
-		for p.pos < len(p.data) && !strings.ContainsRune(",]}", rune(p.data[p.pos])) {
-			p.pos++
+		start := c.pos
+		for c.pos < len(c.src) && !strings.ContainsRune(",]}", rune(c.src[c.pos])) {
+			c.pos++
 		}
-		lit := string(p.data[start:p.pos])
+		lit := c.src[start:c.pos]
 		if !plainLiteral(lit) {
-			p.ok = false
+			c.ok = false
 		}
-		return &jnode{kind: 'n', text: lit}
+		c.nodes[idx] = jnode{kind: 'n', text: lit}
 	}
+	return idx
 }
 
 // plainLiteral reports whether a JSON literal is rendered as itself: true,
@@ -148,156 +217,163 @@ func plainLiteral(s string) bool {
 	return true
 }
 
-func (p *jparser) expect(c byte) bool {
-	if p.ok && p.pos < len(p.data) && p.data[p.pos] == c {
-		p.pos++
+func (c *converter) expect(ch byte) bool {
+	if c.ok && c.pos < len(c.src) && c.src[c.pos] == ch {
+		c.pos++
 		return true
 	}
-	p.ok = false
+	c.ok = false
 	return false
 }
 
 // str parses a JSON string; strings holding escapes or bytes outside
 // printable ASCII take the slow path (only '"' and '\\' are escaped in a
 // printable ASCII string by encoding/json, besides HTML characters).
-func (p *jparser) str() string {
-	if !p.expect('"') {
+func (c *converter) str() string {
+	if !c.expect('"') {
 		return ""
 	}
-	start := p.pos
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
+	start := c.pos
+	for c.pos < len(c.src) {
+		ch := c.src[c.pos]
 		switch {
-		case c == '"':
-			s := string(p.data[start:p.pos])
-			p.pos++
+		case ch == '"':
+			s := c.src[start:c.pos]
+			c.pos++
 			return s
-		case c == '\\':
-			return p.escaped(start)
-		case c < 0x20 || c > 0x7e:
-			p.ok = false
+		case ch == '\\':
+			return c.escaped(start)
+		case ch < 0x20 || ch > 0x7e:
+			c.ok = false
 			return ""
 		}
-		p.pos++
+		c.pos++
 	}
-	p.ok = false
+	c.ok = false
 	return ""
 }
 
 // escaped finishes a string that holds an escape, from its start.
-func (p *jparser) escaped(start int) string {
-	end := p.pos
-	for end < len(p.data) && p.data[end] != '"' {
-		if p.data[end] == '\\' {
+func (c *converter) escaped(start int) string {
+	end := c.pos
+	for end < len(c.src) && c.src[end] != '"' {
+		if c.src[end] == '\\' {
 			end++
 		}
 		end++
 	}
-	if end >= len(p.data) {
-		p.ok = false
+	if end >= len(c.src) {
+		c.ok = false
 		return ""
 	}
 	var s string
-	if err := json.Unmarshal(p.data[start-1:end+1], &s); err != nil {
-		p.ok = false
+	if err := json.Unmarshal([]byte(c.src[start-1:end+1]), &s); err != nil {
+		c.ok = false
 		return ""
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
-			p.ok = false
+			c.ok = false
 			return ""
 		}
 	}
-	p.pos = end + 1
+	c.pos = end + 1
 	return s
 }
 
-// yenc writes go-yaml v2's block style: two-space indentation, sequences
-// in a mapping not indented, keys sorted.
-type yenc struct {
-	out  []byte
-	fail bool
-}
+// The writer follows go-yaml v2's block style: two-space indentation,
+// sequences in a mapping not indented, keys sorted.
 
-func (e *yenc) ok() bool { return !e.fail }
-
-func (e *yenc) indent(n int) {
+func (c *converter) indent(n int) {
 	for range n {
-		e.out = append(e.out, ' ')
+		c.out = append(c.out, ' ')
 	}
 }
 
-// mapping writes a non-empty mapping whose keys sit at column ind; inline:
-// the first key follows a "- " already written.
-func (e *yenc) mapping(n *jnode, ind int, inline bool) {
-	order := make([]int, len(n.keys))
-	for i := range order {
-		order[i] = i
+// mapping writes the non-empty mapping node m whose keys sit at column
+// ind; inline: the first key follows a "- " already written.
+func (c *converter) mapping(m int32, ind int, inline bool) {
+	n := c.nodes[m]
+	keys := c.keys[n.first : n.first+n.n]
+	base := len(c.order)
+	for i := range n.n {
+		c.order = append(c.order, i)
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
+	slices.SortStableFunc(c.order[base:], func(a, b int32) int {
 		switch {
-		case keyLess(n.keys[a], n.keys[b]):
+		case keyLess(keys[a], keys[b]):
 			return -1
-		case keyLess(n.keys[b], n.keys[a]):
+		case keyLess(keys[b], keys[a]):
 			return 1
 		}
 		return 0
 	})
-	for i, k := range order {
-		key := n.keys[k]
+	for i := range int(n.n) {
+		k := c.order[base+i] // c.order grows in the nested calls: index anew
+		key := keys[k]
 		if key == "" || len(key) > 120 {
 			// go-yaml writes these as complex keys ("? ...").
-			e.fail = true
+			c.fail = true
+			break
+		}
+		if i > 0 || !inline {
+			c.indent(ind)
+		}
+		c.scalar(key, -1)
+		c.out = append(c.out, ':')
+		c.child(c.kids[n.first+k], ind, false)
+		if c.fail {
+			break
+		}
+	}
+	c.order = c.order[:base]
+}
+
+// child writes the value node v after "key:" (seq false) or "-" (seq
+// true), the mapping or sequence it is part of being at column ind.
+func (c *converter) child(v int32, ind int, seq bool) {
+	n := c.nodes[v]
+	switch {
+	case n.kind == '{' && n.n == 0:
+		c.out = append(c.out, " {}\n"...)
+	case n.kind == '[' && n.n == 0:
+		c.out = append(c.out, " []\n"...)
+	case n.kind == '{' && seq:
+		c.out = append(c.out, ' ')
+		c.mapping(v, ind+2, true)
+	case n.kind == '{':
+		c.out = append(c.out, '\n')
+		c.mapping(v, ind+2, false)
+	case n.kind == '[' && seq:
+		c.out = append(c.out, ' ')
+		c.sequence(v, ind+2, true)
+	case n.kind == '[':
+		c.out = append(c.out, '\n')
+		c.sequence(v, ind, false)
+	case n.kind == '"':
+		c.out = append(c.out, ' ')
+		c.scalar(n.text, ind+2)
+		c.out = append(c.out, '\n')
+	default:
+		c.out = append(c.out, ' ')
+		c.out = append(c.out, n.text...)
+		c.out = append(c.out, '\n')
+	}
+}
+
+// sequence writes the non-empty sequence node s whose dashes sit at
+// column ind.
+func (c *converter) sequence(s int32, ind int, inline bool) {
+	n := c.nodes[s]
+	for i := range n.n {
+		if i > 0 || !inline {
+			c.indent(ind)
+		}
+		c.out = append(c.out, '-')
+		c.child(c.kids[n.first+i], ind, true)
+		if c.fail {
 			return
 		}
-		if i > 0 || !inline {
-			e.indent(ind)
-		}
-		e.scalar(key, -1)
-		e.out = append(e.out, ':')
-		e.child(n.kids[k], ind, false)
-	}
-}
-
-// child writes a value after "key:" (seq false) or "-" (seq true), the
-// mapping or sequence it is part of being at column ind.
-func (e *yenc) child(v *jnode, ind int, seq bool) {
-	switch {
-	case v.kind == '{' && len(v.keys) == 0:
-		e.out = append(e.out, " {}\n"...)
-	case v.kind == '[' && len(v.kids) == 0:
-		e.out = append(e.out, " []\n"...)
-	case v.kind == '{' && seq:
-		e.out = append(e.out, ' ')
-		e.mapping(v, ind+2, true)
-	case v.kind == '{':
-		e.out = append(e.out, '\n')
-		e.mapping(v, ind+2, false)
-	case v.kind == '[' && seq:
-		e.out = append(e.out, ' ')
-		e.sequence(v, ind+2, true)
-	case v.kind == '[':
-		e.out = append(e.out, '\n')
-		e.sequence(v, ind, false)
-	case v.kind == '"':
-		e.out = append(e.out, ' ')
-		e.scalar(v.text, ind+2)
-		e.out = append(e.out, '\n')
-	default:
-		e.out = append(e.out, ' ')
-		e.out = append(e.out, v.text...)
-		e.out = append(e.out, '\n')
-	}
-}
-
-// sequence writes a non-empty sequence whose dashes sit at column ind.
-func (e *yenc) sequence(n *jnode, ind int, inline bool) {
-	for i, v := range n.kids {
-		if i > 0 || !inline {
-			e.indent(ind)
-		}
-		e.out = append(e.out, '-')
-		e.child(v, ind, true)
 	}
 }
 
@@ -306,13 +382,13 @@ func (e *yenc) sequence(n *jnode, ind int, inline bool) {
 const bestWidth = 80
 
 // column is the column the next byte is written at.
-func (e *yenc) column() int {
-	for i := len(e.out) - 1; i >= 0; i-- {
-		if e.out[i] == '\n' {
-			return len(e.out) - 1 - i
+func (c *converter) column() int {
+	for i := len(c.out) - 1; i >= 0; i-- {
+		if c.out[i] == '\n' {
+			return len(c.out) - 1 - i
 		}
 	}
-	return len(e.out)
+	return len(c.out)
 }
 
 // scalar writes a printable ASCII string as go-yaml v2 does: plain when it
@@ -320,7 +396,7 @@ func (e *yenc) column() int {
 // allowed, double-quoted when it would read back as another type. A value
 // (cont >= 0) is wrapped at spaces past bestWidth, continuing at column
 // cont; a key (cont < 0) is not.
-func (e *yenc) scalar(s string, cont int) {
+func (c *converter) scalar(s string, cont int) {
 	style := byte('\'')
 	switch {
 	case !resolvesToString(s) || isBase60Float(s):
@@ -328,24 +404,24 @@ func (e *yenc) scalar(s string, cont int) {
 	case plainAllowed(s):
 		style = 0
 	}
-	col := e.column()
+	col := c.column()
 	if style != 0 {
-		e.out = append(e.out, style)
+		c.out = append(c.out, style)
 		col++
 	}
 	spaces := false
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != ' ' {
+		ch := s[i]
+		if ch != ' ' {
 			switch {
-			case style == '"' && (c == '"' || c == '\\'):
-				e.out = append(e.out, '\\')
+			case style == '"' && (ch == '"' || ch == '\\'):
+				c.out = append(c.out, '\\')
 				col++
-			case style == '\'' && c == '\'':
-				e.out = append(e.out, '\'')
+			case style == '\'' && ch == '\'':
+				c.out = append(c.out, '\'')
 				col++
 			}
-			e.out = append(e.out, c)
+			c.out = append(c.out, ch)
 			col++
 			spaces = false
 			continue
@@ -362,20 +438,20 @@ func (e *yenc) scalar(s string, cont int) {
 		}
 		spaces = true
 		if !brk {
-			e.out = append(e.out, ' ')
+			c.out = append(c.out, ' ')
 			col++
 			continue
 		}
-		e.out = append(e.out, '\n')
-		e.indent(cont)
+		c.out = append(c.out, '\n')
+		c.indent(cont)
 		col = cont
 		if style == '"' && nextSpace {
-			e.out = append(e.out, '\\')
+			c.out = append(c.out, '\\')
 			col++
 		}
 	}
 	if style != 0 {
-		e.out = append(e.out, style)
+		c.out = append(c.out, style)
 	}
 }
 
@@ -448,16 +524,18 @@ func keyLess(a, b string) bool {
 	return len(a) < len(b)
 }
 
-// yamlNonStrings are the plain scalars go-yaml v2 resolves to a bool, null
-// or float by lookup (its merge key "<<" starts with a character that is
-// never looked up).
-var yamlNonStrings = map[string]bool{}
-
-func init() {
-	for _, s := range strings.Fields("y Y yes Yes YES true True TRUE on On ON n N no No NO false False FALSE off Off OFF ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF") {
-		yamlNonStrings[s] = true
+// yamlNonString reports whether s is one of the plain scalars go-yaml v2
+// resolves to a bool, null or float by lookup (its merge key "<<" starts
+// with a character that is never looked up), or empty.
+func yamlNonString(s string) bool {
+	switch s {
+	case "", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+		"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+		"~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF",
+		"+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF":
+		return true
 	}
-	yamlNonStrings[""] = true
+	return false
 }
 
 var (
@@ -468,7 +546,7 @@ var (
 // resolvesToString reports whether go-yaml v2 reads the plain scalar s as a
 // string (its resolve function, for printable ASCII).
 func resolvesToString(s string) bool {
-	if yamlNonStrings[s] {
+	if yamlNonString(s) {
 		return false
 	}
 	switch c := s[0]; {
@@ -483,10 +561,7 @@ func resolvesToString(s string) bool {
 		return false
 	}
 	plain := strings.ReplaceAll(s, "_", "")
-	if _, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return false
-	}
-	if _, err := strconv.ParseUint(plain, 0, 64); err == nil {
+	if isInt(plain) {
 		return false
 	}
 	if yamlStyleFloat.MatchString(plain) {
@@ -507,6 +582,26 @@ func resolvesToString(s string) bool {
 		}
 	}
 	return true
+}
+
+// isInt reports whether strconv parses s as an int64 or a uint64 in base
+// 0, as go-yaml's resolvers ask. Strings holding a byte no such number
+// has (a '.', ':' or space, say: an address or a time) are answered
+// without strconv, which allocates an error for them.
+func isInt(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F',
+			c == 'x', c == 'X', c == 'o', c == 'O', c == '+', c == '-':
+		default:
+			return false
+		}
+	}
+	if _, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return true
+	}
+	_, err := strconv.ParseUint(s, 0, 64)
+	return err == nil
 }
 
 // isBase60Float: go-yaml v2 quotes these for other parsers' sake.
