@@ -21,6 +21,7 @@ import (
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/parallel"
+	"github.com/skupperd/skupperd/internal/rawfs"
 )
 
 // MaxInputFileSize is the largest input file Load reads. Resource files are
@@ -951,7 +952,7 @@ func (c *DecodeCache) unchanged(dirfd int, path, name string, vouched bool) *dec
 		name = path
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || FileIDOf(&st) != FileIDOf(&f.id) {
+	if err := rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || FileIDOf(&st) != FileIDOf(&f.id) {
 		return nil
 	}
 	return f

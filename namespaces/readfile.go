@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/rawfs"
 )
 
 // TooLargeError is a file over the size limit of ReadRegularFile.
@@ -45,7 +46,7 @@ func ReadRegularFileAt(dirfd int, name, path string, limit int64) ([]byte, *unix
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err = rawfs.Openat(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}
@@ -53,9 +54,9 @@ func ReadRegularFileAt(dirfd int, name, path string, limit int64) ([]byte, *unix
 	if err != nil {
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer syscall.Close(fd)
+	defer rawfs.Close(fd)
 	st := new(unix.Stat_t)
-	if err := unix.Fstat(fd, st); err != nil {
+	if err := rawfs.Fstat(fd, st); err != nil {
 		return nil, nil, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
@@ -67,7 +68,7 @@ func ReadRegularFileAt(dirfd int, name, path string, limit int64) ([]byte, *unix
 	buf := make([]byte, st.Size+1)
 	n := 0
 	for {
-		m, err := syscall.Read(fd, buf[n:])
+		m, err := rawfs.Read(fd, buf[n:])
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/parallel"
+	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 )
@@ -260,9 +261,9 @@ func (e memoEntry) holds(path string, dirfd int) bool {
 		names, ok := listNames(path)
 		return ok && names == e.names
 	case 'A':
-		return errors.Is(unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW), unix.ENOENT)
+		return errors.Is(rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW), unix.ENOENT)
 	}
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return false
 	}
 	id := idOfUnixStat(&st)

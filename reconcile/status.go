@@ -19,6 +19,7 @@ import (
 	"github.com/skupperd/skupperd/api/v2alpha1"
 	"github.com/skupperd/skupperd/internal/atomicfile"
 	"github.com/skupperd/skupperd/internal/parallel"
+	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/namespaces"
 )
 
@@ -416,7 +417,7 @@ func (r *run) readOld(dirfd int, k v2alpha1.Key) *oldStatus {
 	}
 	if o != nil {
 		var st unix.Stat_t
-		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && idOfUnixStat(&st) == o.id {
+		if err := rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && idOfUnixStat(&st) == o.id {
 			if fromIndex {
 				r.opts.Cache.setStatus(path, o)
 			}
@@ -462,7 +463,10 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
 	if old.exists && old.perm && old.jsum == jsum {
 		return false, nil
 	}
-	data, err := v2alpha1.JSONToYAML(j) // as v2alpha1.Marshal(obj), from j
+	ybuf := yamlBuffers.Get().(*[]byte)
+	defer yamlBuffers.Put(ybuf)
+	data, err := v2alpha1.AppendJSONToYAML((*ybuf)[:0], j) // as v2alpha1.Marshal(obj), from j
+	*ybuf = data
 	if err != nil {
 		return false, fmt.Errorf("encode %s: %w", k, err)
 	}
@@ -487,7 +491,7 @@ func (r *run) writeStatus(dirfd int, obj v2alpha1.Object) (bool, error) {
 		return false, err
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return true, fmt.Errorf("status of %s: %w", k, err)
 	}
 	o := &oldStatus{exists: true, sum: sum, jsum: jsum, perm: true, id: idOfUnixStat(&st)}
@@ -912,6 +916,10 @@ func (r *run) statusPath(k v2alpha1.Key) string {
 // unchanged, and their JSON is only digested, so it need not be allocated
 // each time.
 var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// yamlBuffers hold the YAML of statuses being written (the bytes are
+// written, hashed and dropped).
+var yamlBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encodeJSON returns json.Marshal(v), encoded into buf (reset first); the
 // result is valid until buf is used again.

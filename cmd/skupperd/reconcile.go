@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
@@ -96,6 +97,7 @@ otherwise, 2 for invalid usage.`,
 			}
 			defer lock.Release()
 			limitMemory()
+			rawfs.EnableFor(home.Root)
 			alloc, cache := ports.New(home), reconcile.NewOnePassCache()
 			failed := false
 			for _, name := range names {

@@ -21,6 +21,7 @@ import (
 	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/grants"
 	"github.com/skupperd/skupperd/internal/logfile"
+	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/router"
@@ -155,6 +156,11 @@ func runDaemon(cmd *cobra.Command, g *globalOptions, o *runOptions) error {
 		}
 	}
 	raiseFileLimit(log)
+	if fsType, raw := rawfs.EnableFor(home.Root); raw {
+		log.Debug("file system calls of reconciles bypass the scheduler's bookkeeping", "dataHome", home.Root, "filesystem", fsType)
+	} else {
+		log.Debug("file system calls of reconciles are ordinary ones", "dataHome", home.Root, "filesystem", fsType)
+	}
 	if o.pprofAddr != "" {
 		stop, err := servePprof(o.pprofAddr, log)
 		if err != nil {

@@ -31,6 +31,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skupperd/skupperd/internal/rawfs"
 )
 
 // ErrNotRegular is returned when the target exists and is not a regular file
@@ -116,10 +118,10 @@ func replaceAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durab
 	committed := false
 	defer func() {
 		if fd >= 0 {
-			_ = syscall.Close(fd)
+			_ = rawfs.Close(fd)
 		}
 		if !committed {
-			_ = unix.Unlinkat(dirfd, tmpName, 0)
+			_ = rawfs.Unlinkat(dirfd, tmpName, 0)
 		}
 	}()
 	if err := writeAll(fd, data); err != nil {
@@ -135,12 +137,12 @@ func replaceAt(dirfd int, dir, base string, data []byte, perm fs.FileMode, durab
 			return fmt.Errorf("write %s: fsync: %w", path, err)
 		}
 	}
-	err = syscall.Close(fd)
+	err = rawfs.Close(fd)
 	fd = -1
 	if err != nil {
 		return fmt.Errorf("write %s: close: %w", path, err)
 	}
-	if err := unix.Renameat(dirfd, tmpName, dirfd, at(base)); err != nil {
+	if err := rawfs.Renameat(dirfd, tmpName, dirfd, at(base)); err != nil {
 		return fmt.Errorf("write %s: rename: %w", path, err)
 	}
 	committed = true
@@ -162,7 +164,7 @@ func createTemp(dirfd int, at func(string) string, base string, mode uint32) (in
 		var fd int
 		err := retryEINTR(func() error {
 			var err error
-			fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode)
+			fd, err = rawfs.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode)
 			return err
 		})
 		if err == nil {
@@ -176,7 +178,7 @@ func createTemp(dirfd int, at func(string) string, base string, mode uint32) (in
 
 func writeAll(fd int, data []byte) error {
 	for len(data) > 0 {
-		n, err := syscall.Write(fd, data)
+		n, err := rawfs.Write(fd, data)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -329,7 +331,7 @@ func MkdirAll(dir string, perm fs.FileMode) error {
 // dirfd unless it is missing or a regular file.
 func checkTargetAt(dirfd int, name, path string) error {
 	var st unix.Stat_t
-	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	err := rawfs.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}

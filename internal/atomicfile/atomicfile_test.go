@@ -16,10 +16,46 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/skupperd/skupperd/internal/rawfs"
 )
 
+// rawCallsEnv, set to 1, runs the package's tests with rawfs's raw calls
+// on (TestWithRawCalls sets it for a second run of them all).
+const rawCallsEnv = "SKUPPERD_TEST_RAW_CALLS"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(rawCallsEnv) == "1" {
+		if fsType, ok := rawfs.EnableFor(os.TempDir()); !ok {
+			fmt.Fprintf(os.Stderr, "raw calls refused for %s (%s)\n", os.TempDir(), fsType)
+			os.Exit(1)
+		}
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// TestWithRawCalls runs every other test of the package again with raw
+// system calls on, as the daemon and `skupperd reconcile` make them on a
+// local filesystem: the crash test among them, in its derived mode (the
+// durable mode adds only fsync, which is never a raw call, and doubles
+// the time).
+func TestWithRawCalls(t *testing.T) {
+	if os.Getenv(rawCallsEnv) == "1" {
+		t.Skip("this is the run with raw calls")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if fsType, ok := rawfs.EnableFor(os.TempDir()); !ok {
+		t.Skipf("%s is on %s, where raw calls are not used", os.TempDir(), fsType)
+	}
+	rawfs.Disable()
+	cmd := exec.Command(os.Args[0], "-test.skip=^TestWithRawCalls$|^TestCrashNeverTorn$/^durable$", "-test.count=1")
+	cmd.Env = append(os.Environ(), rawCallsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests with raw calls failed: %v\n%s", err, out)
+	}
 }
 
 // --- helpers ---------------------------------------------------------------
