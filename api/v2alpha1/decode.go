@@ -222,7 +222,9 @@ func decodeChunk(file string, c chunk) (res chunkResult) {
 			res = chunkResult{fatal: &Diagnostic{File: file, Line: c.offset + 1, Message: fmt.Sprintf("internal error while parsing this file (please report it): %v", r)}}
 		}
 	}()
-	if roots, ok := fastParse(c.data); ok {
+	slab := slabs.Get().(*nodeSlab)
+	roots, ok := fastParseInto(slab, c.data)
+	if ok {
 		for _, n := range roots {
 			doc, ds := decodeDocument(file, n, c.offset)
 			if doc != nil {
@@ -230,6 +232,11 @@ func decodeChunk(file string, c chunk) (res chunkResult) {
 			}
 			res.diags = append(res.diags, ds...)
 		}
+	}
+	// The documents keep strings of the trees, never their nodes. (A
+	// panic above leaves the slab to the garbage collector.)
+	slab.release()
+	if ok {
 		return res
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(c.data))

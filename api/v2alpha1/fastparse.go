@@ -13,8 +13,10 @@ package v2alpha1
 // FuzzFastParse compare the trees.
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -30,28 +32,92 @@ type fastParser struct {
 	lines []fline
 	pos   int
 	ok    bool
-	nodes *nodeSlab
+	slab  *nodeSlab
 }
 
-// nodeSlab hands out yaml.Nodes from chunks, one allocation per chunk
-// rather than per node. A chunk stays alive while any of its nodes does.
+// nodeSlab holds what parsing a chunk makes: its lines, its nodes, and the
+// Content of its mappings and sequences, each cut from one array. A pool
+// keeps slabs between chunks, so that the parse of a resource file
+// allocates next to nothing. The trees it parsed must be dropped before
+// the slab is released (decodeChunk decodes them into the resources,
+// which keep strings, never nodes).
 type nodeSlab struct {
-	chunk []yaml.Node
-	// size is the size of the next chunk.
-	size int
+	lines []fline
+	nodes []yaml.Node
+	ptrs  []*yaml.Node
+	// stack holds the members of the mappings and sequences being
+	// parsed, innermost last, until each is complete.
+	stack []*yaml.Node
 }
 
-func (s *nodeSlab) node(n yaml.Node) *yaml.Node {
-	if len(s.chunk) == cap(s.chunk) {
-		s.chunk = make([]yaml.Node, 0, max(s.size, 8))
+var slabs = sync.Pool{New: func() any { return new(nodeSlab) }}
+
+// maxPooledSlab bounds the nodes of a slab the pool keeps.
+const maxPooledSlab = 1 << 14
+
+// release clears s and returns it to the pool.
+func (s *nodeSlab) release() {
+	if cap(s.nodes) > maxPooledSlab || cap(s.ptrs) > maxPooledSlab {
+		return
 	}
-	s.chunk = append(s.chunk, n)
-	return &s.chunk[len(s.chunk)-1]
+	clear(s.lines)
+	clear(s.nodes)
+	clear(s.ptrs)
+	clear(s.stack[:cap(s.stack)])
+	s.lines, s.nodes, s.ptrs, s.stack = s.lines[:0], s.nodes[:0], s.ptrs[:0], s.stack[:0]
+	slabs.Put(s)
+}
+
+// reserve makes room for n nodes and their Content: the arrays must not
+// move while the parse hands out pointers into them.
+func (s *nodeSlab) reserve(n int) {
+	if cap(s.nodes) < n {
+		s.nodes = make([]yaml.Node, 0, n)
+	}
+	if cap(s.ptrs) < n {
+		s.ptrs = make([]*yaml.Node, 0, n)
+	}
+}
+
+// node returns a new node holding n.
+func (s *nodeSlab) node(n yaml.Node) *yaml.Node {
+	if len(s.nodes) == cap(s.nodes) {
+		// More than reserved (lineNodes is wrong): a node of its own.
+		// (Not &n, which would move every n to the heap.)
+		extra := new(yaml.Node)
+		*extra = n
+		return extra
+	}
+	s.nodes = append(s.nodes, n)
+	return &s.nodes[len(s.nodes)-1]
+}
+
+// content returns the members of the stack from mark as a Content slice,
+// and takes them off the stack.
+func (s *nodeSlab) content(mark int) []*yaml.Node {
+	members := s.stack[mark:]
+	var out []*yaml.Node
+	if len(s.ptrs)+len(members) <= cap(s.ptrs) {
+		start := len(s.ptrs)
+		s.ptrs = append(s.ptrs, members...)
+		out = s.ptrs[start:len(s.ptrs):len(s.ptrs)]
+	} else {
+		out = slices.Clone(members)
+	}
+	clear(members)
+	s.stack = s.stack[:mark]
+	return out
 }
 
 // fastParse returns the root mapping of every document of a chunk, or ok
-// false when the chunk is outside the subset.
+// false when the chunk is outside the subset. The trees live in a slab of
+// their own.
 func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
+	return fastParseInto(new(nodeSlab), data)
+}
+
+// fastParseInto is fastParse into the slab s.
+func fastParseInto(s *nodeSlab, data []byte) (roots []*yaml.Node, ok bool) {
 	if len(data) > 1<<20 {
 		return nil, false
 	}
@@ -61,8 +127,9 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 		}
 	}
 	src := string(data) // every line and scalar is a substring of it
-	var docs [][]fline
-	var cur []fline
+	// s.lines holds every document's lines; a document ends at each of
+	// ends.
+	var ends []int
 	no, nodes := 0, 0
 	for len(src) > 0 {
 		no++
@@ -78,21 +145,24 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 		case trimmed == "" || trimmed[0] == '#':
 			continue
 		case text == "---":
-			docs, cur = append(docs, cur), nil
+			ends = append(ends, len(s.lines))
 			continue
 		case strings.HasPrefix(text, "---") || strings.HasPrefix(text, "...") || text[0] == '%':
 			return nil, false
 		}
-		cur = append(cur, fline{no: no, indent: len(text) - len(trimmed), text: trimmed})
+		s.lines = append(s.lines, fline{no: no, indent: len(text) - len(trimmed), text: trimmed})
 		nodes += lineNodes(trimmed)
 	}
-	docs = append(docs, cur)
-	slab := &nodeSlab{size: nodes + len(docs)} // and a mapping per document
-	for _, d := range docs {
+	ends = append(ends, len(s.lines))
+	s.reserve(nodes + len(ends)) // and a mapping per document
+	start := 0
+	for _, end := range ends {
+		d := s.lines[start:end:end]
+		start = end
 		if len(d) == 0 {
 			continue
 		}
-		p := &fastParser{lines: d, ok: true, nodes: slab}
+		p := &fastParser{lines: d, ok: true, slab: s}
 		if d[0].indent != 0 || isSeqItem(d[0].text) {
 			return nil, false
 		}
@@ -103,36 +173,6 @@ func fastParse(data []byte) (roots []*yaml.Node, ok bool) {
 		roots = append(roots, n)
 	}
 	return roots, true
-}
-
-// keySet finds a mapping's duplicate keys. Resource mappings are small,
-// and a scan of the keys parsed so far costs less than a set; a mapping
-// past scanKeys keys gets a set.
-type keySet map[string]bool
-
-const scanKeys = 16
-
-// has reports whether mapping m holds key already, and remembers key.
-func (s *keySet) has(m *yaml.Node, key string) bool {
-	if *s == nil && len(m.Content) < 2*scanKeys {
-		for i := 0; i < len(m.Content); i += 2 {
-			if m.Content[i].Value == key {
-				return true
-			}
-		}
-		return false
-	}
-	if *s == nil {
-		*s = make(keySet, len(m.Content))
-		for i := 0; i < len(m.Content); i += 2 {
-			(*s)[m.Content[i].Value] = true
-		}
-	}
-	if (*s)[key] {
-		return true
-	}
-	(*s)[key] = true
-	return false
 }
 
 // lineNodes is how many nodes the parser makes of a line: a key and its
@@ -149,12 +189,45 @@ func lineNodes(text string) int {
 	return 1
 }
 
+// keySet finds a mapping's duplicate keys. Resource mappings are small,
+// and a scan of the keys parsed so far costs less than a set; a mapping
+// past scanKeys keys gets a set.
+type keySet map[string]bool
+
+const scanKeys = 16
+
+// has reports whether a mapping whose members (key, value, key, value...)
+// so far are members holds key already, and remembers key.
+func (s *keySet) has(members []*yaml.Node, key string) bool {
+	if *s == nil && len(members) < 2*scanKeys {
+		for i := 0; i < len(members); i += 2 {
+			if members[i].Value == key {
+				return true
+			}
+		}
+		return false
+	}
+	if *s == nil {
+		*s = make(keySet, len(members))
+		for i := 0; i < len(members); i += 2 {
+			(*s)[members[i].Value] = true
+		}
+	}
+	if (*s)[key] {
+		return true
+	}
+	(*s)[key] = true
+	return false
+}
+
 func isSeqItem(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
 
 // mapping parses the block mapping whose keys sit at column indent.
 func (p *fastParser) mapping(indent int) *yaml.Node {
 	first := p.lines[p.pos]
-	n := p.nodes.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first.no, Column: indent + 1})
+	n := p.slab.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first.no, Column: indent + 1})
+	mark := len(p.slab.stack)
+	defer func() { n.Content = p.slab.content(mark) }()
 	var seen keySet
 	for p.ok && p.pos < len(p.lines) {
 		l := p.lines[p.pos]
@@ -166,11 +239,11 @@ func (p *fastParser) mapping(indent int) *yaml.Node {
 			break
 		}
 		key, rest, found := splitKey(l.text)
-		if !found || seen.has(n, key) {
+		if !found || seen.has(p.slab.stack[mark:], key) {
 			p.ok = false
 			break
 		}
-		k := p.nodes.node(yaml.Node{Kind: yaml.ScalarNode, Tag: resolvePlain(key), Value: key, Line: l.no, Column: indent + 1})
+		k := p.slab.node(yaml.Node{Kind: yaml.ScalarNode, Tag: resolvePlain(key), Value: key, Line: l.no, Column: indent + 1})
 		if k.Tag == "" || k.Tag == "!!merge" {
 			p.ok = false
 			break
@@ -183,7 +256,7 @@ func (p *fastParser) mapping(indent int) *yaml.Node {
 			v = p.scalar(rest, l.no, indent+len(l.text)-len(rest)+1)
 			p.noContinuation(indent)
 		}
-		n.Content = append(n.Content, k, v)
+		p.slab.stack = append(p.slab.stack, k, v)
 	}
 	return n
 }
@@ -210,7 +283,9 @@ func (p *fastParser) nested(indent int) *yaml.Node {
 // sequence parses the block sequence whose dashes sit at column indent.
 func (p *fastParser) sequence(indent int) *yaml.Node {
 	first := p.lines[p.pos]
-	n := p.nodes.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: first.no, Column: indent + 1})
+	n := p.slab.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: first.no, Column: indent + 1})
+	mark := len(p.slab.stack)
+	defer func() { n.Content = p.slab.content(mark) }()
 	for p.ok && p.pos < len(p.lines) {
 		l := p.lines[p.pos]
 		if l.indent < indent || (l.indent == indent && !isSeqItem(l.text)) {
@@ -227,7 +302,8 @@ func (p *fastParser) sequence(indent int) *yaml.Node {
 			// "- key: value": a mapping whose keys sit at the column of
 			// this first key.
 			p.lines[p.pos] = fline{no: l.no, indent: itemIndent, text: item}
-			n.Content = append(n.Content, p.mapping(itemIndent))
+			m := p.mapping(itemIndent)
+			p.slab.stack = append(p.slab.stack, m)
 			continue
 		}
 		if isSeqItem(item) {
@@ -235,7 +311,8 @@ func (p *fastParser) sequence(indent int) *yaml.Node {
 			break
 		}
 		p.pos++
-		n.Content = append(n.Content, p.scalar(item, l.no, itemIndent+1))
+		v := p.scalar(item, l.no, itemIndent+1)
+		p.slab.stack = append(p.slab.stack, v)
 		p.noContinuation(indent)
 	}
 	return n
@@ -280,7 +357,7 @@ func isKeyChar(c byte) bool {
 
 // scalar parses a one-line scalar starting at column col.
 func (p *fastParser) scalar(text string, line, col int) *yaml.Node {
-	n := p.nodes.node(yaml.Node{Kind: yaml.ScalarNode, Line: line, Column: col})
+	n := p.slab.node(yaml.Node{Kind: yaml.ScalarNode, Line: line, Column: col})
 	switch q := text[0]; q {
 	case '"', '\'':
 		inner := text[1:]

@@ -53,9 +53,13 @@ func sameTree(a, b *yaml.Node) string {
 // trees than go-yaml.
 func checkFastParse(t *testing.T, data []byte) bool {
 	t.Helper()
-	fast, ok := fastParse(data)
+	slab := new(nodeSlab)
+	fast, ok := fastParseInto(slab, data)
 	if !ok {
 		return false
+	}
+	if n := countNodes(fast); n != len(slab.nodes) {
+		t.Fatalf("%d nodes, %d of them from the slab (lineNodes counts wrong):\n%s", n, len(slab.nodes), data)
 	}
 	slow, err := slowParse(data)
 	if err != nil {
@@ -70,6 +74,15 @@ func checkFastParse(t *testing.T, data []byte) bool {
 		}
 	}
 	return true
+}
+
+// countNodes counts the nodes of trees.
+func countNodes(trees []*yaml.Node) int {
+	n := 0
+	for _, t := range trees {
+		n += 1 + countNodes(t.Content)
+	}
+	return n
 }
 
 // TestFastParse checks the fast parser against go-yaml on every test data
