@@ -5,6 +5,7 @@ package packaging
 
 import (
 	"context"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,11 +111,26 @@ func TestShippedUnits(t *testing.T) {
 }
 
 // TestMakeInstall installs into a DESTDIR and uninstalls again.
+// assertStatic checks that the ELF binary at path needs no dynamic loader:
+// the packages declare no libc to load.
+func assertStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	for _, p := range f.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "%s is dynamically linked", path)
+	}
+}
+
 func TestMakeInstall(t *testing.T) {
 	needTool(t, "make", "make")
 	dest := t.TempDir()
 	bin := t.TempDir()
 	run(t, "..", nil, "make", "install", "BIN="+bin, "DESTDIR="+dest, "PREFIX=/opt/sk")
+	for _, f := range []string{"opt/sk/bin/skupperd", "opt/sk/bin/skupper"} {
+		assertStatic(t, filepath.Join(dest, f))
+	}
 	for _, f := range []string{
 		"opt/sk/bin/skupperd", "opt/sk/bin/skupper",
 		"opt/sk/lib/systemd/system/skupperd.service", "opt/sk/lib/systemd/user/skupperd.service",

@@ -55,6 +55,7 @@ func skupperdBinary(b *testing.B) string {
 		}
 		benchBin = filepath.Join(benchBinDir, "skupperd")
 		cmd := exec.Command(goTool(), "build", "-o", benchBin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build` builds it
 		if out, err := cmd.CombinedOutput(); err != nil {
 			benchBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
