@@ -26,7 +26,8 @@
 // long as it takes, every call is an ordinary one.
 //
 // Until EnableFor turns them on, every function here is the ordinary call
-// of golang.org/x/sys/unix.
+// of golang.org/x/sys/unix. The raw calls exist for amd64 and arm64;
+// elsewhere EnableFor leaves the calls ordinary.
 package rawfs
 
 import (
@@ -60,6 +61,9 @@ var localFilesystems = map[int64]string{
 // under one directory, so the daemon and the reconcile command call it
 // once, with their data home, before any reconcile.
 func EnableFor(dir string) (fsType string, raw bool) {
+	if !rawSupported {
+		return "", false
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return "", false
@@ -174,14 +178,15 @@ func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
 		return err
 	}
 	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
+		_, _, e := unix.RawSyscall6(sysFstatat, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
 		if e != unix.EINTR {
 			return errnoErr(e)
 		}
 	}
 }
 
-// Renameat is renameat(2).
+// Renameat is renameat(2), made as renameat2 without flags (the same
+// call, and the only one that arm64 has).
 func Renameat(olddirfd int, oldpath string, newdirfd int, newpath string) error {
 	if !enabled.Load() {
 		return unix.Renameat(olddirfd, oldpath, newdirfd, newpath)
@@ -195,7 +200,7 @@ func Renameat(olddirfd int, oldpath string, newdirfd int, newpath string) error 
 		return err
 	}
 	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_RENAMEAT, uintptr(olddirfd), uintptr(unsafe.Pointer(op)), uintptr(newdirfd), uintptr(unsafe.Pointer(np)), 0, 0)
+		_, _, e := unix.RawSyscall6(unix.SYS_RENAMEAT2, uintptr(olddirfd), uintptr(unsafe.Pointer(op)), uintptr(newdirfd), uintptr(unsafe.Pointer(np)), 0, 0)
 		if e != unix.EINTR {
 			return errnoErr(e)
 		}
