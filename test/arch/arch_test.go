@@ -17,6 +17,7 @@ const module = "github.com/skupperd/skupperd/"
 // Every product package must be listed, so that a new package is placed
 // on purpose.
 var layers = [][]string{
+	{"internal/rawfs"},
 	{"api/v2alpha1", "internal/atomicfile", "internal/gcroom", "internal/hostinfo", "internal/logfile", "internal/parallel", "internal/tick", "internal/version"},
 	{"namespaces", "certs", "render", "grantclient", "router/amqpconn"},
 	{"ports", "router", "router/hotapply", "router/mgmt", "router/vanflow"},
