@@ -143,42 +143,8 @@ func (c *converter) value(depth int) int32 {
 		return idx
 	}
 	switch ch := c.src[c.pos]; {
-	case ch == '{':
-		c.pos++
-		mark := len(c.stackKids)
-		for c.ok && c.pos < len(c.src) && c.src[c.pos] != '}' {
-			if len(c.stackKids) > mark && !c.expect(',') {
-				break
-			}
-			k := c.str()
-			c.expect(':')
-			v := c.value(depth + 1)
-			c.stackKeys = append(c.stackKeys, k)
-			c.stackKids = append(c.stackKids, v)
-		}
-		c.expect('}')
-		c.nodes[idx] = jnode{kind: '{', first: int32(len(c.kids)), n: int32(len(c.stackKids) - mark)}
-		c.keys = append(c.keys, c.stackKeys[mark:]...)
-		c.kids = append(c.kids, c.stackKids[mark:]...)
-		c.stackKeys, c.stackKids = c.stackKeys[:mark], c.stackKids[:mark]
-	case ch == '[':
-		c.pos++
-		mark := len(c.stackKids)
-		for c.ok && c.pos < len(c.src) && c.src[c.pos] != ']' {
-			if len(c.stackKids) > mark && !c.expect(',') {
-				break
-			}
-			v := c.value(depth + 1)
-			c.stackKeys = append(c.stackKeys, "")
-			c.stackKids = append(c.stackKids, v)
-		}
-		c.expect(']')
-		// Sequences take their slots in keys too, so that first indexes
-		// both slices alike.
-		c.nodes[idx] = jnode{kind: '[', first: int32(len(c.kids)), n: int32(len(c.stackKids) - mark)}
-		c.keys = append(c.keys, c.stackKeys[mark:]...)
-		c.kids = append(c.kids, c.stackKids[mark:]...)
-		c.stackKeys, c.stackKids = c.stackKeys[:mark], c.stackKids[:mark]
+	case ch == '{' || ch == '[':
+		c.members(idx, ch, depth)
 	case ch == '"':
 		c.nodes[idx] = jnode{kind: '"', text: c.str()}
 	default:
@@ -193,6 +159,37 @@ func (c *converter) value(depth int) int32 {
 		c.nodes[idx] = jnode{kind: 'n', text: lit}
 	}
 	return idx
+}
+
+// members parses the members of the mapping ('{') or sequence ('[')
+// whose node is idx, from its opening bracket at c.pos. A sequence's
+// members take their slots in keys too (empty), so that first indexes
+// both slices alike.
+func (c *converter) members(idx int32, open byte, depth int) {
+	closing := byte('}')
+	if open == '[' {
+		closing = ']'
+	}
+	c.pos++
+	mark := len(c.stackKids)
+	for c.ok && c.pos < len(c.src) && c.src[c.pos] != closing {
+		if len(c.stackKids) > mark && !c.expect(',') {
+			break
+		}
+		k := ""
+		if open == '{' {
+			k = c.str()
+			c.expect(':')
+		}
+		v := c.value(depth + 1)
+		c.stackKeys = append(c.stackKeys, k)
+		c.stackKids = append(c.stackKids, v)
+	}
+	c.expect(closing)
+	c.nodes[idx] = jnode{kind: open, first: int32(len(c.kids)), n: int32(len(c.stackKids) - mark)}
+	c.keys = append(c.keys, c.stackKeys[mark:]...)
+	c.kids = append(c.kids, c.stackKids[mark:]...)
+	c.stackKeys, c.stackKids = c.stackKeys[:mark], c.stackKids[:mark]
 }
 
 // plainLiteral reports whether a JSON literal is rendered as itself: true,
