@@ -34,6 +34,7 @@ import (
 
 	"github.com/skupperd/skupperd/daemon"
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 )
@@ -42,6 +43,14 @@ import (
 // that finds every port free; stop ends it (it is also stopped at cleanup).
 func benchDaemon(b *testing.B, h *testHome) (d *daemon.Daemon, stop func() error) {
 	b.Helper()
+	// As `skupperd run` does: raw file system calls where the data home's
+	// filesystem allows them (internal/rawfs). SKUPPERD_BENCH_ORDINARY_CALLS=1
+	// leaves them ordinary, to compare.
+	if os.Getenv("SKUPPERD_BENCH_ORDINARY_CALLS") != "1" {
+		if _, ok := rawfs.EnableFor(h.home.Root); ok {
+			b.Cleanup(rawfs.Disable)
+		}
+	}
 	d = daemon.New(daemon.Config{
 		Home:   h.home,
 		Ports:  ports.New(h.home, ports.WithProbe(func(string, int) bool { return true })),
