@@ -115,18 +115,7 @@ func Read(fd int, b []byte) (int, error) {
 	if !enabled.Load() {
 		return syscall.Read(fd, b)
 	}
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		if e != unix.EINTR {
-			if e != 0 {
-				return -1, e
-			}
-			return int(r), nil
-		}
-	}
+	return rawIO(unix.SYS_READ, fd, b)
 }
 
 // Write is write(2).
@@ -134,11 +123,17 @@ func Write(fd int, b []byte) (int, error) {
 	if !enabled.Load() {
 		return syscall.Write(fd, b)
 	}
+	return rawIO(unix.SYS_WRITE, fd, b)
+}
+
+// rawIO makes read(2) or write(2) (sysno) of b as a raw call, returning
+// -1 and the errno on failure as the syscall package does.
+func rawIO(sysno uintptr, fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, _, e := unix.RawSyscall(sysno, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		if e != unix.EINTR {
 			if e != 0 {
 				return -1, e
