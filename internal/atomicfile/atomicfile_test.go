@@ -46,12 +46,23 @@ func TestWithRawCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	if fsType, ok := rawfs.EnableFor(os.TempDir()); !ok {
-		t.Skipf("%s is on %s, where raw calls are not used", os.TempDir(), fsType)
+	// The child's temp dirs must be on a local filesystem: the temp dir,
+	// else tmpfs.
+	tmp := os.TempDir()
+	if fsType, ok := rawfs.EnableFor(tmp); !ok {
+		shm, err := os.MkdirTemp("/dev/shm", "atomicfile-raw-")
+		if err != nil {
+			t.Skipf("%s is on %s, where raw calls are not used, and there is no /dev/shm", tmp, fsType)
+		}
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		if _, ok := rawfs.EnableFor(shm); !ok {
+			t.Skipf("neither %s (%s) nor /dev/shm takes raw calls", tmp, fsType)
+		}
+		tmp = shm
 	}
 	rawfs.Disable()
 	cmd := exec.Command(os.Args[0], "-test.skip=^TestWithRawCalls$|^TestCrashNeverTorn$/^durable$", "-test.count=1")
-	cmd.Env = append(os.Environ(), rawCallsEnv+"=1")
+	cmd.Env = append(os.Environ(), rawCallsEnv+"=1", "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the tests with raw calls failed: %v\n%s", err, out)
