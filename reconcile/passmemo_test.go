@@ -248,3 +248,26 @@ func TestPassMemoRecordsInputAsRead(t *testing.T) {
 	require.Equal(t, 18082, st.Spec.Port)
 	require.True(t, m.run(n).Unchanged, "settled again")
 }
+
+// TestBeginPassOnlyForPassesThatRun: Options.BeginPass is called once per
+// pass that runs, and not for a pass the memo skips.
+func TestBeginPassOnlyForPassesThatRun(t *testing.T) {
+	m := newMemoHarness(t)
+	n := m.ns("west")
+	m.writeInput(n, "site.yaml", docs(siteDoc("west", "linkAccess: default\n"), listenerDoc("backend", 8080, "")))
+	begun := 0
+	run := func() *reconcile.Result {
+		o := m.opts()
+		o.BeginPass = func() { begun++ }
+		res, err := reconcile.Run(context.Background(), n, o)
+		require.NoError(t, err)
+		return res
+	}
+	require.False(t, run().Unchanged)
+	require.Equal(t, 1, begun, "the first pass runs")
+	require.True(t, run().Unchanged)
+	require.Equal(t, 1, begun, "a pass the memo skips does not begin")
+	m.writeInput(n, "connector.yaml", connectorDoc("backend", 9090, ""))
+	require.False(t, run().Unchanged)
+	require.Equal(t, 2, begun, "a changed namespace's pass begins")
+}

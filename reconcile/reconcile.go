@@ -82,6 +82,11 @@ type Options struct {
 	// is observed (Network, Unbound), and no grant server (Grants) or
 	// redeemer (Redeem) is given.
 	Memo bool
+	// BeginPass, when set, is called as a pass begins, once the pass memo
+	// (Memo) found the namespace changed and before the input is loaded:
+	// a one-shot process prepares its heap for the pass there, at no cost
+	// to a pass the memo skips.
+	BeginPass func()
 }
 
 // Outcome of a reconcile (the summary's vocabulary, owned by namespaces).
@@ -160,6 +165,9 @@ func Run(ctx context.Context, ns namespaces.Namespace, opts Options) (*Result, e
 		if mr := checkPassMemo(ns, opts, start); mr != nil {
 			return memoHit(ns, opts, mr, start)
 		}
+	}
+	if opts.BeginPass != nil {
+		opts.BeginPass()
 	}
 	var changes *namespaces.InputChanges
 	if opts.InputChanges != nil {
