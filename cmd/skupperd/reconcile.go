@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skupperd/skupperd/api/v2alpha1"
+	"github.com/skupperd/skupperd/internal/hugeheap"
 	"github.com/skupperd/skupperd/internal/rawfs"
 	"github.com/skupperd/skupperd/internal/version"
 	"github.com/skupperd/skupperd/namespaces"
@@ -35,6 +37,24 @@ const reconcileMemoryLimit = 76 << 20
 // than with 400 (whose 16 MB first goal the pass's garbage fills before
 // the first collection), and 150 or 100 collected more than they saved.
 const reconcileGCPercent = 200
+
+// reconcileHugeHeap is how much of the heap of `skupperd reconcile` comes
+// in transparent huge pages (internal/hugeheap): a one-shot pass touches
+// every page of its heap for the first time, and one fault per 2 MiB
+// instead of one per 4 KiB took a cold 1,000-pair pass from about 4,200
+// page faults to 1,400 and its wall time down by a fifth. 64 MiB covers
+// the whole heap of 1,000 pairs and most of 10,000's (whose peak RSS it
+// leaves unchanged, under the memory limit).
+const reconcileHugeHeap = 64 << 20
+
+// reserveHugeHeap gives the heap its huge pages (reconcileHugeHeap) the
+// first time it is called. It runs as the first pass that is not skipped
+// begins (reconcile.Options.BeginPass): the reservation costs a collection
+// and some 2 ms, which a pass the pass memo skips would not repay.
+func reserveHugeHeap() func() {
+	var once sync.Once
+	return func() { once.Do(func() { hugeheap.Reserve(reconcileHugeHeap) }) }
+}
 
 func limitMemory() {
 	if os.Getenv("GOMEMLIMIT") != "" {
@@ -103,16 +123,17 @@ otherwise, 2 for invalid usage.`,
 			defer lock.Release()
 			limitMemory()
 			rawfs.EnableFor(home.Root)
-			alloc, cache := ports.New(home), reconcile.NewOnePassCache()
+			alloc, cache, beginPass := ports.New(home), reconcile.NewOnePassCache(), reserveHugeHeap()
 			failed := false
 			for _, name := range names {
 				ns := home.Namespace(name)
 				res, err := reconcile.Run(cmd.Context(), ns, reconcile.Options{
-					Version: version.String(),
-					Ports:   alloc,
-					Cache:   cache,
-					Router:  router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
-					Memo:    true,
+					Version:   version.String(),
+					Ports:     alloc,
+					Cache:     cache,
+					Router:    router.State{Message: "skupperd reconcile does not start routers; run the skupperd daemon"},
+					Memo:      true,
+					BeginPass: beginPass,
 				})
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
