@@ -15,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skupperd/skupperd/internal/atomicfile"
+	"github.com/skupperd/skupperd/internal/rawfs"
 )
 
 // DaemonLogPath is the daemon's log file (capped; see internal/logfile):
@@ -298,10 +301,10 @@ func (h Home) TakeLock() (*DaemonLock, error) {
 func (l *DaemonLock) Check() error {
 	l.mu.Lock()
 	f := l.f
-	var held os.FileInfo
+	var held unix.Stat_t
 	var err error
 	if f != nil {
-		held, err = f.Stat()
+		err = fstatFile(f, &held)
 	}
 	l.mu.Unlock()
 	if f == nil {
@@ -310,15 +313,31 @@ func (l *DaemonLock) Check() error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrLockLost, err)
 	}
+	// The daemon checks every 2 s, idle or not: the checks go through
+	// rawfs, whose calls do not wake the runtime's monitor thread where
+	// the data home is local (rawfs.EnableFor).
 	path := l.home.LockPath()
-	now, err := os.Lstat(path)
-	if err != nil {
+	var now unix.Stat_t
+	if err := rawfs.Fstatat(unix.AT_FDCWD, path, &now, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrLockLost, path, err)
 	}
-	if !os.SameFile(held, now) {
+	if held.Dev != now.Dev || held.Ino != now.Ino {
 		return fmt.Errorf("%w: %s is another file now", ErrLockLost, path)
 	}
 	return nil
+}
+
+// fstatFile is fstat(2) of f's descriptor through rawfs.
+func fstatFile(f *os.File, st *unix.Stat_t) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = rawfs.Fstat(int(fd), st) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // Relock locks the data home now at the lock's path, after Check found
