@@ -56,6 +56,7 @@ type guardConn struct {
 	out    []byte            // checked, not yet read
 	off    int               // how much of out was read
 	parts  map[uint64][]byte // message payloads in progress by channel<<32|handle
+	fields [][]byte          // the fields of the frame being checked, reused
 	err    error             // sticky
 	report func(error)       // told of a malformed message
 	// noAnswer, when set, is set around the write of a frame that nothing
@@ -175,7 +176,8 @@ func (g *guardConn) frame(channel uint16, body []byte) error {
 	if len(body) == 0 {
 		return nil
 	}
-	code, fields, payload, err := performative(body)
+	code, fields, payload, err := performative(body, g.fields[:0])
+	defer func() { clear(fields); g.fields = fields[:0] }()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -243,8 +245,9 @@ func (g *guardConn) takeOpenIdleTimeout(fields [][]byte) {
 }
 
 // performative splits a frame body into the performative's descriptor
-// code, its list's fields (encoded) and the payload after it.
-func performative(b []byte) (code uint64, fields [][]byte, payload []byte, err error) {
+// code, its list's fields (encoded, appended to dst) and the payload
+// after it.
+func performative(b []byte, dst [][]byte) (code uint64, fields [][]byte, payload []byte, err error) {
 	if len(b) < 2 || b[0] != 0x00 {
 		return 0, nil, nil, errors.New("a performative that is not a described list")
 	}
@@ -261,7 +264,7 @@ func performative(b []byte) (code uint64, fields [][]byte, payload []byte, err e
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	fields, err = listItems(rest[:n])
+	fields, err = listItems(rest[:n], dst)
 	return code, fields, rest[n:], err
 }
 
@@ -370,49 +373,51 @@ func valueLen(b []byte) (int, error) {
 	return n, nil
 }
 
-// listItems returns the encoded items of a list value.
-func listItems(v []byte) ([][]byte, error) {
+// listItems appends the encoded items of a list value to dst.
+func listItems(v []byte, dst [][]byte) ([][]byte, error) {
 	if len(v) > 0 && v[0] == 0x45 {
-		return nil, nil
+		return dst, nil
 	}
 	if len(v) == 0 || (v[0] != 0xc0 && v[0] != 0xd0) {
-		return nil, errors.New("not a list")
+		return dst, errors.New("not a list")
 	}
-	return compoundItems(v)
+	return compoundItems(v, dst)
 }
 
-// compoundItems returns the encoded items of a list or map value.
-func compoundItems(v []byte) ([][]byte, error) {
+// compoundItems appends the encoded items of a list or map value to dst.
+func compoundItems(v []byte, dst [][]byte) ([][]byte, error) {
 	var count int
 	var rest []byte
 	switch v[0] {
 	case 0xc0, 0xc1:
 		if len(v) < 3 {
-			return nil, errors.New("truncated compound")
+			return dst, errors.New("truncated compound")
 		}
 		count, rest = int(v[2]), v[3:]
 	case 0xd0, 0xd1:
 		if len(v) < 9 {
-			return nil, errors.New("truncated compound")
+			return dst, errors.New("truncated compound")
 		}
 		c := binary.BigEndian.Uint32(v[5:])
 		if c > maxGuardMessage {
-			return nil, errors.New("count out of range")
+			return dst, errors.New("count out of range")
 		}
 		count, rest = int(c), v[9:]
 	default:
-		return nil, errors.New("not a list or map")
+		return dst, errors.New("not a list or map")
 	}
-	items := make([][]byte, 0, min(count, 64))
+	if dst == nil {
+		dst = make([][]byte, 0, min(count, 64))
+	}
 	for range count {
 		n, err := valueLen(rest)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		items = append(items, rest[:n])
+		dst = append(dst, rest[:n])
 		rest = rest[n:]
 	}
-	return items, nil
+	return dst, nil
 }
 
 // ulong decodes an unsigned integer value (ulong, uint, ubyte, small

@@ -42,6 +42,21 @@ type rawConn struct {
 	// connection quiet.
 	noAnswer atomic.Bool
 
+	// The read in progress, for readOnce (a method value made once, so
+	// that a read allocates no closure): one reader at a time, as the
+	// TLS layer above reads.
+	readFn  func(fd uintptr) bool
+	readBuf []byte
+	readN   int
+	readErr syscall.Errno
+
+	// inqFn and inq are the ticker's SIOCINQ query (pending), made
+	// once for the same reason.
+	inqFn func(fd uintptr)
+	inq   atomic.Int32
+	// pokes counts the ticks that woke the reader.
+	pokes atomic.Uint64
+
 	wmu sync.Mutex
 	// writeDeadline is the caller's write deadline (zero: none). It is
 	// set on the socket only while a Write runs, so that no timer is left
@@ -117,6 +132,7 @@ func newRawConn(c net.Conn, tick, eagerFor time.Duration) net.Conn {
 		return c
 	}
 	rc := &rawConn{Conn: c, raw: raw}
+	rc.readFn, rc.inqFn = rc.readOnce, rc.queryInq
 	if tick > 0 {
 		now := time.Now()
 		rc.batch = &readBatch{eagerFor: eagerFor, lastWrite: now, lastSent: now}
@@ -131,20 +147,17 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if c.batch == nil {
-		return c.readRaw(p)
-	}
 	for {
 		n, err := c.readRaw(p)
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
+		if c.batch == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, c.readError(err)
 		}
 		b := c.batch
 		b.mu.Lock()
 		d := b.readDeadline
 		b.mu.Unlock()
 		if !d.IsZero() && !time.Now().Before(d) {
-			return 0, err
+			return 0, c.readError(err)
 		}
 		// A tick: restore the caller's deadline, then read what arrived.
 		if err := c.Conn.SetReadDeadline(d); err != nil {
@@ -154,28 +167,51 @@ func (c *rawConn) Read(p []byte) (int, error) {
 }
 
 // readRaw is one read(2), after waiting for the socket to be readable.
+// Its error is the poller's (one that wraps os.ErrDeadlineExceeded for a
+// deadline, which Read takes for a tick), a syscall.Errno, or io.EOF;
+// readError makes it a caller's.
 func (c *rawConn) readRaw(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == unix.EINTR {
-				continue
-			}
-			n, errno = int(r), e
-			return e != unix.EAGAIN
-		}
-	})
+	c.readBuf, c.readN, c.readErr = p, 0, 0
+	err := c.raw.Read(c.readFn)
+	n, errno := c.readN, c.readErr
+	c.readBuf = nil
 	switch {
 	case err != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		return 0, err
 	case errno != 0:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		return 0, errno
 	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// readOnce is the read(2) of readRaw, in the runtime poller's callback.
+func (c *rawConn) readOnce(fd uintptr) bool {
+	p := c.readBuf
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == unix.EINTR {
+			continue
+		}
+		c.readN, c.readErr = int(r), e
+		return e != unix.EAGAIN
+	}
+}
+
+// readError is a readRaw error as a net.Conn reports it.
+func (c *rawConn) readError(err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case syscall.Errno:
+		err = os.NewSyscallError("read", e)
+	default:
+		if err == io.EOF {
+			return err
+		}
+	}
+	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // Write marks a batched connection eager (an answer is likely to follow)
@@ -311,8 +347,33 @@ func (c *rawConn) onTick(now time.Time) {
 		b.quiet = true
 	}
 	b.mu.Unlock()
+	// Most ticks find most connections without data (a router sends a
+	// heartbeat every 2 s): those readers sleep on.
+	if !c.pending() {
+		return
+	}
+	c.pokes.Add(1)
 	// A deadline in the past wakes a waiting reader without a timer.
 	_ = c.Conn.SetReadDeadline(pastDeadline)
+}
+
+// pending reports whether the socket holds data to read (SIOCINQ), or
+// true when it cannot tell. The end of the connection needs no tick: the
+// kernel reports it to the waiting reader at once.
+func (c *rawConn) pending() bool {
+	c.inq.Store(-1)
+	if err := c.raw.Control(c.inqFn); err != nil || c.inq.Load() < 0 {
+		return true
+	}
+	return c.inq.Load() > 0
+}
+
+// queryInq is pending's ioctl(2), a raw call (see rawConn).
+func (c *rawConn) queryInq(fd uintptr) {
+	var n int32
+	if _, _, e := unix.RawSyscall(unix.SYS_IOCTL, fd, unix.SIOCINQ, uintptr(unsafe.Pointer(&n))); e == 0 {
+		c.inq.Store(n)
+	}
 }
 
 // takeKeepalives makes the ticks send a keepalive, with send, whenever

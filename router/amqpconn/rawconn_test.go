@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -185,6 +186,35 @@ func TestBatchedReadsAtTicks(t *testing.T) {
 	// A tick with nothing written for longer than eagerFor.
 	quieten(t, c)
 	sendAndRead(t, c, s, "record")
+}
+
+// A tick wakes the reader of a quiet connection only when data waits.
+func TestTickWakesOnlyReadersWithData(t *testing.T) {
+	c, s := tcpPairBatched(t, never, time.Millisecond)
+	rc := c.(*rawConn)
+	quieten(t, c)
+	done := readAsync(c, 64)
+	before := rc.pokes.Load()
+	rc.onTick(time.Now().Add(2 * time.Second))
+	if got := rc.pokes.Load(); got != before {
+		t.Fatalf("a tick with nothing to read woke the reader (%d pokes)", got-before)
+	}
+	if _, err := s.Write([]byte("heartbeat")); err != nil {
+		t.Fatal(err)
+	}
+	// Under the low-water mark, the data waits for a tick.
+	deadline := time.Now().Add(5 * time.Second)
+	for !rc.pending() {
+		if time.Now().After(deadline) {
+			t.Fatal("the written data never reached the socket")
+		}
+		runtime.Gosched()
+	}
+	rc.onTick(time.Now().Add(3 * time.Second))
+	if got := rc.pokes.Load(); got != before+1 {
+		t.Fatalf("a tick with data to read: %d pokes, want 1", got-before)
+	}
+	wantRead(t, done, "heartbeat")
 }
 
 // A write makes a quiet connection eager: a reader waiting for the next
