@@ -193,7 +193,6 @@ func TestTickWakesOnlyReadersWithData(t *testing.T) {
 	c, s := tcpPairBatched(t, never, time.Millisecond)
 	rc := c.(*rawConn)
 	quieten(t, c)
-	done := readAsync(c, 64)
 	before := rc.pokes.Load()
 	rc.onTick(time.Now().Add(2 * time.Second))
 	if got := rc.pokes.Load(); got != before {
@@ -202,7 +201,8 @@ func TestTickWakesOnlyReadersWithData(t *testing.T) {
 	if _, err := s.Write([]byte("heartbeat")); err != nil {
 		t.Fatal(err)
 	}
-	// Under the low-water mark, the data waits for a tick.
+	// No reader yet (one that started now would take the data at once):
+	// wait for the data to reach the socket.
 	deadline := time.Now().Add(5 * time.Second)
 	for !rc.pending() {
 		if time.Now().After(deadline) {
@@ -214,7 +214,34 @@ func TestTickWakesOnlyReadersWithData(t *testing.T) {
 	if got := rc.pokes.Load(); got != before+1 {
 		t.Fatalf("a tick with data to read: %d pokes, want 1", got-before)
 	}
-	wantRead(t, done, "heartbeat")
+	// The poke stands for the reader that comes: it reads what waits.
+	wantRead(t, readAsync(c, 64), "heartbeat")
+}
+
+// A pinned connection is eager at once and stays so across ticks, and
+// turns quiet again at the first tick after it is unpinned.
+func TestPinnedConnectionStaysEager(t *testing.T) {
+	c, s := tcpPairBatched(t, never, time.Millisecond)
+	rc := c.(*rawConn)
+	quieten(t, c)
+	// Data waiting under the mark is delivered by the pin itself.
+	if _, err := s.Write([]byte("waiting")); err != nil {
+		t.Fatal(err)
+	}
+	done := readAsync(c, 64)
+	rc.pin(true)
+	if got := lowWater(t, c); got != 1 {
+		t.Fatalf("SO_RCVLOWAT of a pinned connection: %d, want 1", got)
+	}
+	wantRead(t, done, "waiting")
+	rc.onTick(time.Now().Add(time.Hour))
+	if got := lowWater(t, c); got != 1 {
+		t.Fatalf("SO_RCVLOWAT after a tick of a pinned connection: %d, want 1", got)
+	}
+	// No tick comes, yet a message arrives at once.
+	sendAndRead(t, c, s, "link up")
+	rc.pin(false)
+	quieten(t, c)
 }
 
 // A write makes a quiet connection eager: a reader waiting for the next

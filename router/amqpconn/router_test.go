@@ -198,3 +198,40 @@ func TestRealRouterKeepsQuietConnection(t *testing.T) {
 		t.Fatalf("%d dials, want 1", n)
 	}
 }
+
+// TestRealRouterEagerConnection: SetEager pins the connection it dials
+// next, and the one it holds, eager across quiet ticks (a low-water mark
+// of 1), and releases it.
+func TestRealRouterEagerConnection(t *testing.T) {
+	r := routerproc.Start(t, routerproc.Options{})
+	cfg, err := LocalConfig(r.Port, r.ClientBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QuietTick = 20 * time.Millisecond
+	cfg.QuietAfter = 20 * time.Millisecond
+	c := New(cfg)
+	defer c.Close()
+	c.SetEager(true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Conn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	rc := c.raw
+	c.mu.Unlock()
+	if rc == nil {
+		t.Fatal("no batched connection held")
+	}
+	// Ticks pass, long after the connection's last write: still eager.
+	rc.onTick(time.Now().Add(time.Hour))
+	if got := lowWater(t, rc); got != 1 {
+		t.Fatalf("SO_RCVLOWAT of an eager connection after a tick: %d, want 1", got)
+	}
+	c.SetEager(false)
+	testwait.For(t, 30*time.Second, "the connection to turn quiet", func() (bool, string) {
+		got := lowWater(t, rc)
+		return got == quietLowWater, "SO_RCVLOWAT " + strconv.Itoa(got)
+	})
+}
