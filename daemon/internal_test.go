@@ -14,7 +14,6 @@ import (
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
 	"github.com/skupperd/skupperd/reconcile"
-	"github.com/skupperd/skupperd/router/vanflow"
 )
 
 func TestIsTempName(t *testing.T) {
@@ -289,28 +288,5 @@ func BenchmarkResyncCheck(b *testing.B) {
 		for _, ns := range all {
 			_ = stampOf(ns)
 		}
-	}
-}
-
-func TestLinkPending(t *testing.T) {
-	routers := []vanflow.Router{{ID: "r1", Parent: "site-a"}, {ID: "r2", Parent: "site-b"}}
-	for _, tc := range []struct {
-		name  string
-		links []vanflow.Link
-		want  bool
-	}{
-		{"no links", nil, false},
-		{"ours up", []vanflow.Link{{ID: "l1", Parent: "r1", OperStatus: "up"}}, false},
-		{"ours down", []vanflow.Link{{ID: "l1", Parent: "r1", OperStatus: "down"}}, true},
-		{"ours without a state yet", []vanflow.Link{{ID: "l1", Parent: "r1"}}, true},
-		{"another site's down", []vanflow.Link{{ID: "l2", Parent: "r2", OperStatus: "down"}}, false},
-		{"a router not known", []vanflow.Link{{ID: "l3", Parent: "r9", OperStatus: "down"}}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			snap := vanflow.Snapshot{Routers: routers, Links: tc.links}
-			if got := linkPending(snap, "site-a"); got != tc.want {
-				t.Fatalf("linkPending = %v, want %v", got, tc.want)
-			}
-		})
 	}
 }

@@ -29,14 +29,11 @@ import (
 // reconciles, which records the router's state in the summary too).
 type observer struct {
 	port int
-	// siteID is the namespace's site: its router's links are the ones
-	// whose coming up status waits for (see followChanges).
-	siteID string
-	cfg    amqpconn.Config
-	sub    *vanflow.Subscriber
-	mgmt   *mgmt.Client
-	conn   *amqpconn.Client
-	log    *slog.Logger
+	cfg  amqpconn.Config
+	sub  *vanflow.Subscriber
+	mgmt *mgmt.Client
+	conn *amqpconn.Client
+	log  *slog.Logger
 	// onChange asks the worker to refresh the namespace's status,
 	// onLiveness to reconcile it; pid is the router's process (0: not
 	// known).
@@ -74,7 +71,7 @@ type observer struct {
 
 // startObserver connects to the router of ns on its local port. pid
 // returns the router's process id (0 when not known).
-func startObserver(ns namespaces.Namespace, port int, siteID string, log *slog.Logger, onChange, onLiveness func(), pid func() int) (*observer, error) {
+func startObserver(ns namespaces.Namespace, port int, log *slog.Logger, onChange, onLiveness func(), pid func() int) (*observer, error) {
 	cfg, err := amqpconn.LocalConfig(port, ns.RuntimeCertDir(render.LocalClientCreds))
 	if err != nil {
 		return nil, err
@@ -84,7 +81,7 @@ func startObserver(ns namespaces.Namespace, port int, siteID string, log *slog.L
 	cfg.Logger = log
 	conn := amqpconn.New(cfg)
 	o := &observer{
-		port: port, siteID: siteID, cfg: cfg, conn: conn, log: log, onChange: onChange, onLiveness: onLiveness, pid: pid,
+		port: port, cfg: cfg, conn: conn, log: log, onChange: onChange, onLiveness: onLiveness, pid: pid,
 		burst: make(chan struct{}, 1), ports: newPortWatch(), poke: make(chan struct{}, 1),
 		sub: vanflow.New(conn, vanflow.Options{Logger: log}), mgmt: mgmt.New(conn, mgmt.Options{Logger: log}),
 	}
@@ -128,9 +125,6 @@ func (o *observer) followChanges(ctx context.Context) {
 		}
 		snap := o.sub.Snapshot()
 		o.sub.Hint(peerSources(snap)...)
-		// While a link of ours is down, the record of its coming up is
-		// read as soon as it arrives, not at the next quiet tick.
-		o.conn.SetEager(linkPending(snap, o.siteID))
 		if shape := topology(snap); shape != lastShape {
 			lastShape = shape
 			select {
@@ -149,22 +143,6 @@ func (o *observer) followChanges(ctx context.Context) {
 		o.pokePorts()
 		o.onChange()
 	}
-}
-
-// linkPending reports whether a link of the site's own routers is not up.
-func linkPending(snap vanflow.Snapshot, siteID string) bool {
-	ours := map[string]bool{}
-	for _, r := range snap.Routers {
-		if r.Parent == siteID {
-			ours[r.ID] = true
-		}
-	}
-	for _, l := range snap.Links {
-		if ours[l.Parent] && l.OperStatus != "up" {
-			return true
-		}
-	}
-	return false
 }
 
 // topology summarises what of snap can reveal a new router in the

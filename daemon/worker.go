@@ -536,7 +536,7 @@ func (w *worker) superviseObserver(p *pass) {
 	if !want || w.obs != nil {
 		return
 	}
-	obs, err := startObserver(w.ns, p.res.LocalPort, p.res.SiteID, p.log.With("observer", true), w.observed, func() { w.kick(false) }, w.routerPID)
+	obs, err := startObserver(w.ns, p.res.LocalPort, p.log.With("observer", true), w.observed, func() { w.kick(false) }, w.routerPID)
 	if err != nil {
 		p.log.Warn("cannot observe the router; its status is not read", "error", err)
 		return

@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/Azure/go-amqp"
@@ -132,13 +131,8 @@ type Client struct {
 	// hurry cuts short a backoff being waited out (ConnNow).
 	hurry chan struct{}
 
-	// eager is what SetEager last asked for; each dial applies it to
-	// its connection.
-	eager atomic.Bool
-
 	mu       sync.Mutex
 	conn     *amqp.Conn
-	raw      *rawConn // conn's socket, when its reads are batched
 	closed   bool
 	failures int       // consecutive failed attempts
 	lastFail time.Time // time of the last failed attempt
@@ -172,24 +166,6 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, log: log.With("router", cfg.Addr), dialing: make(chan struct{}, 1), hurry: make(chan struct{}, 1)}
 }
 
-// SetEager keeps the connection's reads eager while on (each message is
-// read as it arrives, as if an answer were due) instead of batched at
-// QuietTick, for this connection and every one dialled after. A caller
-// turns it on while a change it waits for is due from the router (a link
-// that is not up yet), so that the change is not held back for a tick.
-// Without QuietTick it does nothing.
-func (c *Client) SetEager(on bool) {
-	if c.eager.Swap(on) == on {
-		return
-	}
-	c.mu.Lock()
-	rc := c.raw
-	c.mu.Unlock()
-	if rc != nil {
-		rc.pin(on)
-	}
-}
-
 // Addr is the address the client dials.
 func (c *Client) Addr() string { return c.cfg.Addr }
 
@@ -219,7 +195,7 @@ func (c *Client) live() (*amqp.Conn, error) {
 		select {
 		case <-c.conn.Done():
 			c.log.Debug("router connection lost", "err", c.conn.Err())
-			c.conn, c.raw = nil, nil
+			c.conn = nil
 		default:
 			return c.conn, nil
 		}
@@ -300,7 +276,7 @@ func (c *Client) connect(ctx context.Context, now bool) (*amqp.Conn, error) {
 			return nil, fmt.Errorf("amqpconn: waiting to redial %s: %w", c.cfg.Addr, ctx.Err())
 		}
 	}
-	conn, rc, err := c.dial(ctx)
+	conn, err := c.dial(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
@@ -314,16 +290,12 @@ func (c *Client) connect(ctx context.Context, now bool) (*amqp.Conn, error) {
 	}
 	c.failures = 0
 	c.dials++
-	c.conn, c.raw = conn, rc
-	if rc != nil {
-		// Under c.mu: a SetEager meanwhile waits, then pins this one.
-		rc.pin(c.eager.Load())
-	}
+	c.conn = conn
 	c.log.Debug("router connection established", "dials", c.dials)
 	return conn, nil
 }
 
-func (c *Client) dial(ctx context.Context) (*amqp.Conn, *rawConn, error) {
+func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	opts := &amqp.ConnOptions{
@@ -336,7 +308,7 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, *rawConn, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
+		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
 	raw = newRawConn(raw, c.cfg.QuietTick, c.cfg.QuietAfter)
 	nc := raw
@@ -344,17 +316,15 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, *rawConn, error) {
 		tc := tls.Client(raw, c.cfg.TLS.Clone())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
-			return nil, nil, fmt.Errorf("amqpconn: dial %s: TLS: %w", c.cfg.Addr, err)
+			return nil, fmt.Errorf("amqpconn: dial %s: TLS: %w", c.cfg.Addr, err)
 		}
 		nc = tc
 		opts.SASLType = amqp.SASLTypeExternal("")
 	}
 	guard := newGuardConn(nc, c.malformed)
-	var batched *rawConn
 	if rc, ok := raw.(*rawConn); ok {
 		guard.noAnswer = &rc.noAnswer
 		if rc.batch != nil {
-			batched = rc
 			guard.takeKeepalives = func(peerIdle time.Duration) {
 				rc.takeKeepalives(peerIdle, func() { sendKeepalive(guard) })
 			}
@@ -363,9 +333,9 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, *rawConn, error) {
 	// go-amqp owns the guarded connection (and closes it on failure).
 	conn, err := amqp.NewConn(ctx, guard, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
+		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
-	return conn, batched, nil
+	return conn, nil
 }
 
 // keepaliveWriteTimeout bounds the write of a keepalive, as go-amqp's
@@ -399,7 +369,7 @@ func (c *Client) Reset(conn *amqp.Conn) {
 		c.mu.Unlock()
 		return
 	}
-	c.conn, c.raw = nil, nil
+	c.conn = nil
 	c.mu.Unlock()
 	_ = conn.Close()
 }
@@ -410,7 +380,7 @@ func (c *Client) Reset(conn *amqp.Conn) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	conn := c.conn
-	c.conn, c.raw = nil, nil
+	c.conn = nil
 	c.closed = true
 	c.mu.Unlock()
 	if conn == nil {

@@ -101,8 +101,6 @@ type readBatch struct {
 	lastWrite time.Time
 	// quiet is set while the low-water mark is raised.
 	quiet bool
-	// pinned keeps the connection eager (Client.SetEager).
-	pinned bool
 	// lastSent is when anything, keepalives included, was last written.
 	lastSent time.Time
 	// keepaliveEvery, when positive, is how often the connection must
@@ -341,7 +339,7 @@ func (c *rawConn) onTick(now time.Time) {
 		}()
 	}
 	if !b.quiet {
-		if b.pinned || now.Sub(b.lastWrite) < b.eagerFor {
+		if now.Sub(b.lastWrite) < b.eagerFor {
 			b.mu.Unlock()
 			return
 		}
@@ -357,23 +355,6 @@ func (c *rawConn) onTick(now time.Time) {
 	c.pokes.Add(1)
 	// A deadline in the past wakes a waiting reader without a timer.
 	_ = c.Conn.SetReadDeadline(pastDeadline)
-}
-
-// pin keeps a batched connection eager while on: its low-water mark is
-// lowered at once (which also reports data already waiting), and ticks
-// do not raise it again until pin(false).
-func (c *rawConn) pin(on bool) {
-	b := c.batch
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.pinned = on
-	if on && b.quiet {
-		c.setLowWater(1)
-		b.quiet = false
-	}
 }
 
 // pending reports whether the socket holds data to read (SIOCINQ), or

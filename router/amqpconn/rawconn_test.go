@@ -218,32 +218,6 @@ func TestTickWakesOnlyReadersWithData(t *testing.T) {
 	wantRead(t, readAsync(c, 64), "heartbeat")
 }
 
-// A pinned connection is eager at once and stays so across ticks, and
-// turns quiet again at the first tick after it is unpinned.
-func TestPinnedConnectionStaysEager(t *testing.T) {
-	c, s := tcpPairBatched(t, never, time.Millisecond)
-	rc := c.(*rawConn)
-	quieten(t, c)
-	// Data waiting under the mark is delivered by the pin itself.
-	if _, err := s.Write([]byte("waiting")); err != nil {
-		t.Fatal(err)
-	}
-	done := readAsync(c, 64)
-	rc.pin(true)
-	if got := lowWater(t, c); got != 1 {
-		t.Fatalf("SO_RCVLOWAT of a pinned connection: %d, want 1", got)
-	}
-	wantRead(t, done, "waiting")
-	rc.onTick(time.Now().Add(time.Hour))
-	if got := lowWater(t, c); got != 1 {
-		t.Fatalf("SO_RCVLOWAT after a tick of a pinned connection: %d, want 1", got)
-	}
-	// No tick comes, yet a message arrives at once.
-	sendAndRead(t, c, s, "link up")
-	rc.pin(false)
-	quieten(t, c)
-}
-
 // A write makes a quiet connection eager: a reader waiting for the next
 // tick gets what is already there at once.
 func TestBatchedWriteWakesReader(t *testing.T) {
