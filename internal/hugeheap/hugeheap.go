@@ -32,11 +32,12 @@ import (
 
 // Reserve grows the heap by size bytes, advises that block for huge pages
 // and frees it for the allocations that follow. It reports whether the
-// kernel took the advice; when it did not (no transparent huge page
-// support, a size under one page), the block is freed all the same and
-// the heap behaves as without Reserve. Where the kernel's setting is
-// "never", the advice is taken and has no effect. Call it once, early,
-// before the heap holds much: the collection it runs marks what is live.
+// kernel took the advice; when it did not (a kernel without transparent
+// huge pages), the block is freed all the same and the heap behaves as
+// without Reserve. A size under one page does nothing. Where the kernel's
+// setting is "never", the advice is taken and has no effect. Call it once,
+// early, before the heap holds much: the collection it runs marks what is
+// live.
 func Reserve(size int) bool {
 	page := os.Getpagesize()
 	if size < page {
