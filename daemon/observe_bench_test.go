@@ -26,6 +26,12 @@ import (
 // barely moves. SKUPPERD_CPUPROFILE=<file> also writes the
 // daemon's CPU profile over the window there (through its hidden
 // --debug-pprof-addr), for `go tool pprof`; profiling adds a little CPU.
+// SKUPPERD_IDLE_TIMELINE=<file> writes the daemon's CPU second by second
+// over the window there ("second microseconds clock" per line), which shows
+// what of the total is periodic work (a collection, a resync) and what is
+// the steady cost of the routers' traffic; the daemon's log is kept beside
+// it (<file>.log), with the runtime's trace of collections in it when
+// GODEBUG=gctrace=1 is set.
 func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	if os.Getenv("SKUPPERD_IDLE_BENCH") != "1" {
 		b.Skip("set SKUPPERD_IDLE_BENCH=1 to run (takes over a minute)")
@@ -88,9 +94,13 @@ func BenchmarkIdle20ObservedNamespaces(b *testing.B) {
 	cpu0 := threadsCPU(b, p.pid())
 	routers0 := routersCPU(b, p.pid())
 	wake0 := wakeups(b, p.pid())
-	if profile != "" {
+	switch timeline := os.Getenv("SKUPPERD_IDLE_TIMELINE"); {
+	case profile != "":
 		cpuProfile(b, pprofAddr, window, profile) // takes the window
-	} else {
+	case timeline != "":
+		cpuTimeline(b, p.pid(), window, timeline) // takes the window
+		defer keepLog(b, p, timeline+".log")
+	default:
 		time.Sleep(window) // the measurement window
 	}
 	rss1, ticks1 := procStat(b, p.pid())
@@ -203,4 +213,37 @@ func cpuProfile(b *testing.B, addr string, window time.Duration, path string) {
 		b.Fatal(err)
 	}
 	b.Logf("CPU profile of the window written to %s", path)
+}
+
+// cpuTimeline samples the CPU time of pid's threads every second for
+// window and writes each second's share to path, one "second
+// microseconds hh:mm:ss" line per second.
+func cpuTimeline(b *testing.B, pid int, window time.Duration, path string) {
+	b.Helper()
+	var out strings.Builder
+	start := time.Now()
+	prev := threadsCPU(b, pid)
+	for i := 1; time.Duration(i)*time.Second <= window; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second))) // the sampling period
+		cur := threadsCPU(b, pid)
+		fmt.Fprintf(&out, "%d %d %s\n", i, (cur - prev).Microseconds(), time.Now().UTC().Format("15:04:05"))
+		prev = cur
+	}
+	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("CPU timeline of the window written to %s", path)
+}
+
+// keepLog copies the daemon's log to path (the test home, with the log in
+// it, is removed at the end).
+func keepLog(b *testing.B, p *daemonProc, path string) {
+	b.Helper()
+	data, err := os.ReadFile(p.logPath)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
 }
