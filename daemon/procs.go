@@ -4,10 +4,14 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/skupperd/skupperd/internal/gcroom"
 )
 
 // procs lowers GOMAXPROCS to 1 while no worker has work, and restores it
-// as soon as one has. An idle daemon does little but receive the routers'
+// as soon as one has; meanwhile the collector runs only when the heap
+// grows (gcroom.Idle), without the runtime's forced collection every 2
+// minutes. An idle daemon does little but receive the routers'
 // heartbeats, and each message wakes several goroutines of go-amqp in a
 // row; with a second P idle, every wakeup also wakes another OS thread
 // that spins, finds nothing and sleeps again, which costs more CPU than
@@ -40,6 +44,7 @@ func (p *procs) begin() {
 		p.timer.Stop()
 		p.timer = nil
 	}
+	gcroom.Busy()
 	if p.full > 0 {
 		runtime.GOMAXPROCS(p.full)
 		p.full = 0
@@ -70,6 +75,7 @@ func (p *procs) end() {
 			p.full = n
 			runtime.GOMAXPROCS(1)
 		}
+		gcroom.Idle()
 	})
 	p.timer = t
 }
@@ -85,6 +91,7 @@ func (p *procs) restore() {
 		p.timer.Stop()
 		p.timer = nil
 	}
+	gcroom.Busy()
 	if p.full > 0 {
 		runtime.GOMAXPROCS(p.full)
 		p.full = 0
