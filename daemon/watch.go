@@ -1,21 +1,18 @@
 package daemon
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/skupperd/skupperd/internal/fsstamp"
 	"github.com/skupperd/skupperd/internal/hostinfo"
 	"github.com/skupperd/skupperd/namespaces"
 	"github.com/skupperd/skupperd/ports"
@@ -189,15 +186,41 @@ func (w *watcher) close() {
 	}
 }
 
-// fingerprint summarises a namespace's input (names, sizes, mtimes, modes)
+// fingerprint summarises a namespace's input (names, sizes, times, modes)
 // for polling and resync; equal fingerprints mean nothing visible changed.
 func fingerprint(ns namespaces.Namespace) string {
-	h := sha256.New()
-	statTree(h, ns.InputDir(), 2)
-	if fi, err := os.Stat(ns.ReloadRequestPath()); err == nil {
-		fmt.Fprintf(h, "reload %d %d\n", fi.Size(), fi.ModTime().UnixNano())
+	s := fsstamp.New()
+	withNamespaceDir(ns, func(fd int) { stampInput(s, ns, fd) })
+	return s.Sum()
+}
+
+// stampInput adds the namespace's input tree and its reload request to s;
+// fd is the namespace's directory (fsstamp.OpenDir), or -1 when it cannot
+// be opened.
+func stampInput(s *fsstamp.Stamp, ns namespaces.Namespace, fd int) {
+	if fd < 0 {
+		s.Text("unreadable")
+		return
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	s.Tree(fd, relTo(ns, ns.InputDir()), 2)
+	s.Path(fd, relTo(ns, ns.ReloadRequestPath()))
+}
+
+// withNamespaceDir runs f with a descriptor of the namespace's directory
+// for fsstamp's lookups, or -1 when it cannot be opened.
+func withNamespaceDir(ns namespaces.Namespace, f func(fd int)) {
+	fd, err := fsstamp.OpenDir(ns.Dir)
+	if err != nil {
+		f(-1)
+		return
+	}
+	defer fsstamp.CloseDir(fd)
+	f(fd)
+}
+
+// relTo is path relative to the namespace's directory, which holds it.
+func relTo(ns namespaces.Namespace, path string) string {
+	return strings.TrimPrefix(path, ns.Dir+string(filepath.Separator))
 }
 
 // runtimeStamp summarises what a reconcile wrote and would repair, cheaply
@@ -209,25 +232,21 @@ func fingerprint(ns namespaces.Namespace) string {
 // a file other than those named, edited in place, is not (it is repaired
 // by the next reconcile, at the latest after FullResync).
 func runtimeStamp(ns namespaces.Namespace) string {
-	h := sha256.New()
-	stat := func(path string) {
-		if fi, err := os.Stat(path); err == nil {
-			fmt.Fprintf(h, "%s %d %d %v\n", path, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
-		} else {
-			fmt.Fprintf(h, "%s missing\n", path)
+	s := fsstamp.New()
+	withNamespaceDir(ns, func(fd int) {
+		if fd < 0 {
+			s.Text("unreadable")
+			return
 		}
-	}
-	for _, p := range []string{ns.RuntimeDir(), ns.RouterDir(), ns.RouterConfigPath(), ns.StatusDir(), ns.LinksDir(),
-		ns.RuntimeCertsDir(), ns.RuntimeIssuersDir(), filepath.Join(ns.InternalDir(), "site-id"), ports.TablePath(ns)} {
-		stat(p)
-	}
-	for _, parent := range []string{ns.RuntimeCertsDir(), ns.RuntimeIssuersDir()} {
-		entries, _ := os.ReadDir(parent)
-		for _, e := range entries {
-			stat(filepath.Join(parent, e.Name()))
+		for _, p := range []string{ns.RuntimeDir(), ns.RouterDir(), ns.RouterConfigPath(), ns.StatusDir(), ns.LinksDir(),
+			ns.RuntimeCertsDir(), ns.RuntimeIssuersDir(), filepath.Join(ns.InternalDir(), "site-id"), ports.TablePath(ns)} {
+			s.Path(fd, relTo(ns, p))
 		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
+		for _, parent := range []string{ns.RuntimeCertsDir(), ns.RuntimeIssuersDir()} {
+			s.Children(fd, relTo(ns, parent))
+		}
+	})
+	return s.Sum()
 }
 
 // globalStamp summarises what a namespace's reconcile depends on beyond
@@ -236,42 +255,26 @@ func runtimeStamp(ns namespaces.Namespace) string {
 // its own AttachedConnectors depends on other namespaces' bindings), every
 // namespace's port table (clashes across namespaces) and the host's names
 // and addresses (certificates, static links). It costs a few stat calls
-// per namespace and the host lookup.
+// per namespace (package fsstamp) and the host lookup.
 func globalStamp(home namespaces.Home, hosts func() []string) string {
-	h := sha256.New()
+	s := fsstamp.New()
 	names, _ := home.List()
 	for _, n := range names {
 		ns := home.Namespace(n)
-		fmt.Fprintf(h, "ns %s %s", n, fingerprint(ns))
-		if fi, err := os.Stat(ports.TablePath(ns)); err == nil {
-			fmt.Fprintf(h, " %d %d", fi.Size(), fi.ModTime().UnixNano())
-		}
-		fmt.Fprintln(h)
+		s.Text(n)
+		withNamespaceDir(ns, func(fd int) {
+			stampInput(s, ns, fd)
+			if fd >= 0 {
+				s.Path(fd, relTo(ns, ports.TablePath(ns)))
+			}
+		})
 	}
 	if hosts == nil {
 		hosts = hostinfo.Hosts
 	}
-	fmt.Fprintf(h, "hosts %q\n", hosts())
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// statTree writes the names, sizes, mtimes and modes of the entries of dir
-// to h, recursing depth levels into subdirectories.
-func statTree(h io.Writer, dir string, depth int) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		fmt.Fprintf(h, "%s:missing\n", dir)
-		return
+	s.Text("hosts")
+	for _, h := range hosts() {
+		s.Text(h)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(h, "%s/%s %d %d %v\n", dir, e.Name(), info.Size(), info.ModTime().UnixNano(), info.Mode())
-		if e.IsDir() && depth > 0 {
-			statTree(h, filepath.Join(dir, e.Name()), depth-1)
-		}
-	}
+	return s.Sum()
 }

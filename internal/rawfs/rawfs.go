@@ -221,3 +221,12 @@ func Unlinkat(dirfd int, path string, flags int) error {
 		}
 	}
 }
+
+// Getdents is getdents64(2): the entries of the directory fd that fit in
+// buf, in the kernel's format (unix.ParseDirent reads it); 0 at the end.
+func Getdents(fd int, buf []byte) (int, error) {
+	if !enabled.Load() {
+		return unix.Getdents(fd, buf)
+	}
+	return rawIO(unix.SYS_GETDENTS64, fd, buf)
+}

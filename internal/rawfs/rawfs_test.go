@@ -97,6 +97,29 @@ func TestCalls(t *testing.T) {
 				t.Fatalf("read at the end: %d, %v", n, err)
 			}
 			_ = Close(fd)
+			listfd, err := Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			dents := make([]byte, 4096)
+			for {
+				n, err := Getdents(listfd, dents)
+				if err != nil {
+					t.Fatalf("getdents: %v", err)
+				}
+				if n == 0 {
+					break
+				}
+				_, _, names = unix.ParseDirent(dents[:n], -1, names)
+			}
+			_ = Close(listfd)
+			if len(names) != 1 || names[0] != "b" {
+				t.Fatalf("getdents: %q, want [b]", names)
+			}
+			if _, err := Getdents(listfd, dents); !errors.Is(err, unix.EBADF) {
+				t.Fatalf("getdents of a closed descriptor: %v, want EBADF", err)
+			}
 			if err := Unlinkat(dirfd, "b", 0); err != nil {
 				t.Fatal(err)
 			}

@@ -18,7 +18,7 @@ const module = "github.com/skupperd/skupperd/"
 // on purpose.
 var layers = [][]string{
 	{"internal/rawfs"},
-	{"api/v2alpha1", "internal/atomicfile", "internal/gcroom", "internal/hostinfo", "internal/hugeheap", "internal/logfile", "internal/parallel", "internal/tick", "internal/version"},
+	{"api/v2alpha1", "internal/atomicfile", "internal/fsstamp", "internal/gcroom", "internal/hostinfo", "internal/hugeheap", "internal/logfile", "internal/parallel", "internal/tick", "internal/version"},
 	{"namespaces", "certs", "render", "grantclient", "router/amqpconn"},
 	{"ports", "router", "router/hotapply", "router/mgmt", "router/vanflow"},
 	{"grantserver"},
