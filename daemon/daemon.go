@@ -448,12 +448,25 @@ func (d *Daemon) resync(st *loopState) {
 	d.discover()
 	if g := globalStamp(d.cfg.Home, d.cfg.Hosts); g != st.global {
 		st.global = g
+		d.log.Info("resync: the namespaces' input, port tables or host addresses changed; reconciling every namespace")
 		d.kickAll(false)
 		return
 	}
+	// The checks run here, not in the workers: an idle daemon's resync
+	// then wakes no worker (and arms no coalescing timer) for a namespace
+	// that did not change.
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	workers := make([]*worker, 0, len(d.workers))
 	for _, wk := range d.workers {
+		workers = append(workers, wk)
+	}
+	d.mu.Unlock()
+	for _, wk := range workers {
+		if wk.upToDate() {
+			d.skipped.Add(1)
+			continue
+		}
+		d.log.Info("resync: the namespace's runtime files changed since its last reconcile; reconciling", "namespace", wk.ns.Name)
 		wk.kickResync()
 	}
 }

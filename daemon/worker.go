@@ -204,20 +204,24 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) work(ctx context.Context, dirty, refresh bool) {
 	w.d.working.Add(1)
 	defer w.d.working.Add(-1)
+	run := dirty || !w.upToDate()
+	if !run && !refresh {
+		// A resync check that finds the namespace up to date is not work:
+		// an idle daemon stays idle (procs) through it.
+		w.d.skipped.Add(1)
+		return
+	}
 	w.d.procs.begin()
 	defer w.d.procs.end()
-	switch {
-	case dirty || !w.upToDate():
+	if run {
 		// A pass allocates several times the daemon's live heap: let
 		// the collector wait for it (see internal/gcroom).
 		gcroom.Begin()
 		defer gcroom.End()
 		w.reconcile(ctx)
-	case refresh:
-		w.refreshStatus()
-	default:
-		w.d.skipped.Add(1)
+		return
 	}
+	w.refreshStatus()
 }
 
 // coalesce waits until no kick arrived for the quiet the kicks asked for
