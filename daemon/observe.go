@@ -168,25 +168,29 @@ func topology(snap vanflow.Snapshot) string {
 // 2 s after a link comes up, and a LINK record names the remote access
 // point it reached, so both are used to hint sources to the subscriber.
 // The address table is read often after connecting and after each change
-// of the topology, and otherwise rarely: beacons find what is left.
+// of the topology, and not otherwise: beacons find what is left, and an
+// idle daemon must not query 20 routers for tables that did not change.
 const (
-	hintFast       = time.Second     // the address table's period in a fast phase
-	hintFastTimes  = 20              // fast queries after connecting
-	hintBurstTimes = 10              // fast queries after a topology change
-	hintSlow       = 5 * time.Minute // outside fast phases
+	hintFast       = time.Second // the address table's period in a fast phase
+	hintFastTimes  = 20          // fast queries after connecting
+	hintBurstTimes = 10          // fast queries after a topology change
 )
 
 // hintSources queries the router's address table for vanflow sources
-// until ctx ends: often at first and after each burst request, then
-// rarely.
+// until ctx ends: every hintFast for hintFastTimes after connecting and
+// for hintBurstTimes after each burst request, and not in between.
 func (o *observer) hintSources(ctx context.Context) {
 	fast := hintFastTimes
 	for {
-		period := hintSlow
-		if fast > 0 {
-			period = hintFast
+		if fast == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-o.burst:
+				fast = hintBurstTimes
+			}
 		}
-		t := time.NewTimer(period)
+		t := time.NewTimer(hintFast)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -197,7 +201,7 @@ func (o *observer) hintSources(ctx context.Context) {
 			continue
 		case <-t.C:
 		}
-		fast = max(fast-1, 0)
+		fast--
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = o.queryHints(qctx)
 		cancel()

@@ -37,8 +37,9 @@ const (
 	portPoll    = 2 * time.Second
 	portFastFor = 30 * time.Second
 	// portIdlePoll is a safety net: a listener that listens keeps its
-	// port, and every change pokes a check. Rare for the idle cost.
-	portIdlePoll = 2 * time.Minute
+	// port, and every change pokes a check. Rare for the idle cost (a
+	// query to the router, and /proc for link-access listeners).
+	portIdlePoll = 10 * time.Minute
 	// portBusyPoll is the period while a listener cannot listen, so that
 	// the port freeing is noticed within it.
 	portBusyPoll = 500 * time.Millisecond

@@ -588,8 +588,10 @@ const flushProbeEvery = 500 * time.Millisecond
 // records missed through a lost FLUSH are eventually received. The usual
 // losses (no ROUTER record yet, a patch for an unknown record) are healed
 // within FlushAfter by the checks above; this is the last resort, and
-// each FLUSH makes the router re-send every record, so it is rare.
-const reflushEvery = 5 * time.Minute
+// each FLUSH makes the source re-send every record, which the subscriber
+// decodes and compares: over 20 idle routers, a FLUSH to each every 5
+// minutes was a tenth of an idle daemon's CPU. So it is rare.
+const reflushEvery = 30 * time.Minute
 
 // heartbeats keeps a controller source alive from its heartbeat address
 // until ctx ends or the link fails.
