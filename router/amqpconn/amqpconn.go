@@ -310,7 +310,13 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
 	}
-	raw = newRawConn(raw, c.cfg.QuietTick, c.cfg.QuietAfter)
+	if c.cfg.QuietTick > 0 {
+		if raw, err = newPollConn(raw, c.cfg.QuietTick, c.cfg.QuietAfter); err != nil {
+			return nil, fmt.Errorf("amqpconn: dial %s: %w", c.cfg.Addr, err)
+		}
+	} else {
+		raw = newRawConn(raw)
+	}
 	nc := raw
 	if c.cfg.TLS != nil {
 		tc := tls.Client(raw, c.cfg.TLS.Clone())
@@ -322,12 +328,13 @@ func (c *Client) dial(ctx context.Context) (*amqp.Conn, error) {
 		opts.SASLType = amqp.SASLTypeExternal("")
 	}
 	guard := newGuardConn(nc, c.malformed)
-	if rc, ok := raw.(*rawConn); ok {
+	switch rc := raw.(type) {
+	case *rawConn:
 		guard.noAnswer = &rc.noAnswer
-		if rc.batch != nil {
-			guard.takeKeepalives = func(peerIdle time.Duration) {
-				rc.takeKeepalives(peerIdle, func() { sendKeepalive(guard) })
-			}
+	case *pollConn:
+		guard.noAnswer = &rc.noAnswer
+		guard.takeKeepalives = func(peerIdle time.Duration) {
+			rc.takeKeepalives(peerIdle, func() { sendKeepalive(guard) })
 		}
 	}
 	// go-amqp owns the guarded connection (and closes it on failure).
