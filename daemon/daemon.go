@@ -466,7 +466,6 @@ func (d *Daemon) resync(st *loopState) {
 			d.skipped.Add(1)
 			continue
 		}
-		d.log.Info("resync: the namespace's runtime files changed since its last reconcile; reconciling", "namespace", wk.ns.Name)
 		wk.kickResync()
 	}
 }

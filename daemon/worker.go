@@ -204,7 +204,11 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) work(ctx context.Context, dirty, refresh bool) {
 	w.d.working.Add(1)
 	defer w.d.working.Add(-1)
-	run := dirty || !w.upToDate()
+	run := dirty
+	if !dirty && !w.upToDate() {
+		run = true
+		w.d.log.Debug("the namespace's runtime files changed since its last good reconcile, or it has none; reconciling", "namespace", w.ns.Name)
+	}
 	if !run && !refresh {
 		// A resync check that finds the namespace up to date is not work:
 		// an idle daemon stays idle (procs) through it.
